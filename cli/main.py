@@ -1,0 +1,3 @@
+def main() -> int:
+    print("pmtop")
+    return 0

@@ -1,0 +1,299 @@
+"""Finding and loading `pmtop.toml` (SPEC §2): all of it is checked before anything starts.
+
+A supervisor acts on its config unattended, often long after it was written, so a config that is
+only mostly right is dangerous: a misspelt `restrat = "always"` that is silently ignored turns into a
+process that stays down at 3 a.m. Hence `load_config` is strict and all-or-nothing. Every unknown
+key anywhere is an error (with a did-you-mean hint), every value is checked for type and range,
+dependencies must exist and must not form a cycle, and the first problem is raised as a
+`ConfigError` that renders as one line naming the file, the line (and, for TOML syntax errors, the
+column), the key path and what is wrong:
+
+    pmtop.toml:12: process.web.restart: must be one of "always", "on-failure", "no" (got "sometimes")
+
+The per-process rules live in `config_schema`, shared with `pmtop add` and the HTTP API through
+`parse_process`, so a process registered at run time is checked exactly like one in the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from .config_schema import (
+    DEFAULTABLE,
+    FIELDS,
+    NAME_PATTERN,
+    NAME_RULE,
+    Invalid,
+    KeyPath,
+    build_process,
+    check_defaults,
+    check_keys,
+    parse_process,
+    show,
+    spec_to_table,
+    want_bool,
+    want_str,
+    want_table,
+)
+from .errors import ConfigError
+from .model import ProcessSpec
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "CONFIG_ENV_VAR",
+    "DEFAULT_PORT",
+    "NAME_PATTERN",
+    "Config",
+    "DaemonSettings",
+    "find_config",
+    "load_config",
+    "parse_process",
+    "spec_to_table",
+    "validate_name",
+]
+
+DEFAULT_PORT: Final = 19881
+CONFIG_FILENAME: Final = "pmtop.toml"
+CONFIG_ENV_VAR: Final = "PMTOP_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """The `[daemon]` table. Command-line options override these (SPEC §4, §5)."""
+
+    instance: str = "default"
+    host: str = "127.0.0.1"
+    port: int | str | None = None
+    """None = not set (the caller applies `DEFAULT_PORT`), a port number, or "auto"."""
+    stop_on_exit: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A loaded, fully validated config. `path` is None when no config file was found."""
+
+    path: Path | None = None
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    processes: tuple[ProcessSpec, ...] = ()
+
+    @property
+    def by_name(self) -> dict[str, ProcessSpec]:
+        """The processes by name, in declaration order."""
+        return {spec.name: spec for spec in self.processes}
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder relative paths are resolved against (the config file's folder)."""
+        return self.path.parent if self.path is not None else None
+
+
+def validate_name(name: str) -> str:
+    """`name` if it is a valid process (or instance) name, else `ValueError`."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"invalid name {name!r} ({NAME_RULE})")
+    return name
+
+
+def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """`--config FILE`, else `$PMTOP_CONFIG`, else `./pmtop.toml` if it exists, else None.
+
+    A file named explicitly (option or variable) must exist. Relative names are taken from `cwd`.
+    """
+    named = explicit if explicit else environ.get(CONFIG_ENV_VAR) or None
+    if named is not None:
+        path = cwd / Path(named).expanduser()
+        if not path.exists():
+            raise ConfigError("no such file", file=named)
+        if path.is_dir():
+            raise ConfigError("is a folder, not a config file", file=named)
+        return path
+    default = cwd / CONFIG_FILENAME
+    return default if default.is_file() else None
+
+
+def load_config(path: Path) -> Config:
+    """Read, parse and validate a config file. Raises `ConfigError` on the first problem."""
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("no such file", file=file) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read ({exc.strerror or exc})", file=file) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError("not valid UTF-8 text", file=file, line=line) from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message, line, column = _syntax_error_position(str(exc), text)
+        raise ConfigError(f"invalid TOML: {message}", file=file, line=line, column=column) from None
+    absolute = Path(os.path.abspath(path))  # not resolve(): a symlinked config keeps its own folder
+    try:
+        return _build(document, absolute)
+    except Invalid as problem:
+        raise problem.to_error(file, find_line(text, problem.path)) from None
+
+
+# ------------------------------------------------------------------------------------- the document
+
+_TOP_LEVEL: Final = ("daemon", "defaults", "process")
+_DAEMON_KEYS: Final = ("instance", "host", "port", "stop_on_exit")
+
+
+def _build(document: Mapping[str, Any], path: Path) -> Config:
+    for key in document:
+        if key in _DAEMON_KEYS:
+            raise Invalid((key,), "unknown key (did you mean to put it under [daemon]?)")
+        if key in FIELDS:
+            where = "[defaults] or [process.NAME]" if key in DEFAULTABLE else "[process.NAME]"
+            raise Invalid((key,), f"unknown key (did you mean to put it under {where}?)")
+    check_keys(document, (), _TOP_LEVEL)
+    daemon = _daemon(document.get("daemon", {}))
+    defaults = want_table(document.get("defaults", {}), ("defaults",))
+    check_defaults(defaults)
+    table = want_table(document.get("process", {}), ("process",))
+    processes = tuple(build_process(name, value, defaults, path.parent) for name, value in table.items())
+    _check_dependencies(processes)
+    return Config(path=path, daemon=daemon, processes=processes)
+
+
+def _daemon(value: object) -> DaemonSettings:
+    path: KeyPath = ("daemon",)
+    table = want_table(value, path)
+    check_keys(table, path, _DAEMON_KEYS)
+    base = DaemonSettings()
+    instance = want_str(table.get("instance", base.instance), (*path, "instance"))
+    if not NAME_PATTERN.fullmatch(instance):
+        raise Invalid((*path, "instance"), f"invalid instance name {show(instance)} ({NAME_RULE})")
+    port = table.get("port", base.port)
+    if port is not None and port != "auto":
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise Invalid((*path, "port"), f'must be a port number from 1 to 65535 or "auto" (got {show(port)})')
+    return DaemonSettings(
+        instance=instance,
+        host=want_str(table.get("host", base.host), (*path, "host")).strip(),
+        port=port,
+        stop_on_exit=want_bool(table.get("stop_on_exit", base.stop_on_exit), (*path, "stop_on_exit")),
+    )
+
+
+def _check_dependencies(processes: tuple[ProcessSpec, ...]) -> None:
+    """Every `depends_on` names a declared process, and there is no cycle."""
+    graph = {spec.name: list(spec.depends_on) for spec in processes}
+    for name, deps in graph.items():
+        for dep in deps:
+            if dep not in graph:
+                close = difflib.get_close_matches(dep, list(graph), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise Invalid(("process", name, "depends_on"), f"unknown process {dep!r}{hint}")
+    done: set[str] = set()
+    for root in graph:
+        if root in done:
+            continue
+        # Iterative depth-first search; `trail` is the current path, `pending` each node's next deps.
+        trail: list[str] = [root]
+        pending: list[list[str]] = [list(graph[root])]
+        while trail:
+            if not pending[-1]:
+                done.add(trail.pop())
+                pending.pop()
+                continue
+            dep = pending[-1].pop(0)
+            if dep in trail:
+                cycle = [*trail[trail.index(dep):], dep]
+                raise Invalid(("process", cycle[0], "depends_on"), "cycle " + " -> ".join(cycle))
+            if dep not in done:
+                trail.append(dep)
+                pending.append(list(graph[dep]))
+
+
+# ----------------------------------------------------------------------------------- line numbers
+
+_SYNTAX_POSITION: Final = re.compile(r"(.*) \((?:at line (\d+), column (\d+)|at end of document)\)", re.S)
+
+
+def _syntax_error_position(message: str, text: str) -> tuple[str, int, int]:
+    """Split tomllib's `Invalid value (at line 3, column 5)` into message, line and column."""
+    match = _SYNTAX_POSITION.fullmatch(message)
+    if match is None:
+        return message, 1, 1
+    what = match.group(1)
+    what = what[:1].lower() + what[1:]
+    if match.group(2) is not None:
+        return what, int(match.group(2)), int(match.group(3))
+    return what, text.count("\n") + 1, len(text) - (text.rfind("\n") + 1) + 1
+
+
+_KEY_PART: Final = re.compile(r"""[ \t]*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')[ \t]*""")
+
+
+def _read_key(text: str, pos: int) -> tuple[list[str], int] | None:
+    """The dotted key starting at `pos` (bare or quoted parts) and where it ends, or None."""
+    parts: list[str] = []
+    while True:
+        match = _KEY_PART.match(text, pos)
+        if match is None:
+            return None
+        bare, basic, literal = match.groups()
+        if basic is not None:
+            try:
+                basic = json.loads(f'"{basic}"')
+            except ValueError:
+                pass
+        parts.append(bare if bare is not None else basic if basic is not None else literal)
+        pos = match.end()
+        if not text.startswith(".", pos):
+            return parts, pos
+        pos += 1
+
+
+def find_line(text: str, path: KeyPath) -> int | None:
+    """Best-effort line of the key (or table) at `path`, found by scanning the TOML text.
+
+    Each table header and `key = value` line gets the key path it declares; the line whose path
+    shares the longest prefix with `path` wins (a full match of its own path preferred, the first
+    line on ties). So a missing key points at its table's header, a bad value at its key.
+    """
+    best_score, best_line = 0, None
+    header: list[str] = []
+    multiline: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if multiline is not None:
+            if line.count(multiline) % 2 == 1:
+                multiline = None
+            continue
+        stripped = line.lstrip()
+        declared: list[str] | None = None
+        if stripped.startswith("["):
+            opening = 2 if stripped.startswith("[[") else 1
+            got = _read_key(stripped, opening)
+            if got is not None:
+                rest = stripped[got[1]:].lstrip("]").strip()
+                if stripped[got[1]:].startswith("]" * opening) and (not rest or rest.startswith("#")):
+                    header = declared = got[0]
+        else:
+            got = _read_key(stripped, 0)
+            if got is not None and stripped.startswith("=", got[1]):
+                declared = header + got[0]
+                value = stripped[got[1] + 1:]
+                multiline = next((d for d in ('"""', "'''") if value.count(d) % 2 == 1), None)
+        if declared is None:
+            continue
+        common = 0
+        while common < min(len(declared), len(path)) and declared[common] == path[common]:
+            common += 1
+        score = 2 * common + (common == len(declared))
+        if common and score > best_score:
+            best_score, best_line = score, number
+    return best_line

@@ -1,0 +1,60 @@
+"""The one interface through which every face of pmtop drives a supervisor.
+
+`Supervisor` implements it in-process; the HTTP client implements it over the API. The dashboard, the
+API server and the CLI depend only on this Protocol, so the same screens drive a local core or an
+attached daemon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol, runtime_checkable
+
+from .model import ProcessEvent, ProcessSpec, ProcessStatus, RunRecord
+
+
+@runtime_checkable
+class Controller(Protocol):
+    async def processes(self) -> list[ProcessStatus]:
+        """Every managed process, in declaration order."""
+        ...
+
+    async def status(self, name: str) -> ProcessStatus: ...
+
+    async def spec(self, name: str) -> ProcessSpec: ...
+
+    async def start(self, name: str) -> ProcessStatus:
+        """Start; on a `failed` or `retrying` process, retry at once with a fresh failure count."""
+        ...
+
+    async def stop(self, name: str) -> ProcessStatus: ...
+
+    async def restart(self, name: str) -> ProcessStatus: ...
+
+    async def enable(self, name: str) -> ProcessStatus: ...
+
+    async def disable(self, name: str) -> ProcessStatus: ...
+
+    async def add(self, spec: ProcessSpec, *, start: bool = True) -> ProcessStatus: ...
+
+    async def remove(self, name: str) -> None:
+        """Stop the process and forget it."""
+        ...
+
+    async def logs(self, name: str, stream: str = "stdout", lines: int = 200) -> list[str]:
+        """The last `lines` lines of the current (or last) run's `stream`."""
+        ...
+
+    async def history(self, name: str) -> list[RunRecord]: ...
+
+    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
+        """Status changes (and removals), registered on entry, so that
+
+            async with ctl.subscribe() as statuses:
+                await ctl.start("web")
+
+        cannot miss the event. A slow subscriber never blocks the supervisor: its queue is bounded
+        and, when full, coalesced to the latest status per process.
+        """
+        ...

@@ -1,0 +1,168 @@
+"""Converters for the human-friendly values of `pmtop.toml`: durations, sizes and signals.
+
+They are pure and strict: a value is either understood exactly or refused with a `ValueError` that
+quotes it, so the config loader can put the key path in front and show the user one precise line.
+Each parser has a `format_*` inverse that produces the shortest form it reads back to the same value
+(used when a spec is written back to a config file).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+from typing import Final
+
+_NUMBER: Final = r"(?:\d+(?:\.\d*)?|\.\d+)"
+
+# ---------------------------------------------------------------------------------------- durations
+
+_DURATION_HINT: Final = "use seconds or a number with ms, s, m, h, d"
+_DURATION_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_PART: Final = re.compile(rf"({_NUMBER})\s*(ms|s|m|h|d)", re.IGNORECASE)
+_DURATION_TEXT: Final = re.compile(rf"(?:{_NUMBER}\s*(?:ms|s|m|h|d)\s*)+", re.IGNORECASE)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number (`2`, `0.5`) or a string (`"250ms"`, `"2s"`, `"5m"`, `"6h"`, `"1d"`, `"3"`).
+
+    Parts may be combined (`"1m30s"`). Negative, NaN, infinite, empty or unit-less garbage is refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"invalid duration {value!r} ({_DURATION_HINT})")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("-"):
+            raise ValueError(f"invalid duration {value!r} (must not be negative)")
+        if re.fullmatch(_NUMBER, text):
+            seconds = float(text)
+        elif _DURATION_TEXT.fullmatch(text):
+            seconds = 0.0
+            for number, unit in _DURATION_PART.findall(text):
+                unit = unit.lower()
+                if unit == "ms":
+                    seconds += float(number) / 1000  # division, so "100ms" is exactly 0.1
+                else:
+                    seconds += float(number) * _DURATION_SECONDS[unit]
+        else:
+            raise ValueError(f"invalid duration {value!r} ({_DURATION_HINT})")
+    else:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"invalid duration {value!r} (too large)") from None
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"invalid duration {value!r} ({_DURATION_HINT})")
+    if seconds < 0:
+        raise ValueError(f"invalid duration {value!r} (must not be negative)")
+    return seconds
+
+
+def format_duration(seconds: float) -> str | float:
+    """The shortest string `parse_duration` reads back to exactly `seconds` ("6h", "250ms", "1.5s").
+
+    Falls back to the bare float for values only an exponent can spell.
+    """
+    if seconds < 0 or not math.isfinite(seconds):
+        raise ValueError(f"invalid duration {seconds!r} ({_DURATION_HINT})")
+    if float(seconds).is_integer():
+        whole = int(seconds)
+        if whole == 0:
+            return "0s"
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if whole % size == 0:
+                return f"{whole // size}{unit}"
+        return f"{whole}s"
+    millis = round(seconds * 1000)
+    if millis / 1000 == seconds:
+        return f"{millis}ms"
+    text = repr(float(seconds))
+    return float(seconds) if "e" in text else f"{text}s"
+
+
+# -------------------------------------------------------------------------------------------- sizes
+
+_SIZE_HINT: Final = "use a number of bytes or a number with KB, MB, GB"
+_SIZE_UNITS: Final = {
+    "": 1, "b": 1,
+    "k": 1024, "kb": 1024, "kib": 1024,
+    "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+    "g": 1024**3, "gb": 1024**3, "gib": 1024**3,
+    "t": 1024**4, "tb": 1024**4, "tib": 1024**4,
+}
+_SIZE_TEXT: Final = re.compile(rf"({_NUMBER})\s*([a-z]*)")
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an integer or a string like `"512"`, `"10KB"`, `"10MB"`, `"1GB"`.
+
+    Units are case-insensitive binary multiples, as in supervisord's `logfile_maxbytes`: KB = KiB = K =
+    1024. A fractional result (`"1.5KB"` is fine) is rounded to whole bytes.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"invalid size {value!r} ({_SIZE_HINT})")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"invalid size {value!r} (must not be negative)")
+        return value
+    if isinstance(value, float):
+        if not value.is_integer() or value < 0:
+            raise ValueError(f"invalid size {value!r} ({_SIZE_HINT})")
+        return int(value)
+    if not isinstance(value, str):
+        raise ValueError(f"invalid size {value!r} ({_SIZE_HINT})")
+    text = value.strip().lower()
+    if text.startswith("-"):
+        raise ValueError(f"invalid size {value!r} (must not be negative)")
+    match = _SIZE_TEXT.fullmatch(text)
+    if match is None or match.group(2) not in _SIZE_UNITS:
+        raise ValueError(f"invalid size {value!r} ({_SIZE_HINT})")
+    number, unit = match.groups()
+    factor = _SIZE_UNITS[unit]
+    if "." in number:
+        return round(float(number) * factor)
+    return int(number) * factor
+
+
+def format_size(size: int) -> int | str:
+    """`"10MB"` when `size` is a whole number of KB/MB/GB, else the plain number of bytes."""
+    if size < 0:
+        raise ValueError(f"invalid size {size!r} (must not be negative)")
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return size
+
+
+# ------------------------------------------------------------------------------------------ signals
+
+_SIGNAL_HINT: Final = "use a name like TERM, INT, HUP, KILL or a number"
+
+
+def parse_signal(value: object) -> signal.Signals:
+    """A signal from `"TERM"`, `"SIGTERM"`, `"term"`, `15` or `"15"`."""
+    if isinstance(value, signal.Signals):
+        return value
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip().upper()
+        if text.isdigit():
+            number = int(text)
+        else:
+            name = text if text.startswith("SIG") else "SIG" + text
+            member = signal.Signals.__members__.get(name)
+            if member is not None:
+                return member
+    if number is not None:
+        try:
+            return signal.Signals(number)
+        except ValueError:
+            pass
+    raise ValueError(f"invalid signal {value!r} ({_SIGNAL_HINT})")
+
+
+def format_signal(sig: signal.Signals) -> str:
+    """The config spelling of a signal: `TERM`, not `SIGTERM`."""
+    return sig.name.removeprefix("SIG")

@@ -1,0 +1,382 @@
+"""One process's state machine: the transition table and the runner task that walks it.
+
+Every state change goes through `ProcessRunner._transition`, which checks it against `TRANSITIONS`
+and publishes the new status: one place, so no change can go unannounced. Time-based edges (backoff,
+`reset_after`, `stop_timeout`) are awaited deadlines inside the runner's own task, never a global tick,
+so an idle supervisor does no work at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Final
+
+from . import logs, spawner
+from .errors import ActionRefused, IllegalTransition
+from .events import EventBus
+from .model import (
+    HISTORY_LENGTH,
+    DependencyCondition,
+    EndReason,
+    Health,
+    ProcessSpec,
+    ProcessState,
+    ProcessStatus,
+    RestartPolicy,
+    RunRecord,
+    describe_exit,
+)
+from .policy import GiveUp, Outcome, Rest, Retry, decide
+
+S = ProcessState
+log = logging.getLogger("pmtop.core")
+
+TRANSITIONS: Final[Mapping[ProcessState, frozenset[ProcessState]]] = {
+    # stopped -> starting: start requested (or autostart); -> disabled: disable
+    S.STOPPED: frozenset({S.STARTING, S.DISABLED}),
+    # starting -> starting: the reason changed (waiting for another dependency, spawning)
+    # starting -> running: spawned (and past its startup check)
+    # starting -> stopping: stop while the child is up; -> stopped: stop while waiting for dependencies
+    # starting -> crashed: exited, or could not be spawned, before it was running
+    S.STARTING: frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.STOPPED, S.CRASHED}),
+    # running -> running: a field other than the state changed (counter reset, health)
+    # running -> crashed: unexpected exit; -> stopped: clean exit under on-failure / no
+    S.RUNNING: frozenset({S.RUNNING, S.STOPPING, S.CRASHED, S.STOPPED}),
+    # stopping -> stopped: the group is gone
+    S.STOPPING: frozenset({S.STOPPED}),
+    # crashed -> retrying: backoff; -> starting: backoff of 0; -> failed: gave up; -> stopped: clean
+    # exit under always turned out to be the last word of a stop request
+    S.CRASHED: frozenset({S.RETRYING, S.STARTING, S.FAILED, S.STOPPED, S.DISABLED}),
+    # retrying -> starting: backoff elapsed or retried now; -> stopped: stop cancels the retry
+    S.RETRYING: frozenset({S.STARTING, S.STOPPED}),
+    # failed -> starting: manual retry; -> stopped: stop acknowledges it; -> disabled
+    S.FAILED: frozenset({S.STARTING, S.STOPPED, S.DISABLED}),
+    # disabled -> stopped: enable
+    S.DISABLED: frozenset({S.STOPPED}),
+}
+
+DependencyLookup = Callable[[str], "ProcessRunner | None"]
+
+
+class ProcessRunner:
+    """Owns one process: its child, its lifecycle task and the facts that make up its status.
+
+    User commands (`start`, `stop`, ...) are serialised by a lock; the lifecycle task (spawn, wait,
+    decide, back off, spawn again) runs between them and is the only place that reacts to an exit.
+    """
+
+    def __init__(
+        self,
+        spec: ProcessSpec,
+        *,
+        bus: EventBus,
+        log_dir: Path,
+        lookup: DependencyLookup,
+    ) -> None:
+        self.spec = spec
+        self._bus = bus
+        self._log_dir = log_dir
+        self._lookup = lookup
+        self.state = S.STOPPED if spec.enabled else S.DISABLED
+        self.reason = "not started" if spec.enabled else "disabled in config"
+        self.pid: int | None = None
+        self.exit_code: int | None = None
+        self.started_at: float | None = None
+        self.next_retry_at: float | None = None
+        self.health = Health.UNKNOWN
+        self.restarts = 0
+        self.failures = 0
+        self.completed = False
+        """True once a run ended with exit 0 (what `depends_on = {x = "completed"}` waits for)."""
+        self.history: deque[RunRecord] = deque(maxlen=HISTORY_LENGTH)
+        self.run_dir: Path | None = None
+        self._child: spawner.Child | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop_reason: tuple[str, EndReason] | None = None
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._reset_timer: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def status(self) -> ProcessStatus:
+        return ProcessStatus(
+            name=self.spec.name,
+            state=self.state,
+            reason=self.reason,
+            pid=self.pid,
+            health=self.health,
+            restarts=self.restarts,
+            consecutive_failures=self.failures,
+            exit_code=self.exit_code,
+            started_at=self.started_at,
+            next_retry_at=self.next_retry_at,
+            scope=self.spec.scope,
+            command=self.spec.command,
+        )
+
+    def publish(self) -> None:
+        """Announce the current status, and wake anyone waiting on this process (dependents)."""
+        self._bus.publish(self.status())
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _transition(self, new: ProcessState, reason: str) -> None:
+        if new not in TRANSITIONS[self.state]:
+            raise IllegalTransition(self.name, self.state, new)
+        log.info("%s: %s -> %s (%s)", self.name, self.state, new, reason)
+        self.state = new
+        self.reason = reason
+        self.publish()
+
+    async def wait_changed(self) -> None:
+        await self._changed.wait()
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start; on `failed` or `retrying`, retry at once with a fresh failure count."""
+        async with self._lock:
+            if self.state is S.DISABLED:
+                raise ActionRefused(f"{self.name} is disabled; enable it first")
+            if self.state not in (S.STOPPED, S.FAILED, S.RETRYING):
+                return  # already starting, running or on its way down under another command
+            await self._cancel_task()
+            self.failures = 0
+            self.next_retry_at = None
+            self._stop_reason = None
+            self._transition(S.STARTING, "starting")
+            self._task = asyncio.create_task(self._lifecycle(), name=f"pmtop:{self.name}")
+
+    async def stop(self, reason: str = "stopped by user", end_reason: EndReason = EndReason.STOP) -> None:
+        async with self._lock:
+            await self._stop_locked(reason, end_reason)
+
+    async def restart(self) -> None:
+        async with self._lock:
+            if self.state is S.DISABLED:
+                raise ActionRefused(f"{self.name} is disabled; enable it first")
+            await self._stop_locked("restarting", EndReason.STOP)
+        await self.start()
+
+    async def disable(self) -> None:
+        async with self._lock:
+            if self.state is S.DISABLED:
+                return
+            await self._stop_locked("disabled by user", EndReason.STOP)
+            self._transition(S.DISABLED, "disabled by user")
+
+    async def enable(self) -> bool:
+        """Back to `stopped`; True when the caller should start it (autostart processes)."""
+        async with self._lock:
+            if self.state is not S.DISABLED:
+                return False
+            self._transition(S.STOPPED, "enabled")
+        return self.spec.autostart
+
+    async def _stop_locked(self, reason: str, end_reason: EndReason) -> None:
+        task = self._task
+        if task is None or task.done():
+            if self.state is S.FAILED:
+                self._transition(S.STOPPED, reason)
+            return
+        self._stop_reason = (reason, end_reason)
+        child = self._child
+        if child is None:  # waiting for dependencies or backing off: nothing to kill
+            await self._cancel_task()
+            self.next_retry_at = None
+            self._transition(S.STOPPED, reason)
+            return
+        timeout = self.spec.stop_timeout
+        self._transition(
+            S.STOPPING, f"{reason}: sent SIG{self.spec.stop_signal.name.removeprefix('SIG')}, "
+            f"SIGKILL after {timeout:g}s"
+        )
+        await spawner.stop_group(child, self.spec.stop_signal, timeout)
+        await asyncio.shield(task)  # the lifecycle records the run and lands in `stopped`
+
+    async def _cancel_task(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def kill_now(self) -> None:
+        """Last resort at supervisor exit: SIGKILL the group without waiting out `stop_timeout`."""
+        if self._child is not None:
+            spawner.signal_group(self._child.pgid, 9)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def _lifecycle(self) -> None:
+        while True:
+            await self._wait_for_dependencies()
+            outcome, ran, detail = await self._run_once()
+            if self._stop_reason is not None:
+                self._transition(S.STOPPED, self._stop_reason[0])
+                return
+            decision = decide(outcome, self.failures, self.spec.restart)
+            summary = f"{detail} after {ran:.1f}s" if ran is not None else detail
+            if isinstance(decision, Rest):
+                self._transition(S.STOPPED, summary)
+                return
+            self._transition(S.CRASHED, summary)
+            if isinstance(decision, GiveUp):
+                self.failures = decision.failures
+                why = "restart = no" if self.spec.restart.policy is RestartPolicy.NO else (
+                    f"gave up after {decision.failures} consecutive failures"
+                )
+                self._transition(S.FAILED, f"{summary}; {why}")
+                return
+            assert isinstance(decision, Retry)
+            self.failures = decision.attempt
+            limit = f"{decision.attempt}/{decision.limit}" if decision.limit is not None else (
+                f"{decision.attempt}, retrying forever"
+            )
+            if decision.delay > 0:
+                self.next_retry_at = time.time() + decision.delay
+                self._transition(S.RETRYING, f"{summary}; retry {limit} in {decision.delay:.1f}s")
+                await asyncio.sleep(decision.delay)
+                self.next_retry_at = None
+            self.restarts += 1
+            self._transition(S.STARTING, f"restarting ({limit}) after {summary}")
+
+    async def _wait_for_dependencies(self) -> None:
+        while True:
+            waiting = self._unmet_dependencies()
+            if not waiting:
+                return
+            self._transition(S.STARTING, "waiting for " + ", ".join(waiting))
+            deps = [d for d in (self._lookup(n) for n in self.spec.depends_on) if d is not None]
+            waiters = [asyncio.ensure_future(d.wait_changed()) for d in deps]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+
+    def _unmet_dependencies(self) -> list[str]:
+        unmet = []
+        for name, condition in self.spec.depends_on.items():
+            dep = self._lookup(name)
+            if dep is None:
+                unmet.append(f"{name} ({condition}): not registered")
+            elif not dep.satisfies(condition):
+                suffix = f": {name} is {dep.state}" if dep.state in (S.FAILED, S.DISABLED, S.STOPPED) else ""
+                unmet.append(f"{name} ({condition}){suffix}")
+        return unmet
+
+    def satisfies(self, condition: DependencyCondition) -> bool:
+        if condition is DependencyCondition.COMPLETED:
+            return self.state is S.STOPPED and self.completed
+        if condition is DependencyCondition.HEALTHY:
+            return self.state is S.RUNNING and self.health is not Health.UNHEALTHY
+        return self.state is S.RUNNING or (self.state is S.STARTING and self.pid is not None) or (
+            self.state is S.STOPPED and self.completed
+        )
+
+    async def _run_once(self) -> tuple[Outcome, float | None, str]:
+        """Spawn, wait for the exit, record the run. Returns the outcome, seconds run and a summary."""
+        spec = self.spec
+        loop = asyncio.get_running_loop()
+        if self.state is not S.STARTING:
+            self._transition(S.STARTING, "starting")
+        process_dir = self._log_dir / spec.name
+        run_dir = logs.new_run_dir(process_dir)
+        run_logs = logs.RunLogs(run_dir, spec.logs, loop)
+        self.run_dir = run_dir
+        try:
+            child = spawner.spawn(
+                spec.command,
+                cwd=spec.cwd,
+                env={**os.environ, **spec.env},
+                stdout=run_logs.child_fds[0],
+                stderr=run_logs.child_fds[1],
+            )
+        except spawner.SpawnError as exc:
+            run_logs.close()
+            now = time.time()
+            self.exit_code = None
+            self._record(RunRecord(None, now, now, None, EndReason.CRASH, (str(exc),)))
+            return Outcome.FAILURE, None, str(exc)
+        finally:
+            run_logs.close_child_ends()
+        logs.prune_runs(process_dir, spec.logs.keep_runs)
+        self._child = child
+        self.pid = child.pid
+        self.started_at = child.started_at
+        self.exit_code = None
+        self._transition(S.RUNNING, "running")
+        self._arm_reset_timer(loop)
+        try:
+            exit_code = await asyncio.shield(child.exited)
+        finally:
+            self._disarm_reset_timer()
+        spawner.kill_leftovers(child)
+        ended = time.time()
+        self._child = None
+        self.pid = None
+        self.exit_code = exit_code
+        self.completed = exit_code == 0
+        if self._stop_reason is not None:
+            end_reason = self._stop_reason[1]
+        else:
+            end_reason = EndReason.EXIT if exit_code == 0 else EndReason.CRASH
+        record = RunRecord(child.pid, child.started_at, ended, exit_code, end_reason,
+                           run_logs.stderr_tail.lines())
+        self._record(record)
+        tail_task = loop.create_task(self._complete_tail(run_logs, record))
+        self._background.add(tail_task)
+        tail_task.add_done_callback(self._background.discard)
+        outcome = Outcome.CLEAN_EXIT if exit_code == 0 else Outcome.FAILURE
+        return outcome, ended - child.started_at, describe_exit(exit_code)
+
+    async def _complete_tail(self, run_logs: logs.RunLogs, record: RunRecord) -> None:
+        """Refresh the run's stderr tail once the pipes are drained (the exit can beat the last write)."""
+        await run_logs.drained(timeout=2.0)
+        run_logs.close()
+        tail = run_logs.stderr_tail.lines()
+        if tail == record.stderr_tail:
+            return
+        for i, kept in enumerate(self.history):
+            if kept is record:
+                self.history[i] = dataclasses.replace(record, stderr_tail=tail)
+
+    def _record(self, record: RunRecord) -> None:
+        self.history.append(record)
+
+    def _arm_reset_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.failures and self.spec.restart.reset_after > 0:
+            self._reset_timer = loop.call_later(self.spec.restart.reset_after, self._reset_failures)
+
+    def _disarm_reset_timer(self) -> None:
+        if self._reset_timer is not None:
+            self._reset_timer.cancel()
+            self._reset_timer = None
+
+    def _reset_failures(self) -> None:
+        self._reset_timer = None
+        if self.state is S.RUNNING and self.failures:
+            self.failures = 0
+            self._transition(S.RUNNING, f"running; stable for {self.spec.restart.reset_after:g}s, "
+                                        "failure count reset")
+
+    async def wait_stopped(self) -> None:
+        """Until the lifecycle task (if any) has finished."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._task)

@@ -1,0 +1,285 @@
+"""The data model every face of pmtop shares: states, specs and status snapshots.
+
+Everything here is immutable. A `ProcessSpec` is what the user asked for (config, `pmtop add`, the
+dashboard's form); a `ProcessStatus` is one snapshot of what is true now. The enums are `StrEnum`s so
+the API, the CLI and the dashboard all print the same lower-case words (SPEC §3).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+
+class ProcessState(StrEnum):
+    """The eight states of SPEC §3, exactly."""
+
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CRASHED = "crashed"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+#: States in which the process (or the task that will spawn it) is alive.
+ACTIVE_STATES: Final = frozenset(
+    {ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING, ProcessState.CRASHED,
+     ProcessState.RETRYING}
+)
+#: States from which a stop request changes something.
+STOPPABLE_STATES: Final = frozenset(
+    {ProcessState.STARTING, ProcessState.RUNNING, ProcessState.CRASHED, ProcessState.RETRYING}
+)
+#: States from which `start` launches (or, for failed/retrying, retries at once).
+STARTABLE_STATES: Final = frozenset(
+    {ProcessState.STOPPED, ProcessState.FAILED, ProcessState.RETRYING}
+)
+
+
+class Health(StrEnum):
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    UNKNOWN = "unknown"
+
+
+class RestartPolicy(StrEnum):
+    ALWAYS = "always"
+    ON_FAILURE = "on-failure"
+    NO = "no"
+
+
+class Scope(StrEnum):
+    GLOBAL = "global"
+    PROJECT = "project"
+    SESSION = "session"
+
+
+class DependencyCondition(StrEnum):
+    STARTED = "started"
+    HEALTHY = "healthy"
+    COMPLETED = "completed"
+
+
+class HealthCheckType(StrEnum):
+    HTTP = "http"
+    TCP = "tcp"
+    EXEC = "exec"
+
+
+class FailAction(StrEnum):
+    RESTART = "restart"
+    DISABLE = "disable"
+    FAIL = "fail"
+
+
+class EndReason(StrEnum):
+    """Why a run ended (SPEC §3 run history)."""
+
+    EXIT = "exit"
+    CRASH = "crash"
+    HEALTH = "health"
+    STOP = "stop"
+    DEPENDENCY = "dependency"
+    SUPERVISOR_EXIT = "supervisor-exit"
+
+
+@dataclass(frozen=True, slots=True)
+class StartupCheck:
+    """Probing right after spawn: the process stays `starting` until the first success."""
+
+    initial_delay: float = 0.0
+    interval: float = 0.5
+    max_attempts: int = 30
+    fail_action: FailAction = FailAction.RESTART
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpec:
+    type: HealthCheckType
+    url: str | None = None
+    """For `http`."""
+    address: str | None = None
+    """`host:port`, for `tcp`."""
+    command: tuple[str, ...] = ()
+    """For `exec`: exit 0 within `timeout` means healthy."""
+    interval: float = 3.0
+    timeout: float = 2.0
+    failures: int = 2
+    """Consecutive failures before the process is declared unhealthy and restarted."""
+    startup: StartupCheck | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestartSpec:
+    """The restart policy; `core.policy.decide` is its only interpreter."""
+
+    policy: RestartPolicy = RestartPolicy.ON_FAILURE
+    backoff: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+    """Delay before restart n (1-based); the last value repeats."""
+    max_restarts: int = 5
+    """Consecutive failures tolerated; the next one makes the process `failed`."""
+    reset_after: float = 300.0
+    """Running this long (seconds) resets the consecutive-failure counter."""
+    retry_forever: bool = False
+    retry_forever_interval: float = 6 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogSpec:
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 3
+    keep_runs: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One process as the user declared it. Compared by value, so a reload can tell what changed."""
+
+    name: str
+    command: tuple[str, ...]
+    cwd: str | None = None
+    """Absolute after loading (relative paths are resolved against the config file's folder)."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Merged over the supervisor's own environment at spawn time."""
+    autostart: bool = True
+    enabled: bool = True
+    depends_on: Mapping[str, DependencyCondition] = field(default_factory=dict)
+    scope: Scope = Scope.PROJECT
+    project: str | None = None
+    """The folder of the config file that declared a `project` process."""
+    session_pid: int | None = None
+    """For `session` processes: stopped and removed when this PID exits."""
+    restart: RestartSpec = field(default_factory=RestartSpec)
+    stop_signal: signal.Signals = signal.SIGTERM
+    stop_timeout: float = 10.0
+    logs: LogSpec = field(default_factory=LogSpec)
+    health: HealthSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One finished run, kept in a per-process history of the last `HISTORY_LENGTH` runs."""
+
+    pid: int | None
+    started_at: float
+    ended_at: float
+    exit_code: int | None
+    """Negative: killed by that signal number (as `subprocess` reports it)."""
+    end_reason: EndReason
+    stderr_tail: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended_at - self.started_at)
+
+    @property
+    def signal(self) -> str | None:
+        return signal_name(-self.exit_code) if self.exit_code is not None and self.exit_code < 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["end_reason"] = str(self.end_reason)
+        data["stderr_tail"] = list(self.stderr_tail)
+        data["duration"] = round(self.duration, 3)
+        data["signal"] = self.signal
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        return cls(
+            pid=data.get("pid"),
+            started_at=float(data["started_at"]),
+            ended_at=float(data["ended_at"]),
+            exit_code=data.get("exit_code"),
+            end_reason=EndReason(data["end_reason"]),
+            stderr_tail=tuple(data.get("stderr_tail") or ()),
+        )
+
+
+HISTORY_LENGTH: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStatus:
+    """One snapshot of a process, as published on every change. Times are Unix epoch seconds."""
+
+    name: str
+    state: ProcessState
+    reason: str = ""
+    """One human line that explains the state (SPEC §3): nobody should need a log to learn why."""
+    pid: int | None = None
+    ports: tuple[int, ...] = ()
+    health: Health = Health.UNKNOWN
+    restarts: int = 0
+    """Restarts made by the restart policy since the supervisor started managing the process."""
+    consecutive_failures: int = 0
+    """What `max_restarts` counts; reset by `reset_after` of stable running and by a manual start."""
+    exit_code: int | None = None
+    started_at: float | None = None
+    next_retry_at: float | None = None
+    cpu_percent: float | None = None
+    memory_rss: int | None = None
+    scope: Scope = Scope.PROJECT
+    command: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = str(self.state)
+        data["health"] = str(self.health)
+        data["scope"] = str(self.scope)
+        data["ports"] = list(self.ports)
+        data["command"] = list(self.command)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessStatus:
+        return cls(
+            name=data["name"],
+            state=ProcessState(data["state"]),
+            reason=data.get("reason", ""),
+            pid=data.get("pid"),
+            ports=tuple(data.get("ports") or ()),
+            health=Health(data.get("health", "unknown")),
+            restarts=int(data.get("restarts", 0)),
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
+            exit_code=data.get("exit_code"),
+            started_at=data.get("started_at"),
+            next_retry_at=data.get("next_retry_at"),
+            cpu_percent=data.get("cpu_percent"),
+            memory_rss=data.get("memory_rss"),
+            scope=Scope(data.get("scope", "project")),
+            command=tuple(data.get("command") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRemoved:
+    """Published when a process is deregistered, so that subscribers drop its row."""
+
+    name: str
+
+
+#: What `Controller.subscribe()` yields.
+ProcessEvent = ProcessStatus | ProcessRemoved
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_exit(exit_code: int | None) -> str:
+    """`exit 1`, `killed by SIGKILL`: the words a reason line uses for how a run ended."""
+    if exit_code is None:
+        return "exit unknown"
+    if exit_code < 0:
+        return f"killed by {signal_name(-exit_code)}"
+    return f"exit {exit_code}"

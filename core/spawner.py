@@ -1,0 +1,151 @@
+"""Starting children in their own process group, noticing their exit at once, killing them whole.
+
+Invariants:
+- Every child is a session (and so process-group) leader: `pgid == pid`, so `os.killpg(pid, ...)`
+  reaches every descendant that did not leave the group on purpose.
+- Exit is noticed through a pidfd registered with the event loop (no polling, no thread per child,
+  no SIGCHLD handler that could steal statuses from asyncio); where the kernel has no pidfd, a thread
+  waits instead. The child is reaped by `Popen.poll()` as soon as the pidfd is readable.
+- Once the leader is gone, whatever is left of its group gets SIGKILL: no grandchild outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+_HAS_PIDFD = hasattr(os, "pidfd_open")
+
+
+class SpawnError(Exception):
+    """The command could not be started at all (missing, not executable, bad cwd)."""
+
+
+@dataclass(eq=False)
+class Child:
+    pid: int
+    popen: subprocess.Popen[bytes]
+    started_at: float
+    """Unix time of the spawn."""
+    exited: asyncio.Future[int] = field(repr=False)
+    """Resolves to the exit status (negative: killed by that signal) the moment the child exits."""
+
+    @property
+    def pgid(self) -> int:
+        return self.pid
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: str | None,
+    env: Mapping[str, str] | None,
+    stdout: int,
+    stderr: int,
+) -> Child:
+    """Start `argv` (never through a shell) as the leader of a new session, stdin from /dev/null.
+
+    `Popen` returns only after the exec succeeded (it reads the exec-error pipe), so when this returns
+    the new program is running; an exec failure raises `SpawnError` with a one-line explanation.
+    """
+    try:
+        popen = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except FileNotFoundError as exc:
+        if cwd is not None and exc.filename == cwd:
+            raise SpawnError(f"working directory not found: {cwd}") from exc
+        raise SpawnError(f"command not found: {argv[0]}") from exc
+    except NotADirectoryError as exc:
+        raise SpawnError(f"not a directory: {exc.filename}") from exc
+    except PermissionError as exc:
+        raise SpawnError(f"permission denied: {exc.filename or argv[0]}") from exc
+    except OSError as exc:
+        raise SpawnError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
+    loop = asyncio.get_running_loop()
+    return Child(popen.pid, popen, time.time(), watch_exit(popen, loop))
+
+
+def watch_exit(popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> asyncio.Future[int]:
+    """A future that resolves with the child's exit status as soon as it exits (and reaps it)."""
+    future: asyncio.Future[int] = loop.create_future()
+    if _HAS_PIDFD:
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except OSError:  # pragma: no cover - old kernel (ENOSYS) or seccomp; fall back to a thread
+            pass
+        else:
+            def on_exit() -> None:
+                loop.remove_reader(pidfd)
+                os.close(pidfd)
+                returncode = popen.poll()
+                if returncode is None:  # pragma: no cover - pidfd readable means exited
+                    returncode = popen.wait()
+                if not future.done():
+                    future.set_result(returncode)
+
+            loop.add_reader(pidfd, on_exit)
+            return future
+    waiter = loop.run_in_executor(None, popen.wait)  # pragma: no cover - non-Linux
+    waiter.add_done_callback(lambda w: future.done() or future.set_result(w.result()))
+    return future
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send `sig` to a whole process group; False when the group no longer exists.
+
+    ESRCH means every member is gone. EPERM happens on some systems when the only members left are
+    zombies, which are gone for our purpose too. Both are expected races, not errors.
+    """
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    except OSError as exc:  # pragma: no cover - nothing else is expected from killpg
+        if exc.errno in (errno.ESRCH, errno.EPERM):
+            return False
+        raise
+    return True
+
+
+def kill_leftovers(child: Child) -> None:
+    """After the leader exited: SIGKILL whatever is left of its group."""
+    signal_group(child.pgid, signal.SIGKILL)
+
+
+async def stop_group(child: Child, stop_signal: int, timeout: float) -> bool:
+    """Stop a child's whole group; True when it had to be escalated to SIGKILL.
+
+    The stop signal is followed by SIGCONT (as systemd does) so that a stopped or frozen process
+    receives it; after `timeout` the group gets SIGKILL; once the leader is gone the group gets
+    SIGKILL once more so that no grandchild survives.
+    """
+    escalated = False
+    if not child.exited.done():
+        signal_group(child.pgid, stop_signal)
+        if stop_signal not in (signal.SIGKILL, signal.SIGCONT):
+            signal_group(child.pgid, signal.SIGCONT)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(child.exited)
+        except TimeoutError:
+            escalated = True
+            signal_group(child.pgid, signal.SIGKILL)
+            await asyncio.shield(child.exited)
+    kill_leftovers(child)
+    return escalated

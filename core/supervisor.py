@@ -1,0 +1,195 @@
+"""The in-process supervisor: owns one runner per process and implements `Controller`.
+
+It adds what no single runner can know: dependency order across processes (start pulls in what a
+process depends on; stopping everything goes in reverse `depends_on` order), registration and removal
+at run time, and the shared event bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
+
+from . import logs
+from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
+from .events import EventBus
+from .machine import ProcessRunner
+from .model import (
+    EndReason,
+    ProcessEvent,
+    ProcessRemoved,
+    ProcessSpec,
+    ProcessState,
+    ProcessStatus,
+    RunRecord,
+)
+from .paths import InstancePaths
+
+
+class Supervisor:
+    def __init__(self, specs: Iterable[ProcessSpec], *, paths: InstancePaths) -> None:
+        self.paths = paths
+        self._bus = EventBus()
+        self._runners: dict[str, ProcessRunner] = {}
+        for spec in specs:
+            self._runners[spec.name] = self._make_runner(spec)
+
+    def _make_runner(self, spec: ProcessSpec) -> ProcessRunner:
+        return ProcessRunner(spec, bus=self._bus, log_dir=self.paths.log_dir, lookup=self._runners.get)
+
+    def _runner(self, name: str) -> ProcessRunner:
+        try:
+            return self._runners[name]
+        except KeyError:
+            raise NoSuchProcess(name) from None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._runners)
+
+    # -- whole-supervisor operations --------------------------------------------------------------
+
+    async def boot(self) -> None:
+        """Start every enabled `autostart` process; each waits for its own dependencies."""
+        await self.start_many(
+            n for n, r in self._runners.items() if r.spec.autostart and r.state is ProcessState.STOPPED
+        )
+
+    async def start_many(self, names: Iterable[str]) -> list[ProcessStatus]:
+        wanted = list(names)
+        for name in wanted:
+            self._runner(name)
+        await asyncio.gather(*(self.start(n) for n in wanted))
+        return [self._runners[n].status() for n in wanted]
+
+    async def stop_many(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        reason: str = "stopped by user",
+        end_reason: EndReason = EndReason.STOP,
+    ) -> list[ProcessStatus]:
+        """Stop in reverse dependency order: a process stops only after its dependents have."""
+        wanted = list(self._runners) if names is None else list(names)
+        for name in wanted:
+            self._runner(name)
+        chosen = set(wanted)
+        tasks: dict[str, asyncio.Future[None]] = {}
+
+        async def stop_one(name: str) -> None:
+            dependents = [
+                tasks[d] for d, r in self._runners.items() if d in chosen and name in r.spec.depends_on
+            ]
+            if dependents:
+                await asyncio.gather(*dependents, return_exceptions=True)
+            await self._runners[name].stop(reason, end_reason)
+
+        for name in wanted:
+            tasks[name] = asyncio.ensure_future(stop_one(name))
+        await asyncio.gather(*tasks.values())
+        return [self._runners[n].status() for n in wanted]
+
+    async def shutdown(self) -> None:
+        """Stop everything in reverse dependency order, then end every subscription."""
+        await self.stop_many(reason="supervisor exiting", end_reason=EndReason.SUPERVISOR_EXIT)
+        self._bus.close()
+
+    # -- Controller -------------------------------------------------------------------------------
+
+    async def processes(self) -> list[ProcessStatus]:
+        return [r.status() for r in self._runners.values()]
+
+    async def status(self, name: str) -> ProcessStatus:
+        return self._runner(name).status()
+
+    async def spec(self, name: str) -> ProcessSpec:
+        return self._runner(name).spec
+
+    async def start(self, name: str) -> ProcessStatus:
+        """Start `name`, and first whatever it depends on that is simply stopped (not failed or disabled)."""
+        runner = self._runner(name)
+        if runner.state is ProcessState.DISABLED:
+            raise ActionRefused(f"{name} is disabled; enable it first")
+        for dep_name in self._dependencies_to_start(runner):
+            await self._runners[dep_name].start()
+        await runner.start()
+        return runner.status()
+
+    def _dependencies_to_start(self, runner: ProcessRunner) -> list[str]:
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(r: ProcessRunner) -> None:
+            for dep_name in r.spec.depends_on:
+                dep = self._runners.get(dep_name)
+                if dep is None or dep_name in seen:
+                    continue
+                seen.add(dep_name)
+                visit(dep)
+                if dep.state is ProcessState.STOPPED and not dep.completed:
+                    order.append(dep_name)
+
+        visit(runner)
+        return order
+
+    async def stop(self, name: str) -> ProcessStatus:
+        runner = self._runner(name)
+        await runner.stop()
+        return runner.status()
+
+    async def restart(self, name: str) -> ProcessStatus:
+        runner = self._runner(name)
+        await runner.restart()
+        return runner.status()
+
+    async def enable(self, name: str) -> ProcessStatus:
+        runner = self._runner(name)
+        if await runner.enable():
+            await self.start(name)
+        return runner.status()
+
+    async def disable(self, name: str) -> ProcessStatus:
+        runner = self._runner(name)
+        await runner.disable()
+        return runner.status()
+
+    async def add(self, spec: ProcessSpec, *, start: bool = True) -> ProcessStatus:
+        if spec.name in self._runners:
+            raise ProcessExists(spec.name)
+        unknown = [d for d in spec.depends_on if d not in self._runners]
+        if unknown:
+            raise ConfigError(f"unknown process {unknown[0]!r}", key_path=f"process.{spec.name}.depends_on")
+        runner = self._make_runner(spec)
+        self._runners[spec.name] = runner
+        runner.publish()
+        if start and spec.autostart and runner.state is ProcessState.STOPPED:
+            await self.start(spec.name)
+        return runner.status()
+
+    async def remove(self, name: str) -> None:
+        runner = self._runner(name)
+        dependents = [n for n, r in self._runners.items() if name in r.spec.depends_on]
+        if dependents:
+            raise ActionRefused(f"cannot remove {name}: {', '.join(dependents)} depend(s) on it")
+        await runner.stop("removed", EndReason.STOP)
+        if self._runners.get(name) is runner:
+            del self._runners[name]
+            self._bus.publish(ProcessRemoved(name))
+
+    async def logs(self, name: str, stream: str = "stdout", lines: int = 200) -> list[str]:
+        runner = self._runner(name)
+        if stream not in logs.STREAMS:
+            raise ActionRefused(f"unknown stream {stream!r} (use stdout or stderr)")
+        if runner.run_dir is None:
+            latest = logs.run_dirs(self.paths.process_log_dir(name))
+            if not latest:
+                return []
+            runner.run_dir = latest[-1]
+        return logs.tail_lines(runner.run_dir / f"{stream}.log", lines)
+
+    async def history(self, name: str) -> list[RunRecord]:
+        return list(self._runner(name).history)
+
+    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
+        return self._bus.subscribe()

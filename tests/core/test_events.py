@@ -1,0 +1,44 @@
+"""The event bus: ordered delivery, registration on entry, bounded memory for slow readers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pmtop.core.events import EventBus
+from pmtop.core.model import ProcessRemoved, ProcessState, ProcessStatus
+
+
+def status(name: str, state: ProcessState, restarts: int = 0) -> ProcessStatus:
+    return ProcessStatus(name=name, state=state, restarts=restarts)
+
+
+async def test_subscriber_sees_every_event_in_order() -> None:
+    bus = EventBus()
+    async with bus.subscribe() as sub:
+        events = [status("a", ProcessState.STARTING), status("a", ProcessState.RUNNING), ProcessRemoved("a")]
+        for e in events:
+            bus.publish(e)
+        bus.close()
+        assert [e async for e in sub] == events
+
+
+async def test_slow_subscriber_is_coalesced_per_process() -> None:
+    bus = EventBus()
+    async with bus.subscribe(max_pending=10) as slow:
+        for i in range(1000):
+            bus.publish(status(f"p{i % 3}", ProcessState.RUNNING, restarts=i))
+        bus.close()
+        received = [e async for e in slow]
+    assert slow.compactions > 0
+    assert len(received) <= 11
+    latest = {e.name: e.restarts for e in received if isinstance(e, ProcessStatus)}
+    assert latest == {"p0": 999, "p1": 997, "p2": 998}
+
+
+async def test_publish_never_blocks_and_subscribers_are_independent() -> None:
+    bus = EventBus()
+    async with bus.subscribe() as a, bus.subscribe() as b:
+        bus.publish(status("x", ProcessState.RUNNING))
+        assert await asyncio.wait_for(anext(a), 5) == status("x", ProcessState.RUNNING)
+        assert await asyncio.wait_for(anext(b), 5) == status("x", ProcessState.RUNNING)
+    assert bus.subscriber_count == 0
