@@ -162,6 +162,9 @@ def want_command(value: object, path: KeyPath) -> tuple[str, ...]:
             raise Invalid(path, f"cannot split {show(value)} ({str(exc).lower()})") from None
     elif isinstance(value, list | tuple):
         words = list(value)
+        for word in words:
+            if not isinstance(word, str):
+                raise Invalid(path, f"must be an array of strings (found {show(word)})")
     else:
         raise Invalid(path, f"must be an array of strings or a string (got {show(value)})")
     if not words or not words[0]:

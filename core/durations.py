@@ -59,7 +59,7 @@ def parse_duration(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str | float:
-    """The shortest string `parse_duration` reads back to exactly `seconds` ("6h", "250ms", "1.5s").
+    """A string `parse_duration` reads back to exactly `seconds`: "6h", "90s", "1.5s", "250ms".
 
     Falls back to the bare float for values only an exponent can spell.
     """
@@ -73,9 +73,10 @@ def format_duration(seconds: float) -> str | float:
             if whole % size == 0:
                 return f"{whole // size}{unit}"
         return f"{whole}s"
-    millis = round(seconds * 1000)
-    if millis / 1000 == seconds:
-        return f"{millis}ms"
+    if seconds < 1:
+        millis = round(seconds * 1000)
+        if millis / 1000 == seconds:
+            return f"{millis}ms"
     text = repr(float(seconds))
     return float(seconds) if "e" in text else f"{text}s"
 
