@@ -253,7 +253,8 @@ class ProcessRunner:
                 await asyncio.sleep(decision.delay)
                 self.next_retry_at = None
             self.restarts += 1
-            self._transition(S.STARTING, f"restart {limit} after {describe_exit(self.exit_code) if ran is not None else detail}")
+            ended_how = describe_exit(self.exit_code) if ran is not None else detail
+            self._transition(S.STARTING, f"restart {limit} after {ended_how}")
 
     async def _wait_for_dependencies(self) -> None:
         while True:
