@@ -121,7 +121,7 @@ def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> 
 
 def load_config(path: Path) -> Config:
     """Read, parse and validate a config file. Raises `ConfigError` on the first problem."""
-    file = str(path)
+    file = _display_name(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -143,6 +143,14 @@ def load_config(path: Path) -> Config:
         return _build(document, absolute)
     except Invalid as problem:
         raise problem.to_error(file, find_line(text, problem.path)) from None
+
+
+def _display_name(path: Path) -> str:
+    """How errors name the file: relative to the current folder when it is inside it."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 # ------------------------------------------------------------------------------------- the document

@@ -685,7 +685,7 @@ def test_error_attributes(in_tmp: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(in_tmp / "pmtop.toml")
     err = info.value
-    assert err.file == str(in_tmp / "pmtop.toml")
+    assert err.file == "pmtop.toml", "named relative to the current folder, which holds it"
     assert err.key_path == "process.web.restart"
     assert err.line == 3 and err.column is None
     assert err.code == "config_invalid"
