@@ -46,6 +46,12 @@ class Controller(Protocol):
         """The last `lines` lines of the current (or last) run's `stream`."""
         ...
 
+    def follow(
+        self, name: str, stream: str = "stdout", lines: int = 10
+    ) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """The last `lines` lines of `stream`, then each new line as it is written (across restarts)."""
+        ...
+
     async def history(self, name: str) -> list[RunRecord]: ...
 
     def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:

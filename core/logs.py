@@ -9,11 +9,13 @@ fill the disk: each stream is capped at `max_bytes` with `backups` rotated files
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .model import LogSpec
@@ -21,6 +23,10 @@ from .model import LogSpec
 STREAMS = ("stdout", "stderr")
 _READ_CHUNK = 65536
 _TAIL_LINE_LIMIT = 400
+MAX_LINE = 16_384
+"""Characters of one line handed to a reader; longer lines are shortened (the file keeps them whole)."""
+TAIL_MAX_BYTES = 8 * 1024 * 1024
+"""The most `tail_lines` reads from the end of a file."""
 
 
 class RotatingFile:
@@ -94,13 +100,13 @@ class PipeDrain:
         sink: RotatingFile,
         loop: asyncio.AbstractEventLoop,
         tail: TailBuffer | None = None,
-        on_eof: Callable[[], None] | None = None,
+        on_data: Callable[[bytes], None] | None = None,
     ) -> None:
         self._fd = fd
         self._sink = sink
         self._loop = loop
         self._tail = tail
-        self._on_eof = on_eof
+        self._on_data = on_data
         self.closed: asyncio.Future[None] = loop.create_future()
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._on_readable)
@@ -116,6 +122,8 @@ class PipeDrain:
             self._sink.write(data)
             if self._tail is not None:
                 self._tail.feed(data)
+            if self._on_data is not None:
+                self._on_data(data)
             return
         self.close()
 
@@ -128,14 +136,18 @@ class PipeDrain:
         self._sink.close()
         if not self.closed.done():
             self.closed.set_result(None)
-        if self._on_eof is not None:
-            self._on_eof()
 
 
 class RunLogs:
     """The two pipes and files of one run. `child_fds` go to the child; the rest stays here."""
 
-    def __init__(self, run_dir: Path, spec: LogSpec, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        spec: LogSpec,
+        loop: asyncio.AbstractEventLoop,
+        on_output: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.stderr_tail = TailBuffer()
         self.child_fds: list[int] = []
@@ -144,7 +156,8 @@ class RunLogs:
             read_fd, write_fd = os.pipe()
             sink = RotatingFile(run_dir / f"{stream}.log", spec.max_bytes, spec.backups)
             tail = self.stderr_tail if stream == "stderr" else None
-            self._drains.append(PipeDrain(read_fd, sink, loop, tail))
+            on_data = functools.partial(on_output, stream) if on_output is not None else None
+            self._drains.append(PipeDrain(read_fd, sink, loop, tail, on_data))
             self.child_fds.append(write_fd)
 
     def close_child_ends(self) -> None:
@@ -166,17 +179,22 @@ class RunLogs:
 
 
 def new_run_dir(process_dir: Path, now: float | None = None) -> Path:
-    """A fresh `<YYYYmmdd_HHMMSS>` folder; runs within the same second get `-2`, `-3`, ... appended."""
+    """A fresh `<YYYYmmdd_HHMMSS>` folder; later runs within the same second get `-2`, `-3`, ...
+
+    The suffix always grows past the ones already used this second (even pruned ones' successors),
+    so sorting the names sorts the runs by time.
+    """
     stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now))
     process_dir.mkdir(parents=True, exist_ok=True)
-    candidate, n = process_dir / stamp, 1
+    used = [_run_sort_key(p)[1] for p in process_dir.glob(f"{stamp}*")]
+    n = max(used, default=0) + 1
     while True:
+        candidate = process_dir / (stamp if n == 1 else f"{stamp}-{n}")
         try:
             candidate.mkdir()
             return candidate
         except FileExistsError:
             n += 1
-            candidate = process_dir / f"{stamp}-{n}"
 
 
 def run_dirs(process_dir: Path) -> list[Path]:
@@ -198,23 +216,146 @@ def prune_runs(process_dir: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def tail_lines(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines of a file, read backwards from its end (never the whole file)."""
+def tail_lines(path: Path, lines: int, *, max_bytes: int = TAIL_MAX_BYTES) -> list[str]:
+    """The last `lines` lines of a file, read backwards from its end (never the whole file).
+
+    At most `max_bytes` are read, so a 10 MB line costs no more than that; a line cut by that limit
+    (or longer than `MAX_LINE`) comes back shortened, marked with `…`. Bytes that are not UTF-8 are
+    replaced, never raised on.
+    """
     if lines <= 0:
         return []
+    chunks: list[bytes] = []
+    newlines = read = 0
     try:
         with open(path, "rb") as f:
-            end = f.seek(0, os.SEEK_END)
-            pos, buf = end, b""
-            while pos > 0 and buf.count(b"\n") <= lines:
-                step = min(_READ_CHUNK, pos)
+            pos = f.seek(0, os.SEEK_END)
+            while pos > 0 and newlines <= lines and read < max_bytes:
+                step = min(_READ_CHUNK, pos, max_bytes - read)
                 pos -= step
                 f.seek(pos)
-                buf = f.read(step) + buf
-    except FileNotFoundError:
+                chunk = f.read(step)
+                chunks.append(chunk)
+                newlines += chunk.count(b"\n")
+                read += step
+    except (FileNotFoundError, IsADirectoryError):
         return []
+    buf = b"".join(reversed(chunks))
     if buf.endswith(b"\n"):
         buf = buf[:-1]
-    if not buf and pos == 0:
+    if not buf:
         return []
-    return [line.decode("utf-8", "replace").rstrip("\r") for line in buf.split(b"\n")[-lines:]]
+    parts = buf.split(b"\n")
+    cut_first = pos > 0  # the first part may be the end of a longer line
+    selected = parts[-lines:]
+    out = [decode_line(part) for part in selected]
+    if cut_first and len(selected) == len(parts):
+        out[0] = "…" + out[0]
+    return out
+
+
+def decode_line(raw: bytes) -> str:
+    """Text of one log line: invalid UTF-8 replaced, a trailing CR dropped, capped at `MAX_LINE`."""
+    text = raw[: MAX_LINE * 4].decode("utf-8", "replace").rstrip("\r")
+    return text if len(text) <= MAX_LINE else text[:MAX_LINE] + "…"
+
+
+class LineSplitter:
+    """Turns byte chunks into text lines; a partial line waits for its newline, up to `MAX_LINE`."""
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        parts = (self._partial + data).split(b"\n")
+        self._partial = parts.pop()
+        if len(self._partial) > MAX_LINE * 4:  # a huge line without newline: hand it out in pieces
+            parts.append(self._partial)
+            self._partial = b""
+        return [decode_line(p) for p in parts]
+
+
+class LogFollower:
+    """One reader of a live stream: an async iterator of lines with a bounded backlog.
+
+    A reader that falls more than `max_pending` lines behind loses the oldest ones and is told so by
+    a line `… N lines skipped`; the process writing them is never slowed down.
+    """
+
+    def __init__(self, initial: list[str], max_pending: int = 10_000) -> None:
+        self._lines: deque[str] = deque(initial)
+        self._max_pending = max_pending
+        self._skipped = 0
+        self._wakeup = asyncio.Event()
+        self._closed = False
+
+    def push(self, lines: list[str]) -> None:
+        self._lines.extend(lines)
+        overflow = len(self._lines) - self._max_pending
+        if overflow > 0:
+            for _ in range(overflow):
+                self._lines.popleft()
+            self._skipped += overflow
+        self._wakeup.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    def __aiter__(self) -> LogFollower:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            if self._skipped:
+                skipped, self._skipped = self._skipped, 0
+                return f"… {skipped} lines skipped"
+            if self._lines:
+                return self._lines.popleft()
+            if self._closed:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+
+class OutputHub:
+    """Live output of every process, fanned out to followers; costs a dict lookup when nobody follows.
+
+    Every run's pipes feed it, so a follower keeps receiving across rotations and restarts.
+    """
+
+    def __init__(self) -> None:
+        self._followers: dict[tuple[str, str], set[LogFollower]] = {}
+        self._splitters: dict[tuple[str, str], LineSplitter] = {}
+
+    def feed(self, name: str, stream: str, data: bytes) -> None:
+        followers = self._followers.get((name, stream))
+        if not followers:
+            return
+        lines = self._splitters.setdefault((name, stream), LineSplitter()).feed(data)
+        if lines:
+            for follower in followers:
+                follower.push(lines)
+
+    @contextlib.contextmanager
+    def follow(self, name: str, stream: str, initial: list[str]) -> Iterator[LogFollower]:
+        follower = LogFollower(initial)
+        key = (name, stream)
+        self._followers.setdefault(key, set()).add(follower)
+        try:
+            yield follower
+        finally:
+            followers = self._followers.get(key)
+            if followers is not None:
+                followers.discard(follower)
+                if not followers:
+                    del self._followers[key]
+                    self._splitters.pop(key, None)
+            follower.close()
+
+    def close(self, name: str | None = None) -> None:
+        """End the followers of one process (removed) or of all (shutdown)."""
+        for (proc, _), followers in list(self._followers.items()):
+            if name is None or proc == name:
+                for follower in followers:
+                    follower.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from . import logs
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
@@ -31,12 +31,16 @@ class Supervisor:
     def __init__(self, specs: Iterable[ProcessSpec], *, paths: InstancePaths) -> None:
         self.paths = paths
         self._bus = EventBus()
+        self.output = logs.OutputHub()
+        """Live output of every run, for `follow`."""
         self._runners: dict[str, ProcessRunner] = {}
         for spec in specs:
             self._runners[spec.name] = self._make_runner(spec)
 
     def _make_runner(self, spec: ProcessSpec) -> ProcessRunner:
-        return ProcessRunner(spec, bus=self._bus, log_dir=self.paths.log_dir, lookup=self._runners.get)
+        return ProcessRunner(
+            spec, bus=self._bus, log_dir=self.paths.log_dir, lookup=self._runners.get, output=self.output
+        )
 
     def _runner(self, name: str) -> ProcessRunner:
         try:
@@ -93,6 +97,7 @@ class Supervisor:
     async def shutdown(self) -> None:
         """Stop everything in reverse dependency order, then end every subscription."""
         await self.stop_many(reason="supervisor exiting", end_reason=EndReason.SUPERVISOR_EXIT)
+        self.output.close()
         self._bus.close()
 
     # -- Controller -------------------------------------------------------------------------------
@@ -175,18 +180,33 @@ class Supervisor:
         await runner.stop("removed", EndReason.STOP)
         if self._runners.get(name) is runner:
             del self._runners[name]
+            self.output.close(name)
             self._bus.publish(ProcessRemoved(name))
 
     async def logs(self, name: str, stream: str = "stdout", lines: int = 200) -> list[str]:
+        return self._tail(name, stream, lines)
+
+    def _tail(self, name: str, stream: str, lines: int) -> list[str]:
         runner = self._runner(name)
         if stream not in logs.STREAMS:
             raise ActionRefused(f"unknown stream {stream!r} (use stdout or stderr)")
-        if runner.run_dir is None:
+        if runner.run_dir is None:  # not run since this supervisor started: show the last run on disk
             latest = logs.run_dirs(self.paths.process_log_dir(name))
             if not latest:
                 return []
             runner.run_dir = latest[-1]
         return logs.tail_lines(runner.run_dir / f"{stream}.log", lines)
+
+    @asynccontextmanager
+    async def follow(self, name: str, stream: str = "stdout", lines: int = 10) -> AsyncIterator[AsyncIterator[str]]:
+        """The last `lines` lines, then every new line as it is written, across rotations and restarts.
+
+        Registering and reading the tail happen in one step of the event loop, so no line is lost
+        or repeated between the two.
+        """
+        initial = self._tail(name, stream, lines)
+        with self.output.follow(name, stream, initial) as follower:
+            yield follower
 
     async def history(self, name: str) -> list[RunRecord]:
         return list(self._runner(name).history)

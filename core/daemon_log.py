@@ -1,0 +1,51 @@
+"""The supervisor's own log: `<log dir>/<instance>/daemon-<timestamp>.log`.
+
+Every state change is logged by the runner (`pmtop.core` logger) with its reason, which carries each
+restart decision (`exit 1 after 0.4s; retry 3/5 in 4.0s`), so this file alone tells the story of a
+night. Old daemon logs are pruned to the newest `keep`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from .paths import InstancePaths
+
+LOGGER_NAME = "pmtop.core"
+FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s"
+
+
+def start_daemon_log(paths: InstancePaths, *, keep: int = 10) -> tuple[Path, logging.Handler]:
+    """Open a new daemon log and attach it to the core's logger; returns its path and handler."""
+    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    path = paths.log_dir / f"daemon-{stamp}.log"
+    n = 1
+    while path.exists():
+        n += 1
+        path = paths.log_dir / f"daemon-{stamp}-{n}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    prune_daemon_logs(paths.log_dir, keep)
+    return path, handler
+
+
+def stop_daemon_log(handler: logging.Handler) -> None:
+    logging.getLogger(LOGGER_NAME).removeHandler(handler)
+    handler.close()
+
+
+def daemon_logs(log_dir: Path) -> list[Path]:
+    """Daemon logs of an instance, oldest first."""
+    return sorted(log_dir.glob("daemon-*.log"), key=lambda p: p.stat().st_mtime)
+
+
+def prune_daemon_logs(log_dir: Path, keep: int) -> None:
+    for old in daemon_logs(log_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)

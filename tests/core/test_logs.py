@@ -1,0 +1,161 @@
+"""Per-run logs: capped and rotated, pruned, tailed from the end, followed live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from pmtop.core import logs
+from pmtop.core.daemon_log import start_daemon_log, stop_daemon_log
+from pmtop.core.model import LogSpec, ProcessState, RestartPolicy
+from pmtop.core.paths import InstancePaths
+from pmtop.core.supervisor import Supervisor
+from tests.conftest import spec
+from tests.waiting import poll_until, wait_state
+
+S = ProcessState
+Make = Callable[..., Supervisor]
+
+CHATTY = "import sys\nfor i in range(20000):\n    print(f'line {i:05d} ' + 'x' * 40)\n"
+
+
+async def test_chatty_process_is_capped_and_rotated(make_supervisor: Make) -> None:
+    sup = make_supervisor(spec("chatty", CHATTY, policy=RestartPolicy.NO,
+                               logs=LogSpec(max_bytes=10_000, backups=2, keep_runs=3)))
+    async with sup.subscribe() as events:
+        await sup.start("chatty")
+        await wait_state(events, "chatty", S.STOPPED)
+    run_dir = sup._runners["chatty"].run_dir
+    assert run_dir is not None
+    await poll_until(lambda: (run_dir / "stdout.log").stat().st_size > 0, what="output on disk")
+    files = sorted(p.name for p in run_dir.iterdir())
+    assert files == ["stderr.log", "stdout.log", "stdout.log.1", "stdout.log.2"]
+    assert all((run_dir / f).stat().st_size <= 10_000 for f in files)
+    last = await sup.logs("chatty", lines=2)
+    assert last == ["line 19998 " + "x" * 40, "line 19999 " + "x" * 40]
+
+
+async def test_old_runs_are_pruned(make_supervisor: Make) -> None:
+    sup = make_supervisor(spec("short", "print('hi')", policy=RestartPolicy.ALWAYS, backoff=(0.0,),
+                               max_restarts=4, logs=LogSpec(keep_runs=2)))
+    async with sup.subscribe() as events:
+        await sup.start("short")
+        await wait_state(events, "short", S.FAILED)
+    runs = logs.run_dirs(sup.paths.process_log_dir("short"))
+    assert len(runs) == 2
+    assert runs[-1] == sup._runners["short"].run_dir
+    assert (runs[-1] / "stdout.log").read_text() == "hi\n"
+
+
+async def test_history_keeps_the_last_stderr_lines(make_supervisor: Make) -> None:
+    code = "import sys\nfor i in range(30):\n    print('err', i, file=sys.stderr)\nsys.exit(4)\n"
+    sup = make_supervisor(spec("noisy", code, policy=RestartPolicy.NO))
+    async with sup.subscribe() as events:
+        await sup.start("noisy")
+        await wait_state(events, "noisy", S.FAILED)
+
+    async def tail() -> tuple[str, ...]:
+        return (await sup.history("noisy"))[-1].stderr_tail
+
+    expected = tuple(f"err {i}" for i in range(10, 30))
+    for _ in range(200):
+        if await tail() == expected:
+            break
+        await asyncio.sleep(0.01)
+    assert await tail() == expected
+
+
+def test_tail_reads_from_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "big.log"
+    with open(path, "wb") as f:
+        block = b"".join(b"%08d some log text that fills the line up\n" % i for i in range(100_000))
+        for _ in range(25):  # ~100 MB
+            f.write(block)
+    assert path.stat().st_size > 100_000_000
+    lines = logs.tail_lines(path, 3)
+    assert lines == [f"{i:08d} some log text that fills the line up" for i in (99_997, 99_998, 99_999)]
+    assert logs.tail_lines(path, 0) == []
+
+
+def test_tail_survives_odd_content(tmp_path: Path) -> None:
+    path = tmp_path / "odd.log"
+    path.write_bytes(b"first\nnot utf-8: \xff\xfe\r\nno newline at the end")
+    assert logs.tail_lines(path, 5) == ["first", "not utf-8: \ufffd\ufffd", "no newline at the end"]
+    huge = tmp_path / "huge.log"
+    huge.write_bytes(b"a" * 10_000_000)
+    [line] = logs.tail_lines(huge, 10)
+    assert line.startswith("…") and line.endswith("…") and len(line) <= logs.MAX_LINE + 2
+    assert logs.tail_lines(tmp_path / "missing.log", 5) == []
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    assert logs.tail_lines(empty, 5) == []
+
+
+def test_rotating_file_without_backups_truncates(tmp_path: Path) -> None:
+    sink = logs.RotatingFile(tmp_path / "out.log", max_bytes=100, backups=0)
+    for _ in range(10):
+        sink.write(b"x" * 45 + b"\n")
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.log"]
+    assert (tmp_path / "out.log").stat().st_size <= 100
+
+
+async def test_follow_streams_across_rotation_and_restarts(make_supervisor: Make) -> None:
+    code = (
+        "import sys, time\n"
+        "for i in range(400):\n"
+        "    print(f'n={i:04d} ' + 'y' * 30, flush=True)\n"
+        "    if i % 100 == 99: time.sleep(0.05)\n"
+        "sys.exit(1)\n"
+    )
+    sup = make_supervisor(spec("ticker", code, backoff=(0.0,), max_restarts=1,
+                               logs=LogSpec(max_bytes=2_000, backups=1)))
+    received: list[str] = []
+    async with sup.follow("ticker") as lines:
+        await sup.start("ticker")
+        async with asyncio.timeout(30):
+            async for line in lines:
+                received.append(line)
+                if len(received) == 800:
+                    break
+    numbers = [int(line[2:6]) for line in received]
+    assert numbers == list(range(400)) * 2, "every line of both runs, in order, none lost"
+
+
+async def test_follow_starts_with_the_tail(make_supervisor: Make) -> None:
+    sup = make_supervisor(spec("done", "print('a'); print('b'); print('c')", policy=RestartPolicy.NO))
+    async with sup.subscribe() as events:
+        await sup.start("done")
+        await wait_state(events, "done", S.STOPPED)
+    await poll_until(lambda: logs.tail_lines(sup._runners["done"].run_dir / "stdout.log", 3) == ["a", "b", "c"],
+                     what="output on disk")
+    async with sup.follow("done", lines=2) as lines:
+        assert [await anext(lines), await anext(lines)] == ["b", "c"]
+
+
+def test_slow_follower_is_told_what_it_missed() -> None:
+    follower = logs.LogFollower([], max_pending=3)
+    follower.push([str(i) for i in range(10)])
+
+    async def drain() -> list[str]:
+        follower.close()
+        return [line async for line in follower]
+
+    assert asyncio.run(drain()) == ["… 7 lines skipped", "7", "8", "9"]
+
+
+async def test_daemon_log_records_every_change(make_supervisor: Make, paths: InstancePaths) -> None:
+    path, handler = start_daemon_log(paths)
+    try:
+        sup = make_supervisor(spec("job", "import sys; sys.exit(3)", policy=RestartPolicy.NO))
+        async with sup.subscribe() as events:
+            await sup.start("job")
+            await wait_state(events, "job", S.FAILED)
+    finally:
+        stop_daemon_log(handler)
+    text = path.read_text()
+    assert path.name.startswith("daemon-") and path.parent == paths.log_dir
+    for needle in ("job: stopped -> starting", "job: running -> crashed (exit 3 after",
+                   "job: crashed -> failed (exit 3 after", "restart = no"):
+        assert needle in text
