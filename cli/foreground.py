@@ -9,6 +9,7 @@ import time
 from typing import TextIO
 
 from pmtop.core.config import Config
+from pmtop.core.daemon_log import start_daemon_log, stop_daemon_log
 from pmtop.core.model import ProcessEvent, ProcessRemoved
 from pmtop.core.paths import instance_paths
 from pmtop.core.supervisor import Supervisor
@@ -33,7 +34,9 @@ def run_foreground(config: Config, *, instance: str | None = None, out: TextIO =
 
 async def _run(config: Config, instance: str, out: TextIO) -> int:
     loop = asyncio.get_running_loop()
-    supervisor = Supervisor(config.processes, paths=instance_paths(instance))
+    paths = instance_paths(instance)
+    log_path, log_handler = start_daemon_log(paths)
+    supervisor = Supervisor(config.processes, paths=paths)
     stop_requested = asyncio.Event()
     forced = False
 
@@ -57,6 +60,7 @@ async def _run(config: Config, instance: str, out: TextIO) -> int:
     where = f"{config.path}" if config.path else "no config file"
     print(f"pmtop: supervising {len(config.processes)} process(es) from {where} "
           f"(instance {instance}); Ctrl-C stops them all", file=out, flush=True)
+    print(f"pmtop: logs in {paths.log_dir} (this run: {log_path.name})", file=out, flush=True)
     if not config.processes:
         print(NO_PROCESSES_HINT, file=out, flush=True)
     await supervisor.boot()
@@ -66,4 +70,5 @@ async def _run(config: Config, instance: str, out: TextIO) -> int:
         await printer
     else:
         printer.cancel()
+    stop_daemon_log(log_handler)
     return 130 if forced else 0

@@ -1,19 +1,38 @@
-"""`pmtop`: the command line. Parses arguments, finds the config, and hands over to a face.
+"""`pmtop`: the command line. Parses arguments and hands over to a face.
 
-Errors become one line on stderr and an exit code here, and only here. Nothing in this module
-imports Textual: the daemon and the client commands must start fast and run without a terminal UI.
+    pmtop                    the dashboard (in-process supervisor, or attached to a running daemon)
+    pmtop --headless         the supervisor as a daemon with the HTTP API (--detach to background it)
+    pmtop ps|start|...       a client of a running daemon's API
+
+Errors become one line on stderr and an exit code here, and only here. Nothing on the daemon or
+client paths imports Textual: they must start fast and run without a terminal UI.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from pmtop.core.errors import PmtopError
 
+EXIT_ERROR = 1
 EXIT_USAGE = 2
+
+ACTIONS = ("start", "stop", "restart", "enable", "disable")
+
+
+def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options that may stand before or after the command (`pmtop --port 1 ps`, `pmtop ps --port 1`)."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--config", "-c", metavar="FILE", default=default,
+                        help="config file (default: $PMTOP_CONFIG, else ./pmtop.toml)")
+    parser.add_argument("--instance", metavar="NAME", default=default,
+                        help="instance name: isolates state, logs, lock and port")
+    parser.add_argument("--host", metavar="HOST", default=default, help="API address (default 127.0.0.1)")
+    parser.add_argument("--port", metavar="PORT", default=default,
+                        help='API port (default 19881), or "auto" for the first free one from there up')
+    parser.add_argument("--token", metavar="TOKEN", default=default,
+                        help="bearer token for a remote daemon (default: $PMTOP_TOKEN, else the local token file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,25 +40,69 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pmtop",
         description="A process supervisor with a terminal control center.",
     )
-    parser.add_argument("--config", "-c", metavar="FILE", help="config file (default: $PMTOP_CONFIG, else ./pmtop.toml)")
-    parser.add_argument("--instance", metavar="NAME", help="instance name: isolates state, logs and port")
-    parser.add_argument("--headless", action="store_true", help="run the supervisor without the dashboard")
+    _common_options(parser, suppress=False)
+    parser.add_argument("--headless", action="store_true", help="run the supervisor as a daemon, no dashboard")
+    parser.add_argument("--detach", action="store_true",
+                        help="with --headless: start in the background, return once it answers")
+    parser.add_argument("--read-only", action="store_true", help="refuse every action; viewing only")
+    parser.add_argument("--theme", metavar="NAME", help="dashboard theme")
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ps = sub.add_parser("ps", parents=[common], help="list processes")
+    ps.add_argument("--json", action="store_true", help="print JSON")
+    for action in ACTIONS:
+        p = sub.add_parser(action, parents=[common], help=f"{action} processes")
+        p.add_argument("names", nargs="*", metavar="NAME")
+        p.add_argument("--all", action="store_true", help=f"{action} every process")
+        p.add_argument("--json", action="store_true", help="print the new statuses as JSON")
+    logs = sub.add_parser("logs", parents=[common], help="show a process's output")
+    logs.add_argument("name", metavar="NAME")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
+    logs.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="lines of history (default 50)")
+    add = sub.add_parser("add", parents=[common], help="register a process: pmtop add NAME -- CMD ARGS...")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--session", type=int, metavar="PID", help="stop and remove it when PID exits")
+    add.add_argument("--restart", choices=["always", "on-failure", "no"], help="restart policy")
+    add.add_argument("--cwd", metavar="DIR", help="working directory (default: the current one)")
+    add.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
+    add.add_argument("--scope", choices=["global", "project", "session"], help="default: project if the "
+                     "daemon runs a config file, else global; session with --session")
+    add.add_argument("--no-start", action="store_true", help="register without starting")
+    add.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    rm = sub.add_parser("rm", parents=[common], help="stop and deregister a process")
+    rm.add_argument("name", metavar="NAME")
+    status = sub.add_parser("status", parents=[common], help="the daemon's own status")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("reload", parents=[common], help="reload the daemon's config file")
+    sub.add_parser("shutdown", parents=[common], help="stop the daemon (and its processes)")
+    instances = sub.add_parser("instances", parents=[common], help="every running pmtop daemon of this user")
+    instances.add_argument("--json", action="store_true", help="print JSON")
+    init = sub.add_parser("init", parents=[common], help="write a commented starter pmtop.toml here")
+    init.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        from pmtop.core.config import find_config, load_config, Config, DaemonSettings
+        if args.command is not None:
+            from .commands import run_command
 
-        path = find_config(args.config, os.environ, Path.cwd())
-        config = load_config(path) if path is not None else Config(None, DaemonSettings(), ())
-        from .foreground import run_foreground
+            return run_command(args)
+        if args.headless:
+            from .daemon_main import run_daemon
 
-        return run_foreground(config, instance=args.instance)
+            return run_daemon(args)
+        from .dashboard_main import run_dashboard
+
+        return run_dashboard(args)
     except PmtopError as exc:
         print(f"Error: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE if exc.code in ("config_invalid", "port_in_use", "usage") else EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 

@@ -11,11 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from .model import ProcessEvent, ProcessSpec, ProcessStatus, RunRecord
+from .model import ProcessEvent, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
 
 
 @runtime_checkable
 class Controller(Protocol):
+    async def info(self) -> SupervisorInfo:
+        """Instance, PID, start time, version, config file and API address of the supervisor."""
+        ...
+
     async def processes(self) -> list[ProcessStatus]:
         """Every managed process, in declaration order."""
         ...

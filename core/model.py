@@ -259,6 +259,38 @@ class ProcessStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SupervisorInfo:
+    """Who is supervising: what the dashboard header and `pmtop status` show."""
+
+    instance: str
+    pid: int
+    started_at: float
+    version: str
+    config: str | None = None
+    """The config file the supervisor runs, if any."""
+    host: str | None = None
+    port: int | None = None
+    """Where its API listens; None while it serves none."""
+    read_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SupervisorInfo:
+        return cls(
+            instance=str(data["instance"]),
+            pid=int(data["pid"]),
+            started_at=float(data.get("started_at") or 0.0),
+            version=str(data.get("version", "")),
+            config=data.get("config"),
+            host=data.get("host"),
+            port=data.get("port"),
+            read_only=bool(data.get("read_only", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessRemoved:
     """Published when a process is deregistered, so that subscribers drop its row."""
 

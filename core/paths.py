@@ -32,3 +32,17 @@ def instance_paths(instance: str, environ: os._Environ[str] | dict[str, str] | N
         platformdirs.user_state_path("pmtop") / instance,
         platformdirs.user_log_path("pmtop") / instance,
     )
+
+
+def user_config_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    """Per-user settings: remembered theme, user themes (`themes/*.toml`), keymap.
+
+    `$PMTOP_HOME/config` when `$PMTOP_HOME` is set, so tests never touch the real home.
+    """
+    env = os.environ if environ is None else environ
+    home = env.get("PMTOP_HOME")
+    if home:
+        return Path(home).expanduser() / "config"
+    import platformdirs
+
+    return platformdirs.user_config_path("pmtop")

@@ -8,7 +8,10 @@ at run time, and the shared event bus.
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from . import logs
@@ -23,13 +26,26 @@ from .model import (
     ProcessState,
     ProcessStatus,
     RunRecord,
+    SupervisorInfo,
 )
 from .paths import InstancePaths
+from .version import __version__
 
 
 class Supervisor:
-    def __init__(self, specs: Iterable[ProcessSpec], *, paths: InstancePaths) -> None:
+    def __init__(
+        self,
+        specs: Iterable[ProcessSpec],
+        *,
+        paths: InstancePaths,
+        config_path: Path | None = None,
+    ) -> None:
         self.paths = paths
+        self.config_path = config_path
+        self.started_at = time.time()
+        self.address: tuple[str, int] | None = None
+        """Set by whoever serves the API for this supervisor."""
+        self.read_only = False
         self._bus = EventBus()
         self.output = logs.OutputHub()
         """Live output of every run, for `follow`."""
@@ -101,6 +117,19 @@ class Supervisor:
         self._bus.close()
 
     # -- Controller -------------------------------------------------------------------------------
+
+    async def info(self) -> SupervisorInfo:
+        host, port = self.address if self.address is not None else (None, None)
+        return SupervisorInfo(
+            instance=self.paths.instance,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            version=__version__,
+            config=str(self.config_path) if self.config_path is not None else None,
+            host=host,
+            port=port,
+            read_only=self.read_only,
+        )
 
     async def processes(self) -> list[ProcessStatus]:
         return [r.status() for r in self._runners.values()]

@@ -1,0 +1,136 @@
+"""One supervisor per instance: the lock, the PID file, `daemon.json`, the token, and finding a daemon.
+
+`instance.lock` is held with `fcntl.flock` for the supervisor's whole life; the kernel releases it
+when the process dies, however it dies, so a crash never leaves a stale lock. `daemon.json` is how
+clients find the daemon of an instance (host, port, pid, started_at, version, config).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InstanceLocked
+from .files import write_atomic, write_json_atomic
+from .paths import InstancePaths
+
+
+class InstanceLock:
+    def __init__(self, paths: InstancePaths) -> None:
+        self.path = paths.state_dir / "instance.lock"
+        self._paths = paths
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise `InstanceLocked` naming the supervisor that holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = read_daemon_info(self._paths)
+            where = f" (pid {holder.pid}, {holder.host}:{holder.port})" if holder else ""
+            raise InstanceLocked(
+                f"instance {self._paths.instance!r} is already supervised{where}; "
+                "use --instance NAME for a separate supervisor"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonInfo:
+    host: str
+    port: int
+    pid: int
+    started_at: float
+    version: str
+    instance: str
+    config: str | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def pid_file(paths: InstancePaths, port: int) -> Path:
+    return paths.state_dir / f"daemon-{port}.pid"
+
+
+def write_daemon_files(paths: InstancePaths, info: DaemonInfo) -> None:
+    write_atomic(pid_file(paths, info.port), f"{info.pid}\n".encode())
+    write_json_atomic(paths.state_dir / "daemon.json", asdict(info))
+
+
+def remove_daemon_files(paths: InstancePaths, info: DaemonInfo) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        pid_file(paths, info.port).unlink()
+    current = read_daemon_info(paths)
+    if current is not None and current.pid == info.pid:
+        with contextlib.suppress(FileNotFoundError):
+            (paths.state_dir / "daemon.json").unlink()
+
+
+def read_daemon_info(paths: InstancePaths) -> DaemonInfo | None:
+    try:
+        data = json.loads((paths.state_dir / "daemon.json").read_text())
+        return DaemonInfo(**{k: data[k] for k in DaemonInfo.__dataclass_fields__ if k in data})
+    except (FileNotFoundError, ValueError, TypeError, KeyError):
+        return None
+
+
+def ensure_token(paths: InstancePaths) -> str:
+    """The instance's API token (created once, mode 0600)."""
+    path = paths.state_dir / "token"
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(32)
+    write_atomic(path, f"{token}\n".encode(), mode=0o600)
+    return token
+
+
+def read_token(paths: InstancePaths) -> str | None:
+    try:
+        return (paths.state_dir / "token").read_text().strip() or None
+    except (FileNotFoundError, PermissionError):
+        return None
+
+
+def probe_health(host: str, port: int, timeout: float = 1.0) -> dict[str, Any] | None:
+    """What answers `GET /health` at host:port: its JSON, or None when nothing (or nothing HTTP) does.
+
+    The standard library's client, not httpx: this runs on every start-up and every client command,
+    where an import of 100 ms would be most of the time spent.
+    """
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        response = conn.getresponse()
+        body = response.read(1 << 20)
+        if response.status != 200:
+            return {}
+        data = json.loads(body)
+        return data if isinstance(data, dict) else {}
+    except (OSError, http.client.HTTPException):
+        return None
+    except ValueError:
+        return {}
+    finally:
+        conn.close()

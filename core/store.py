@@ -1,0 +1,99 @@
+"""`registry.json`: what a supervisor must hand to its successor.
+
+- processes registered at run time (`pmtop add`, the API, the dashboard) that live in no config file:
+  `global` and `session` ones, as config tables;
+- for every live child: PID, process create time, run folder, restart counters, and the pipe inodes
+  of its stdout and stderr, so that a supervisor started after a crash can adopt it (SPEC §4).
+
+A PID alone proves nothing (PIDs are reused); PID plus create time identifies a process. The file is
+written atomically; a missing or corrupt one never stops a supervisor from starting: it is set aside
+with a warning and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .files import set_aside, write_json_atomic
+
+log = logging.getLogger("pmtop.core")
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChild:
+    """A child as its supervisor last saw it alive."""
+
+    pid: int
+    create_time: float
+    """psutil's create time: with the PID, the identity of the process."""
+    started_at: float
+    run_dir: str | None = None
+    restarts: int = 0
+    consecutive_failures: int = 0
+    pipes: Mapping[str, int] = field(default_factory=dict)
+    """stream -> pipe inode of the child's stdout/stderr, to reattach the output after adoption."""
+    keeper_fds: Mapping[str, int] = field(default_factory=dict)
+    """stream -> fd number in the child that holds that pipe's read end (see spawner)."""
+
+
+@dataclass(slots=True)
+class RegistryData:
+    live: dict[str, LiveChild] = field(default_factory=dict)
+    added: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """name -> process table (config keys plus scope, project, session_pid) of run-time additions."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "live": {name: asdict(child) for name, child in self.live.items()},
+            "added": self.added,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RegistryData:
+        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+            raise ValueError("not a pmtop registry (version 1)")
+        live = {}
+        for name, entry in (data.get("live") or {}).items():
+            live[str(name)] = LiveChild(
+                pid=int(entry["pid"]),
+                create_time=float(entry["create_time"]),
+                started_at=float(entry["started_at"]),
+                run_dir=entry.get("run_dir"),
+                restarts=int(entry.get("restarts", 0)),
+                consecutive_failures=int(entry.get("consecutive_failures", 0)),
+                pipes={str(k): int(v) for k, v in (entry.get("pipes") or {}).items()},
+                keeper_fds={str(k): int(v) for k, v in (entry.get("keeper_fds") or {}).items()},
+            )
+        added = data.get("added") or {}
+        if not isinstance(added, dict) or not all(isinstance(v, dict) for v in added.values()):
+            raise ValueError("'added' must map names to process tables")
+        return cls(live=live, added={str(k): dict(v) for k, v in added.items()})
+
+
+class Registry:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> RegistryData:
+        """The saved registry; an empty one if there is none or it is unreadable (set aside, logged)."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return RegistryData()
+        try:
+            return RegistryData.from_json(json.loads(raw))
+        except (ValueError, KeyError, TypeError) as exc:
+            aside = set_aside(self.path)
+            log.warning("registry %s is corrupt (%s); set aside as %s and rebuilt", self.path, exc, aside.name)
+            return RegistryData()
+
+    def save(self, data: RegistryData) -> None:
+        write_json_atomic(self.path, data.to_json(), mode=0o600)
