@@ -15,6 +15,8 @@ from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from . import logs
+from .config_schema import spec_to_table
+from .config_writer import add_process_table, remove_process_table
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
 from .events import EventBus
 from .machine import ProcessRunner
@@ -26,6 +28,7 @@ from .model import (
     ProcessState,
     ProcessStatus,
     RunRecord,
+    Scope,
     SupervisorInfo,
 )
 from .paths import InstancePaths
@@ -39,7 +42,10 @@ class Supervisor:
         *,
         paths: InstancePaths,
         config_path: Path | None = None,
+        runtime: Iterable[ProcessSpec] = (),
     ) -> None:
+        """`specs` come from the config file at `config_path`; `runtime` were registered at run time
+        by an earlier supervisor (from the registry)."""
         self.paths = paths
         self.config_path = config_path
         self.started_at = time.time()
@@ -52,6 +58,11 @@ class Supervisor:
         self._runners: dict[str, ProcessRunner] = {}
         for spec in specs:
             self._runners[spec.name] = self._make_runner(spec)
+        self._declared: set[str] = set(self._runners)
+        """Processes declared in the config file (by the user, or persisted there by `add`)."""
+        for spec in runtime:
+            if spec.name not in self._runners:
+                self._runners[spec.name] = self._make_runner(spec)
 
     def _make_runner(self, spec: ProcessSpec) -> ProcessRunner:
         return ProcessRunner(
@@ -189,11 +200,17 @@ class Supervisor:
         return runner.status()
 
     async def add(self, spec: ProcessSpec, *, start: bool = True) -> ProcessStatus:
+        """Register a process at run time. A `project` process of this supervisor's config folder is
+        also written into its pmtop.toml (so it survives a restart), before anything else changes."""
         if spec.name in self._runners:
             raise ProcessExists(spec.name)
         unknown = [d for d in spec.depends_on if d not in self._runners]
         if unknown:
             raise ConfigError(f"unknown process {unknown[0]!r}", key_path=f"process.{spec.name}.depends_on")
+        config_file = self._config_file_for(spec)
+        if config_file is not None:
+            add_process_table(config_file, spec.name, spec_to_table(spec, base_dir=config_file.parent))
+            self._declared.add(spec.name)
         runner = self._make_runner(spec)
         self._runners[spec.name] = runner
         runner.publish()
@@ -206,11 +223,26 @@ class Supervisor:
         dependents = [n for n, r in self._runners.items() if name in r.spec.depends_on]
         if dependents:
             raise ActionRefused(f"cannot remove {name}: {', '.join(dependents)} depend(s) on it")
+        if self.config_path is not None and name in self._declared:
+            remove_process_table(self.config_path, name)
         await runner.stop("removed", EndReason.STOP)
         if self._runners.get(name) is runner:
             del self._runners[name]
+            self._declared.discard(name)
             self.output.close(name)
             self._bus.publish(ProcessRemoved(name))
+
+    def _config_file_for(self, spec: ProcessSpec) -> Path | None:
+        """This supervisor's config file, when `spec` is a project process of its folder."""
+        if self.config_path is None or spec.scope is not Scope.PROJECT or spec.project is None:
+            return None
+        same = Path(spec.project).resolve() == self.config_path.parent.resolve()
+        return self.config_path if same else None
+
+    @property
+    def runtime_specs(self) -> list[ProcessSpec]:
+        """Processes registered at run time that no config file holds (for the registry)."""
+        return [r.spec for n, r in self._runners.items() if n not in self._declared]
 
     async def logs(self, name: str, stream: str = "stdout", lines: int = 200) -> list[str]:
         return self._tail(name, stream, lines)
