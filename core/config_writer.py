@@ -51,9 +51,10 @@ def remove_process_table(path: Path, name: str) -> bool:
         match = _HEADER.match(line)
         if match:
             was_removing, removing = removing, _belongs_to(match.group(1), name)
-            if removing:
-                while keep and keep[-1].lstrip().startswith("#"):  # its own comment block goes too
-                    keep.pop()
+            if removing:  # its own comment block goes too, unless that block opens the file
+                block = _comment_block_at_end(keep)
+                if block and len(block) < len(keep):
+                    del keep[-len(block):]
             elif was_removing:  # the comment block directly above the next header is that table's
                 above = _comment_block_at_end(cut)
                 keep.extend(["\n", *above] if above else [])
