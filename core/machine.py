@@ -17,15 +17,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
-from . import logs, spawner
+from . import health, logs, spawner
+from .health_monitor import HealthMonitor, HealthReport, Unhealthy
 from .errors import ActionRefused, IllegalTransition
 from .events import EventBus
 from .model import (
     HISTORY_LENGTH,
     DependencyCondition,
     EndReason,
+    FailAction,
     Health,
     ProcessSpec,
     ProcessState,
@@ -48,13 +50,16 @@ TRANSITIONS: Final[Mapping[ProcessState, frozenset[ProcessState]]] = {
     # starting -> crashed: exited, or could not be spawned, before it was running
     S.STARTING: frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.STOPPED, S.CRASHED}),
     # running -> running: a field other than the state changed (counter reset, health)
-    # running -> crashed: unexpected exit; -> stopped: clean exit under on-failure / no
+    # running -> crashed: unexpected exit, or failed health (the group is then stopped, and the
+    # restart decision follows); -> stopped: clean exit under on-failure / no
     S.RUNNING: frozenset({S.RUNNING, S.STOPPING, S.CRASHED, S.STOPPED}),
     # stopping -> stopped: the group is gone
     S.STOPPING: frozenset({S.STOPPED}),
-    # crashed -> retrying: backoff; -> starting: backoff of 0; -> failed: gave up; -> stopped: clean
-    # exit under always turned out to be the last word of a stop request
-    S.CRASHED: frozenset({S.RETRYING, S.STARTING, S.FAILED, S.STOPPED, S.DISABLED}),
+    # crashed -> retrying: backoff; -> starting: backoff of 0; -> failed: gave up, or startup
+    # fail_action = "fail"; -> disabled: startup fail_action = "disable"; -> stopped: clean exit under
+    # always turned out to be the last word of a stop request; -> stopping: a stop arrived while an
+    # unhealthy process was being stopped for its restart (the user's stop wins)
+    S.CRASHED: frozenset({S.RETRYING, S.STARTING, S.FAILED, S.STOPPED, S.DISABLED, S.STOPPING}),
     # retrying -> starting: backoff elapsed or retried now; -> stopped: stop cancels the retry
     S.RETRYING: frozenset({S.STARTING, S.STOPPED}),
     # failed -> starting: manual retry; -> stopped: stop acknowledges it; -> disabled
@@ -64,6 +69,17 @@ TRANSITIONS: Final[Mapping[ProcessState, frozenset[ProcessState]]] = {
 }
 
 DependencyLookup = Callable[[str], "ProcessRunner | None"]
+
+
+class RunEnd(NamedTuple):
+    """How one run ended, as `_run_once` tells the lifecycle."""
+
+    outcome: Outcome
+    ran: float | None
+    """Seconds it ran; None when it never ran, or was ended by its health check."""
+    detail: str
+    action: FailAction = FailAction.RESTART
+    """`restart`: ask the restart policy; otherwise a startup check's `fail_action`."""
 
 
 class ProcessRunner:
@@ -80,11 +96,13 @@ class ProcessRunner:
         bus: EventBus,
         log_dir: Path,
         lookup: DependencyLookup,
+        output: logs.OutputHub | None = None,
     ) -> None:
         self.spec = spec
         self._bus = bus
         self._log_dir = log_dir
         self._lookup = lookup
+        self._output = output
         self.state = S.STOPPED if spec.enabled else S.DISABLED
         self.reason = "not started" if spec.enabled else "disabled in config"
         self.pid: int | None = None
@@ -104,6 +122,7 @@ class ProcessRunner:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._reset_timer: asyncio.TimerHandle | None = None
+        self._monitor: HealthMonitor | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -141,6 +160,10 @@ class ProcessRunner:
         self.state = new
         self.reason = reason
         self.publish()
+
+    def _on_output(self, stream: str, data: bytes) -> None:
+        if self._output is not None:
+            self._output.feed(self.spec.name, stream, data)
 
     async def wait_changed(self) -> None:
         await self._changed.wait()
@@ -194,19 +217,20 @@ class ProcessRunner:
                 self._transition(S.STOPPED, reason)
             return
         self._stop_reason = (reason, end_reason)
+        if self._monitor is not None:
+            self._monitor.cancel()  # from here on no probe result can restart the process
         child = self._child
         if child is None:  # waiting for dependencies or backing off: nothing to kill
             await self._cancel_task()
             self.next_retry_at = None
             self._transition(S.STOPPED, reason)
             return
-        timeout = self.spec.stop_timeout
-        self._transition(
-            S.STOPPING, f"{reason}: sent SIG{self.spec.stop_signal.name.removeprefix('SIG')}, "
-            f"SIGKILL after {timeout:g}s"
-        )
-        await spawner.stop_group(child, self.spec.stop_signal, timeout)
+        self._transition(S.STOPPING, f"{reason}: {self._stop_words()}")
+        await spawner.stop_group(child, self.spec.stop_signal, self.spec.stop_timeout)
         await asyncio.shield(task)  # the lifecycle records the run and lands in `stopped`
+
+    def _stop_words(self) -> str:
+        return f"sent SIG{self.spec.stop_signal.name.removeprefix('SIG')}, SIGKILL after {self.spec.stop_timeout:g}s"
 
     async def _cancel_task(self) -> None:
         task, self._task = self._task, None
@@ -225,16 +249,21 @@ class ProcessRunner:
     async def _lifecycle(self) -> None:
         while True:
             await self._wait_for_dependencies()
-            outcome, ran, detail = await self._run_once()
+            outcome, ran, detail, action = await self._run_once()
             if self._stop_reason is not None:
                 self._transition(S.STOPPED, self._stop_reason[0])
+                return
+            if action is not FailAction.RESTART:  # a startup check's fail_action: no restart decision
+                final = S.DISABLED if action is FailAction.DISABLE else S.FAILED
+                self._transition(final, f"{detail}; startup check failed (fail_action = {action})")
                 return
             decision = decide(outcome, self.failures, self.spec.restart)
             summary = f"{detail} after {ran:.1f}s" if ran is not None else detail
             if isinstance(decision, Rest):
                 self._transition(S.STOPPED, summary)
                 return
-            self._transition(S.CRASHED, summary)
+            if self.state is not S.CRASHED:  # already crashed: failed health, the group was stopped
+                self._transition(S.CRASHED, summary)
             if isinstance(decision, GiveUp):
                 self.failures = decision.failures
                 why = "restart = no" if self.spec.restart.policy is RestartPolicy.NO else (
@@ -261,7 +290,9 @@ class ProcessRunner:
             waiting = self._unmet_dependencies()
             if not waiting:
                 return
-            self._transition(S.STARTING, "waiting for " + ", ".join(waiting))
+            reason = "waiting for " + ", ".join(waiting)
+            if self.state is not S.STARTING or self.reason != reason:  # a dependency's probe is no news
+                self._transition(S.STARTING, reason)
             deps = [d for d in (self._lookup(n) for n in self.spec.depends_on) if d is not None]
             waiters = [asyncio.ensure_future(d.wait_changed()) for d in deps]
             try:
@@ -285,20 +316,21 @@ class ProcessRunner:
         if condition is DependencyCondition.COMPLETED:
             return self.state is S.STOPPED and self.completed
         if condition is DependencyCondition.HEALTHY:
-            return self.state is S.RUNNING and self.health is not Health.UNHEALTHY
+            # Without a health check, health is `healthy` whenever the process is running.
+            return self.state is S.RUNNING and self.health is Health.HEALTHY
         return self.state is S.RUNNING or (self.state is S.STARTING and self.pid is not None) or (
             self.state is S.STOPPED and self.completed
         )
 
-    async def _run_once(self) -> tuple[Outcome, float | None, str]:
-        """Spawn, wait for the exit, record the run. Returns the outcome, seconds run and a summary."""
+    async def _run_once(self) -> RunEnd:
+        """Spawn, wait for the exit (or a health verdict, then stop the group), record the run."""
         spec = self.spec
         loop = asyncio.get_running_loop()
         if self.state is not S.STARTING:
             self._transition(S.STARTING, "starting")
         process_dir = self._log_dir / spec.name
         run_dir = logs.new_run_dir(process_dir)
-        run_logs = logs.RunLogs(run_dir, spec.logs, loop)
+        run_logs = logs.RunLogs(run_dir, spec.logs, loop, self._on_output)
         self.run_dir = run_dir
         try:
             child = spawner.spawn(
@@ -313,7 +345,7 @@ class ProcessRunner:
             now = time.time()
             self.exit_code = None
             self._record(RunRecord(None, now, now, None, EndReason.CRASH, (str(exc),)))
-            return Outcome.FAILURE, None, str(exc)
+            return RunEnd(Outcome.FAILURE, None, str(exc))
         finally:
             run_logs.close_child_ends()
         logs.prune_runs(process_dir, spec.logs.keep_runs)
@@ -321,9 +353,18 @@ class ProcessRunner:
         self.pid = child.pid
         self.started_at = child.started_at
         self.exit_code = None
-        self._transition(S.RUNNING, "running")
-        self._arm_reset_timer(loop)
+        check = spec.health
+        if check is not None and check.startup is not None:
+            self._transition(S.STARTING, f"spawned; startup check every {check.startup.interval:g}s, "
+                                         f"up to {check.startup.max_attempts} attempts")
+        else:
+            self.health = Health.HEALTHY if check is None else Health.UNKNOWN  # see HealthMonitor
+            self._transition(S.RUNNING, "running")
+            self._arm_reset_timer()
         try:
+            verdict = await self._watch_health(child) if spec.health is not None else None
+            if verdict is not None:
+                await self._stop_unhealthy(child, verdict)
             exit_code = await asyncio.shield(child.exited)
         finally:
             self._disarm_reset_timer()
@@ -331,9 +372,12 @@ class ProcessRunner:
         ended = time.time()
         self._child = None
         self.pid = None
+        self.health = Health.UNKNOWN
         self.exit_code = exit_code
-        self.completed = exit_code == 0
-        if self._stop_reason is not None:
+        self.completed = exit_code == 0 and verdict is None
+        if verdict is not None:
+            end_reason = EndReason.HEALTH
+        elif self._stop_reason is not None:
             end_reason = self._stop_reason[1]
         else:
             end_reason = EndReason.EXIT if exit_code == 0 else EndReason.CRASH
@@ -343,8 +387,41 @@ class ProcessRunner:
         tail_task = loop.create_task(self._complete_tail(run_logs, record))
         self._background.add(tail_task)
         tail_task.add_done_callback(self._background.discard)
+        if verdict is not None:
+            return RunEnd(Outcome.FAILURE, None, verdict.reason, verdict.action)
         outcome = Outcome.CLEAN_EXIT if exit_code == 0 else Outcome.FAILURE
-        return outcome, ended - child.started_at, describe_exit(exit_code)
+        return RunEnd(outcome, ended - child.started_at, describe_exit(exit_code))
+
+    # -- health -----------------------------------------------------------------------------------
+
+    async def _watch_health(self, child: spawner.Child) -> Unhealthy | None:
+        """Until the child exits, or its health check gives up on it (the verdict)."""
+        assert self.spec.health is not None
+        probe = health.make_probe(self.spec.health, cwd=self.spec.cwd, env={**os.environ, **self.spec.env})
+        self._monitor = HealthMonitor(self.spec.health, probe, self._on_health)
+        try:
+            return await self._monitor.watch(child.exited)
+        finally:
+            self._monitor = None
+
+    def _on_health(self, report: HealthReport) -> None:
+        """A change seen by the monitor: publish it, once (a repeat of the same news publishes nothing)."""
+        if self._stop_reason is not None or self.state not in (S.STARTING, S.RUNNING):
+            return
+        new = S.RUNNING if report.started else S.STARTING
+        if (new, report.health, report.reason) == (self.state, self.health, self.reason):
+            return
+        became_running = new is S.RUNNING and self.state is not S.RUNNING
+        self.health = report.health
+        self._transition(new, report.reason)
+        if became_running:
+            self._arm_reset_timer()
+
+    async def _stop_unhealthy(self, child: spawner.Child, verdict: Unhealthy) -> None:
+        """Failed health: `crashed`, and the whole group stopped as a stop request would, then decide."""
+        self.health = Health.UNHEALTHY
+        self._transition(S.CRASHED, f"{verdict.reason}; stopping it: {self._stop_words()}")
+        await spawner.stop_group(child, self.spec.stop_signal, self.spec.stop_timeout)
 
     async def _complete_tail(self, run_logs: logs.RunLogs, record: RunRecord) -> None:
         """Refresh the run's stderr tail once the pipes are drained (the exit can beat the last write)."""
@@ -360,8 +437,9 @@ class ProcessRunner:
     def _record(self, record: RunRecord) -> None:
         self.history.append(record)
 
-    def _arm_reset_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _arm_reset_timer(self) -> None:
         if self.failures and self.spec.restart.reset_after > 0:
+            loop = asyncio.get_running_loop()
             self._reset_timer = loop.call_later(self.spec.restart.reset_after, self._reset_failures)
 
     def _disarm_reset_timer(self) -> None:
