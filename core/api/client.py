@@ -1,0 +1,339 @@
+"""`HttpController`: the `Controller` Protocol over the HTTP API, so the dashboard drives a daemon
+exactly as it drives an in-process supervisor.
+
+What crosses the wire comes back as the same Python values and errors: statuses as `ProcessStatus`,
+specs rebuilt with `parse_process`, and error bodies turned back into the `PmtopError` subclass the
+server mapped them from (`NoSuchProcess`, `ProcessExists`, `ActionRefused`, `ConfigError`; anything
+else becomes `ApiError` with the server's code). A daemon that does not answer, or stops answering,
+is always `DaemonUnavailable`, so a caller has one thing to catch to show "daemon gone".
+
+Event streams (`subscribe`, `follow`) connect on entry: once `async with` has returned, the daemon
+has registered the subscription. They count every byte, heartbeats included, as a sign of life, and
+raise `DaemonUnavailable` after three heartbeats of silence or when the connection drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
+
+import httpx
+
+from ..config_schema import NAME_PATTERN, parse_process, spec_to_table
+from ..controller import Controller
+from ..errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
+from ..model import ProcessEvent, ProcessRemoved, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
+from . import DEFAULT_HEARTBEAT, HEARTBEAT_HEADER
+
+SILENT_HEARTBEATS: Final = 3
+"""An event stream that stays silent this many heartbeats means the daemon is dead (or frozen)."""
+
+
+class ApiError(PmtopError):
+    """An error answer with no more specific `PmtopError` (401, 403, 400, ...); `code` is the server's."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class _EventReader:
+    """Server-Sent Events from a streaming response, one `(event, data)` at a time."""
+
+    def __init__(self, response: httpx.Response, silence: float, url: str) -> None:
+        self._lines = response.aiter_lines()
+        self._silence = silence
+        self._url = url
+
+    async def next_event(self) -> tuple[str, str]:
+        """The next event; `DaemonUnavailable` when the stream drops or stays silent too long."""
+        event, data = "message", list[str]()
+        while True:
+            try:
+                async with asyncio.timeout(self._silence):
+                    line = await anext(self._lines)
+            except TimeoutError:
+                raise DaemonUnavailable(
+                    f"the pmtop daemon at {self._url} went silent (nothing for {self._silence:g}s)"
+                ) from None
+            except (StopAsyncIteration, httpx.TransportError):
+                raise DaemonUnavailable(f"lost the connection to the pmtop daemon at {self._url}") from None
+            if not line:
+                if data:
+                    return event, "\n".join(data)
+                event = "message"
+            elif not line.startswith(":"):  # comments (heartbeats) only prove the daemon lives
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "event":
+                    event = value
+                elif field == "data":
+                    data.append(value)
+
+    def end_reason(self, data: str) -> str:
+        try:
+            return str(json.loads(data).get("reason", ""))
+        except (ValueError, AttributeError):
+            return ""
+
+
+class _StatusStream:
+    """What `subscribe()` yields: the snapshot, then every change; `DaemonUnavailable` when it ends."""
+
+    def __init__(self, reader: _EventReader, url: str) -> None:
+        self._reader = reader
+        self._url = url
+
+    def __aiter__(self) -> _StatusStream:
+        return self
+
+    async def __anext__(self) -> ProcessEvent:
+        while True:
+            event, data = await self._reader.next_event()
+            if event == "status":
+                return ProcessStatus.from_dict(json.loads(data))
+            if event == "removed":
+                return ProcessRemoved(str(json.loads(data)["name"]))
+            if event == "end":
+                raise DaemonUnavailable(f"the pmtop daemon at {self._url} closed the event stream (shutting down)")
+            # other event types: added by a newer daemon, ignored by this client
+
+
+class _LineStream:
+    """What `follow()` yields: log lines; ends when the process is removed."""
+
+    def __init__(self, reader: _EventReader, url: str) -> None:
+        self._reader = reader
+        self._url = url
+
+    def __aiter__(self) -> _LineStream:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            event, data = await self._reader.next_event()
+            if event == "message":
+                return str(json.loads(data))
+            if event == "end":
+                if self._reader.end_reason(data) == "removed":
+                    raise StopAsyncIteration
+                raise DaemonUnavailable(f"the pmtop daemon at {self._url} closed the log stream (shutting down)")
+
+
+class HttpController:
+    """A `Controller` backed by a pmtop daemon's HTTP API. Use as `async with` or call `aclose()`."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # trust_env=False: an HTTP(S)_PROXY meant for the internet must not capture the local daemon
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, trust_env=False
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> HttpController:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _unavailable(self, exc: BaseException) -> DaemonUnavailable:
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+            return DaemonUnavailable(f"the pmtop daemon at {self.base_url} did not answer within {self._timeout:g}s")
+        return DaemonUnavailable(f"no pmtop daemon answers at {self.base_url}")
+
+    def _error(self, status: int, body: bytes) -> PmtopError:
+        """The `PmtopError` the server raised, rebuilt from its JSON error body."""
+        try:
+            error = json.loads(body)["error"]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            return ApiError(status, "http_error", f"HTTP {status} from {self.base_url}")
+        if code == NoSuchProcess.code and isinstance(error.get("name"), str):
+            return NoSuchProcess(error["name"])
+        if code == ProcessExists.code and isinstance(error.get("name"), str):
+            return ProcessExists(error["name"])
+        if code == ActionRefused.code:
+            return ActionRefused(message)
+        if code == ConfigError.code and "detail" in error:
+            return ConfigError(
+                str(error["detail"]), file=error.get("file"), key_path=error.get("key_path"),
+                line=error.get("line"), column=error.get("column"),
+            )
+        if code == DaemonUnavailable.code:
+            return DaemonUnavailable(message)
+        return ApiError(status, code, message)
+
+    async def _request(self, method: str, path: str, *, wait: bool = False, **kwargs: Any) -> Any:
+        """The decoded JSON answer. `wait`: an action that may take as long as a process's stop
+        (its `stop_timeout`), so only connecting is bounded by `timeout`."""
+        if wait:
+            kwargs["timeout"] = httpx.Timeout(self._timeout, read=None)
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+        if response.status_code >= 400:
+            raise self._error(response.status_code, response.content)
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    @staticmethod
+    def _path(name: str, *rest: str) -> str:
+        if not NAME_PATTERN.fullmatch(name):  # also keeps `..` from walking to another endpoint
+            raise NoSuchProcess(name)
+        return "/".join(("/processes", quote(name, safe=""), *rest))
+
+    @asynccontextmanager
+    async def _stream(self, path: str, params: dict[str, str] | None = None) -> AsyncIterator[_EventReader]:
+        request = self._client.build_request(
+            "GET", path, params=params, headers={"Accept": "text/event-stream"},
+            timeout=httpx.Timeout(self._timeout, read=None),  # silence is judged by the heartbeat
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.send(request, stream=True)
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise self._unavailable(exc) from None
+        try:
+            if response.status_code >= 400:
+                try:
+                    body = await response.aread()
+                except httpx.TransportError as exc:
+                    raise self._unavailable(exc) from None
+                raise self._error(response.status_code, body)
+            try:
+                heartbeat = float(response.headers.get(HEARTBEAT_HEADER, DEFAULT_HEARTBEAT))
+            except ValueError:
+                heartbeat = DEFAULT_HEARTBEAT
+            yield _EventReader(response, SILENT_HEARTBEATS * heartbeat, self.base_url)
+        finally:
+            await response.aclose()
+
+    # -- Controller ---------------------------------------------------------------------------------
+
+    async def info(self) -> SupervisorInfo:
+        data = await self.daemon_status()
+        if data.get("started_at") is None and isinstance(data.get("uptime"), int | float):
+            data["started_at"] = time.time() - float(data["uptime"])
+        return SupervisorInfo.from_dict(data)
+
+    async def processes(self) -> list[ProcessStatus]:
+        data = await self._request("GET", "/processes")
+        return [ProcessStatus.from_dict(item) for item in data["processes"]]
+
+    async def status(self, name: str) -> ProcessStatus:
+        return ProcessStatus.from_dict(await self._request("GET", self._path(name)))
+
+    async def spec(self, name: str) -> ProcessSpec:
+        """Rebuilt from the daemon's `config` table, with what a table does not hold put back."""
+        data = await self._request("GET", self._path(name))
+        config: dict[str, Any] = data["config"]
+        project, cwd = data.get("project"), config.get("cwd")
+        base = project or (cwd if isinstance(cwd, str) and cwd.startswith("/") else "/")
+        spec = parse_process(name, config, base_dir=Path(base))
+        return dataclasses.replace(spec, cwd=cwd, project=project, session_pid=data.get("session_pid"))
+
+    async def _act(self, name: str, verb: str) -> ProcessStatus:
+        return ProcessStatus.from_dict(await self._request("POST", self._path(name, verb), wait=True))
+
+    async def start(self, name: str) -> ProcessStatus:
+        return await self._act(name, "start")
+
+    async def stop(self, name: str) -> ProcessStatus:
+        return await self._act(name, "stop")
+
+    async def restart(self, name: str) -> ProcessStatus:
+        return await self._act(name, "restart")
+
+    async def enable(self, name: str) -> ProcessStatus:
+        return await self._act(name, "enable")
+
+    async def disable(self, name: str) -> ProcessStatus:
+        return await self._act(name, "disable")
+
+    async def add(self, spec: ProcessSpec, *, start: bool = True) -> ProcessStatus:
+        body: dict[str, Any] = {**spec_to_table(spec), "name": spec.name, "start": start}
+        if spec.session_pid is not None:
+            body["session_pid"] = spec.session_pid
+        if spec.project is not None:
+            body["project"] = spec.project
+        return ProcessStatus.from_dict(await self._request("POST", "/processes", json=body, wait=True))
+
+    async def remove(self, name: str) -> None:
+        await self._request("DELETE", self._path(name), wait=True)
+
+    async def logs(self, name: str, stream: str = "stdout", lines: int = 200) -> list[str]:
+        data = await self._request("GET", self._path(name, "logs"), params={"stream": stream, "lines": lines})
+        return [str(line) for line in data["lines"]]
+
+    @asynccontextmanager
+    async def follow(self, name: str, stream: str = "stdout", lines: int = 10) -> AsyncIterator[AsyncIterator[str]]:
+        params = {"stream": stream, "lines": str(lines), "follow": "1"}
+        async with self._stream(self._path(name, "logs"), params) as reader:
+            yield _LineStream(reader, self.base_url)
+
+    async def history(self, name: str) -> list[RunRecord]:
+        data = await self._request("GET", self._path(name, "history"))
+        return [RunRecord.from_dict(run) for run in data["runs"]]
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[ProcessEvent]]:
+        async with self._stream("/events") as reader:
+            yield _StatusStream(reader, self.base_url)
+
+    # -- the daemon itself --------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("GET", "/health")
+        return data
+
+    async def daemon_status(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("GET", "/status")
+        return data
+
+    async def reload(self) -> dict[str, Any]:
+        """`{"added": [...], "changed": [...], "removed": [...]}`; `ConfigError` if the config is bad."""
+        data: dict[str, Any] = await self._request("POST", "/monitor/reload", wait=True)
+        return data
+
+    async def shutdown(self) -> None:
+        """Ask the daemon to exit (it answers first, then stops its processes and itself)."""
+        await self._request("POST", "/monitor/shutdown")
+
+    async def restart_daemon(self) -> None:
+        await self._request("POST", "/monitor/restart")
+
+    async def metrics(self) -> str:
+        return str(await self._request("GET", "/metrics"))
+
+    async def get_config(self, section: str) -> dict[str, Any]:
+        """One `/config/<section>` (`remote-access`, `trusted-hosts`, ...)."""
+        data: dict[str, Any] = await self._request("GET", f"/config/{quote(section, safe='')}")
+        return data
+
+    async def put_config(self, section: str, value: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("PUT", f"/config/{quote(section, safe='')}", json=value)
+        return data
+
+
+if TYPE_CHECKING:  # mypy proves the Protocol is implemented, signatures included
+    _implements: type[Controller] = HttpController

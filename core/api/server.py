@@ -1,0 +1,430 @@
+"""The HTTP API of SPEC §6: an aiohttp app over any `Controller`, plus hooks into the daemon.
+
+The app is a thin edge. Handlers parse and check the request, call the controller, and serialise;
+errors are raised, never formatted in a handler, and turned into `{"error": {"code", "message"}}`
+with a status by one middleware (`errors_middleware`). A second middleware decides who may do what
+(`security_middleware`, rules in `security.py`). Routes carry names, and the permission table is keyed
+by them, so adding a route without thinking about its permission is visible in one place.
+
+The daemon imports this module lazily: `pmtop ps` and friends never load aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from aiohttp import web
+
+from .. import logs as log_files
+from ..config_schema import parse_process, spec_to_table
+from ..controller import Controller
+from ..errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
+from ..model import ProcessState, ProcessStatus, Scope
+from . import metrics, sse
+from .security import SECTIONS, HostMatcher, SecurityStore, apply_section, section_to_json
+from .security import registration_refusal, route_refusal, token_matches
+
+log = logging.getLogger("pmtop.api")
+
+MAX_BODY: Final = 1024 * 1024
+MAX_LOG_LINES: Final = 100_000
+OPEN_PATHS: Final = frozenset({"/alive", "/health"})
+"""No authentication: clients (and other pmtop instances) find daemons with these."""
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class DaemonHooks(Protocol):
+    """What only the daemon around the supervisor knows or can do."""
+
+    def info(self) -> dict[str, Any]:
+        """For `/health` and `/status`: version, instance, host, port, pid, uptime, config."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Extra fields for `/status` (partner status and the like)."""
+        ...
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config: `{"added": [...], "changed": [...], "removed": [...]}`; `ConfigError` if bad."""
+        ...
+
+    def request_shutdown(self) -> None: ...
+
+    def request_restart(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    token: str
+    read_only: bool
+    heartbeat: float
+
+
+CONTROLLER: Final = web.AppKey("controller", Controller)
+DAEMON: Final = web.AppKey("daemon", DaemonHooks)
+SECURITY: Final = web.AppKey("security", SecurityStore)
+OPTIONS: Final = web.AppKey("options", ApiOptions)
+HOSTS: Final = web.AppKey("hosts", HostMatcher)
+"""Replaceable before the app starts (tests inject a resolver)."""
+CLOSING: Final = web.AppKey("closing", asyncio.Event)
+"""Set on shutdown: every event stream ends instead of holding the exit up."""
+CONFIG_LOCK: Final = web.AppKey("config_lock", asyncio.Lock)
+TRUSTED: Final = web.RequestKey("trusted", bool)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class HttpError(Exception):
+    """An error the API itself raises (not the controller): auth, permission, malformed request."""
+
+    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, dict(headers or {})
+
+
+# ------------------------------------------------------------------------------------ middlewares
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+_STATUS_OF: Final[tuple[tuple[type[PmtopError], int], ...]] = (
+    (NoSuchProcess, 404), (ProcessExists, 409), (ActionRefused, 409), (ConfigError, 422),
+    (DaemonUnavailable, 503),
+)
+_HTTP_CODES: Final = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 413: "payload_too_large",
+}
+
+
+def _pmtop_error_response(exc: PmtopError) -> web.Response:
+    status = next((s for kind, s in _STATUS_OF if isinstance(exc, kind)), 400)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ConfigError):  # enough for a client to rebuild the same error
+        extra = {"detail": exc.detail, "file": exc.file, "key_path": exc.key_path, "line": exc.line,
+                 "column": exc.column}
+    elif isinstance(exc, NoSuchProcess | ProcessExists):
+        extra = {"name": exc.name}
+    return web.json_response(error_body(exc.code, exc.message, **extra), status=status)
+
+
+def _http_exception_response(request: web.Request, exc: web.HTTPException) -> web.Response:
+    status = exc.status
+    if status == 404:
+        message = f"no such endpoint: {request.method} {request.path}"
+    elif isinstance(exc, web.HTTPMethodNotAllowed):
+        message = f"{request.method} is not allowed on {request.path} (allowed: {', '.join(sorted(exc.allowed_methods))})"
+    elif status == 413:
+        message = f"the request body exceeds the limit of {MAX_BODY} bytes"
+    else:
+        message = exc.text or exc.reason
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
+    code = _HTTP_CODES.get(status, "http_error")
+    return web.json_response(error_body(code, message), status=status, headers=headers)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place where errors become HTTP statuses and JSON bodies."""
+    try:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
+        return await handler(request)
+    except HttpError as exc:
+        return web.json_response(error_body(exc.code, exc.message), status=exc.status, headers=exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _http_exception_response(request, exc)
+    except PmtopError as exc:
+        return _pmtop_error_response(exc)
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return web.json_response(error_body("internal_error", "internal error (see the daemon log)"), status=500)
+
+
+@web.middleware
+async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Trusted hosts may do everything; others need the token and a permission (SPEC §6)."""
+    if request.path in OPEN_PATHS:
+        return await handler(request)
+    app = request.app
+    settings = app[SECURITY].settings
+    trusted = await app[HOSTS].is_trusted(request.remote, settings.trusted_hosts)
+    request[TRUSTED] = trusted
+    if not trusted and not token_matches(request.headers.get("Authorization", ""), app[OPTIONS].token):
+        raise HttpError(401, "unauthorized", "a bearer token is required from this host",
+                        {"WWW-Authenticate": 'Bearer realm="pmtop"'})
+    if request.match_info.http_exception is not None:  # 404/405: let the router say so
+        return await handler(request)
+    if app[OPTIONS].read_only and request.method not in SAFE_METHODS:
+        raise HttpError(403, "read_only", "pmtop is read-only")
+    if not trusted:
+        refusal = route_refusal(request.match_info.route.name or "", settings.remote_access)
+        if refusal is not None:
+            raise HttpError(403, "forbidden", f"{request.method} {request.path}: {refusal}")
+    return await handler(request)
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; 400 for anything else, 413 (from aiohttp) when too big."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise HttpError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise HttpError(400, "bad_request", "the body must be a JSON object")
+    return data
+
+
+def _name(request: web.Request) -> str:
+    return request.match_info["name"]
+
+
+def _controller(request: web.Request) -> Controller:
+    return request.app[CONTROLLER]
+
+
+# ------------------------------------------------------------------------------ daemon endpoints
+
+async def alive(request: web.Request) -> web.Response:
+    return web.Response(text="OK", content_type="text/plain")
+
+
+async def health(request: web.Request) -> web.Response:
+    body: dict[str, Any] = {"status": "running", "service": "pmtop"}
+    body.update(request.app[DAEMON].info())
+    body.update(status="running", service="pmtop")
+    return _json(body)
+
+
+async def daemon_status(request: web.Request) -> web.Response:
+    statuses = await _controller(request).processes()
+    counts = {state.value: 0 for state in ProcessState}
+    for status in statuses:
+        counts[status.state.value] += 1
+    daemon = request.app[DAEMON]
+    return _json({**daemon.info(), **daemon.status(), "counts": counts, "processes": len(statuses),
+                  "read_only": request.app[OPTIONS].read_only})
+
+
+async def metrics_text(request: web.Request) -> web.Response:
+    text = metrics.render(await _controller(request).processes())
+    return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    return await sse.stream_events(request, app[CONTROLLER], heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING])
+
+
+async def monitor_reload(request: web.Request) -> web.Response:
+    return _json(await request.app[DAEMON].reload())
+
+
+def _accepted_then(hook: Callable[[DaemonHooks], None]) -> Handler:
+    """202 first, the hook on the next loop turn: the client must get its answer before we go."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.json_response({"ok": True}, status=202)
+        await response.prepare(request)
+        await response.write_eof()
+        daemon = request.app[DAEMON]
+        asyncio.get_running_loop().call_soon(hook, daemon)
+        return response
+
+    return handler
+
+
+# ----------------------------------------------------------------------------- process endpoints
+
+async def list_processes(request: web.Request) -> web.Response:
+    return _json({"processes": [s.to_dict() for s in await _controller(request).processes()]})
+
+
+async def register(request: web.Request) -> web.Response:
+    """`POST /processes`: a `[process.*]` table plus `name`, and `start`, `session_pid`, `project`."""
+    table = await _body(request)
+    name = table.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError("required, a string (the process name)", key_path="name")
+    start = table.pop("start", True)
+    if not isinstance(start, bool):
+        raise ConfigError("must be true or false", key_path="start")
+    session_pid = table.pop("session_pid", None)
+    if session_pid is not None and (isinstance(session_pid, bool) or not isinstance(session_pid, int) or session_pid <= 0):
+        raise ConfigError("must be a process ID (a positive integer)", key_path="session_pid")
+    project = table.pop("project", None)
+    if project is not None and (not isinstance(project, str) or not os.path.isabs(project)):
+        raise ConfigError("must be an absolute folder path", key_path="project")
+    if session_pid is not None:
+        table.setdefault("scope", Scope.SESSION.value)
+    cwd = table.get("cwd")
+    base_dir = Path(project or (cwd if isinstance(cwd, str) and os.path.isabs(cwd) else os.getcwd()))
+    spec = parse_process(name, table, base_dir=base_dir)
+    if (spec.scope is Scope.SESSION) != (session_pid is not None):
+        raise ConfigError("a session process needs session_pid, and session_pid needs scope session",
+                          key_path=f"process.{name}.scope")
+    spec = dataclasses.replace(spec, session_pid=session_pid)
+    refusal = None if request[TRUSTED] else registration_refusal(spec, request.app[SECURITY].settings)
+    if refusal is not None:
+        raise HttpError(403, "forbidden", refusal)
+    status = await _controller(request).add(spec, start=start)
+    return _json(status.to_dict(), status=201)
+
+
+async def process_detail(request: web.Request) -> web.Response:
+    controller = _controller(request)
+    status = await controller.status(_name(request))
+    spec = await controller.spec(_name(request))
+    return _json({**status.to_dict(), "config": spec_to_table(spec), "project": spec.project,
+                  "session_pid": spec.session_pid})
+
+
+async def remove(request: web.Request) -> web.Response:
+    await _controller(request).remove(_name(request))
+    return _json({"removed": _name(request)})
+
+
+def _action(act: Callable[[Controller, str], Awaitable[ProcessStatus]]) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return _json((await act(_controller(request), _name(request))).to_dict())
+
+    return handler
+
+
+def _int_query(request: web.Request, key: str, default: int, maximum: int) -> int:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= maximum:
+        raise HttpError(400, "bad_request", f"{key} must be an integer from 0 to {maximum} (got {raw!r})")
+    return value
+
+
+def _flag(request: web.Request, key: str) -> bool:
+    raw = request.query.get(key, "0").lower()
+    if raw not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise HttpError(400, "bad_request", f"{key} must be 1 or 0 (got {raw!r})")
+    return raw in ("1", "true", "yes")
+
+
+async def process_logs(request: web.Request) -> web.StreamResponse:
+    controller, name = _controller(request), _name(request)
+    stream = request.query.get("stream", "stdout")
+    if stream not in log_files.STREAMS:
+        raise HttpError(400, "bad_request", f"stream must be stdout or stderr (got {stream!r})")
+    follow = _flag(request, "follow")
+    lines = _int_query(request, "lines", 10 if follow else 200, MAX_LOG_LINES)
+    if not follow:
+        return _json({"name": name, "stream": stream, "lines": await controller.logs(name, stream, lines)})
+
+    async def still_exists() -> bool:
+        return name in {s.name for s in await controller.processes()}
+
+    app = request.app
+    return await sse.stream_lines(request, controller.follow(name, stream, lines), still_exists=still_exists,
+                                  heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING])
+
+
+async def process_history(request: web.Request) -> web.Response:
+    runs = await _controller(request).history(_name(request))
+    return _json({"name": _name(request), "runs": [run.to_dict() for run in runs]})
+
+
+# ------------------------------------------------------------------------------ config endpoints
+
+def _section(request: web.Request) -> str:
+    section = request.match_info["section"]
+    if section not in SECTIONS:
+        raise HttpError(404, "not_found", f"no config section {section!r} (one of: {', '.join(SECTIONS)})")
+    return section
+
+
+async def get_config(request: web.Request) -> web.Response:
+    return _json(section_to_json(request.app[SECURITY].settings, _section(request)))
+
+
+async def put_config(request: web.Request) -> web.Response:
+    """Validate, persist, then apply: a refused or failed write changes nothing."""
+    section = _section(request)
+    body = await _body(request)
+    store = request.app[SECURITY]
+    async with request.app[CONFIG_LOCK]:  # read-modify-write, one at a time
+        settings = apply_section(store.settings, section, body)
+        await asyncio.to_thread(store.save, settings)
+    return _json(section_to_json(settings, section))
+
+
+# --------------------------------------------------------------------------------------- the app
+
+async def _close_streams(app: web.Application) -> None:
+    app[CLOSING].set()
+
+
+def make_app(
+    controller: Controller,
+    daemon: DaemonHooks,
+    *,
+    security: SecurityStore,
+    token: str,
+    read_only: bool = False,
+    heartbeat: float = 15.0,
+) -> web.Application:
+    """The API for `controller`. Run it with `web.AppRunner` + `web.TCPSite` (tests: port 0)."""
+    app = web.Application(middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY)
+    app[CONTROLLER] = controller
+    app[DAEMON] = daemon
+    app[SECURITY] = security
+    app[OPTIONS] = ApiOptions(token=token, read_only=read_only, heartbeat=heartbeat)
+    app[HOSTS] = HostMatcher()
+    app[CLOSING] = asyncio.Event()
+    app[CONFIG_LOCK] = asyncio.Lock()
+    app.on_shutdown.append(_close_streams)
+    r = app.router
+    r.add_get("/alive", alive, name="alive")
+    r.add_get("/health", health, name="health")
+    r.add_get("/status", daemon_status, name="status")
+    r.add_get("/metrics", metrics_text, name="metrics")
+    r.add_get("/events", events, name="events", allow_head=False)
+    r.add_post("/monitor/reload", monitor_reload, name="monitor-reload")
+    r.add_post("/monitor/shutdown", _accepted_then(lambda d: d.request_shutdown()), name="monitor-shutdown")
+    r.add_post("/monitor/restart", _accepted_then(lambda d: d.request_restart()), name="monitor-restart")
+    r.add_get("/processes", list_processes, name="processes")
+    r.add_post("/processes", register, name="process-register")
+    r.add_get("/processes/{name}", process_detail, name="process")
+    r.add_delete("/processes/{name}", remove, name="process-remove")
+    actions: dict[str, Callable[[Controller, str], Awaitable[ProcessStatus]]] = {
+        "start": lambda c, n: c.start(n),
+        "stop": lambda c, n: c.stop(n),
+        "restart": lambda c, n: c.restart(n),
+        "enable": lambda c, n: c.enable(n),
+        "disable": lambda c, n: c.disable(n),
+    }
+    for verb, act in actions.items():
+        r.add_post(f"/processes/{{name}}/{verb}", _action(act), name=f"process-{verb}")
+    r.add_get("/processes/{name}/logs", process_logs, name="process-logs", allow_head=False)
+    r.add_get("/processes/{name}/history", process_history, name="process-history")
+    r.add_get("/config/{section}", get_config, name="config-get")
+    r.add_put("/config/{section}", put_config, name="config-put")
+    return app
