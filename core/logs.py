@@ -139,26 +139,75 @@ class PipeDrain:
 
 
 class RunLogs:
-    """The two pipes and files of one run. `child_fds` go to the child; the rest stays here."""
+    """The two pipes and files of one run.
 
-    def __init__(
-        self,
+    The child gets the write ends as stdout and stderr, and also inherits the read ends ("keeper"
+    fds, the same numbers as ours). It never reads them: they only keep each pipe open for reading, so
+    that if this supervisor dies the child's writes do not fail with EPIPE; they block once the pipe
+    buffer is full, until the next supervisor reopens the pipe through `/proc/<pid>/fd/<keeper>` and
+    drains it again (`reattach`).
+    """
+
+    def __init__(self, run_dir: Path, drains: dict[str, PipeDrain], stderr_tail: TailBuffer) -> None:
+        self.run_dir = run_dir
+        self.stderr_tail = stderr_tail
+        self.child_fds: list[int] = []
+        """Write ends for the child's stdout and stderr, until `close_child_ends`."""
+        self.keeper_fds: dict[str, int] = {}
+        self.pipe_inodes: dict[str, int] = {}
+        self._drains = drains
+
+    @classmethod
+    def create(
+        cls,
         run_dir: Path,
         spec: LogSpec,
         loop: asyncio.AbstractEventLoop,
         on_output: Callable[[str, bytes], None] | None = None,
-    ) -> None:
-        self.run_dir = run_dir
-        self.stderr_tail = TailBuffer()
-        self.child_fds: list[int] = []
-        self._drains: list[PipeDrain] = []
+    ) -> RunLogs:
+        tail = TailBuffer()
+        drains: dict[str, PipeDrain] = {}
+        write_fds: list[int] = []
+        keepers: dict[str, int] = {}
+        inodes: dict[str, int] = {}
         for stream in STREAMS:
             read_fd, write_fd = os.pipe()
-            sink = RotatingFile(run_dir / f"{stream}.log", spec.max_bytes, spec.backups)
-            tail = self.stderr_tail if stream == "stderr" else None
-            on_data = functools.partial(on_output, stream) if on_output is not None else None
-            self._drains.append(PipeDrain(read_fd, sink, loop, tail, on_data))
-            self.child_fds.append(write_fd)
+            keepers[stream] = read_fd
+            inodes[stream] = os.fstat(read_fd).st_ino
+            drains[stream] = _drain(run_dir, stream, spec, loop, read_fd, tail, on_output)
+            write_fds.append(write_fd)
+        run_logs = cls(run_dir, drains, tail)
+        run_logs.child_fds = write_fds
+        run_logs.keeper_fds = keepers
+        run_logs.pipe_inodes = inodes
+        return run_logs
+
+    @classmethod
+    def reattach(
+        cls,
+        run_dir: Path,
+        spec: LogSpec,
+        loop: asyncio.AbstractEventLoop,
+        pid: int,
+        keeper_fds: dict[str, int],
+        pipe_inodes: dict[str, int],
+        on_output: Callable[[str, bytes], None] | None = None,
+    ) -> RunLogs:
+        """Drain an adopted child's pipes again, appending to its run's files.
+
+        A stream whose pipe cannot be reopened (no /proc, the child closed its keeper, the inode
+        differs) is simply not captured; the process itself is never disturbed.
+        """
+        tail = TailBuffer()
+        drains: dict[str, PipeDrain] = {}
+        for stream in STREAMS:
+            fd = _reopen_pipe(pid, keeper_fds.get(stream), pipe_inodes.get(stream))
+            if fd is not None:
+                drains[stream] = _drain(run_dir, stream, spec, loop, fd, tail, on_output)
+        run_logs = cls(run_dir, drains, tail)
+        run_logs.keeper_fds = dict(keeper_fds)
+        run_logs.pipe_inodes = dict(pipe_inodes)
+        return run_logs
 
     def close_child_ends(self) -> None:
         """Called right after spawn: the child holds its own copies now."""
@@ -168,26 +217,57 @@ class RunLogs:
 
     async def drained(self, timeout: float) -> None:
         """Wait (bounded) until every pipe reached EOF, i.e. everything written is on disk."""
-        pending = [d.closed for d in self._drains if not d.closed.done()]
+        pending = [d.closed for d in self._drains.values() if not d.closed.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
 
     def close(self) -> None:
         self.close_child_ends()
-        for drain in self._drains:
+        for drain in self._drains.values():
             drain.close()
 
 
-def new_run_dir(process_dir: Path, now: float | None = None) -> Path:
+def _drain(
+    run_dir: Path,
+    stream: str,
+    spec: LogSpec,
+    loop: asyncio.AbstractEventLoop,
+    fd: int,
+    tail: TailBuffer,
+    on_output: Callable[[str, bytes], None] | None,
+) -> PipeDrain:
+    sink = RotatingFile(run_dir / f"{stream}.log", spec.max_bytes, spec.backups)
+    on_data = functools.partial(on_output, stream) if on_output is not None else None
+    return PipeDrain(fd, sink, loop, tail if stream == "stderr" else None, on_data)
+
+
+def _reopen_pipe(pid: int, keeper_fd: int | None, inode: int | None) -> int | None:
+    if keeper_fd is None or inode is None:
+        return None
+    try:
+        fd = os.open(f"/proc/{pid}/fd/{keeper_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    if os.fstat(fd).st_ino != inode:
+        os.close(fd)
+        return None
+    return fd
+
+
+def new_run_dir(process_dir: Path, previous: Path | None = None, now: float | None = None) -> Path:
     """A fresh `<YYYYmmdd_HHMMSS>` folder; later runs within the same second get `-2`, `-3`, ...
 
     The suffix always grows past the ones already used this second (even pruned ones' successors),
-    so sorting the names sorts the runs by time.
+    so sorting the names sorts the runs by time. `previous` (the process's last run folder) spares a
+    look at the folder on a restart, which is on the crash-to-restart path.
     """
     stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now))
-    process_dir.mkdir(parents=True, exist_ok=True)
-    used = [_run_sort_key(p)[1] for p in process_dir.glob(f"{stamp}*")]
-    n = max(used, default=0) + 1
+    if previous is not None and previous.parent == process_dir and previous.name.startswith(stamp):
+        n = _run_sort_key(previous)[1] + 1
+    else:
+        process_dir.mkdir(parents=True, exist_ok=True)
+        used = [_run_sort_key(p)[1] for p in process_dir.glob(f"{stamp}*")]
+        n = max(used, default=0) + 1
     while True:
         candidate = process_dir / (stamp if n == 1 else f"{stamp}-{n}")
         try:
@@ -195,6 +275,8 @@ def new_run_dir(process_dir: Path, now: float | None = None) -> Path:
             return candidate
         except FileExistsError:
             n += 1
+        except FileNotFoundError:  # the process folder was removed behind our back
+            process_dir.mkdir(parents=True, exist_ok=True)
 
 
 def run_dirs(process_dir: Path) -> list[Path]:

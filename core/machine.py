@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final, NamedTuple
 
-from . import health, logs, spawner
+from . import health, launch, logs, spawner
 from .health_monitor import HealthMonitor, HealthReport, Unhealthy
 from .errors import ActionRefused, IllegalTransition
 from .events import EventBus
@@ -37,6 +37,7 @@ from .model import (
     describe_exit,
 )
 from .policy import GiveUp, Outcome, Rest, Retry, decide
+from .store import LiveChild
 
 S = ProcessState
 log = logging.getLogger("pmtop.core")
@@ -117,6 +118,8 @@ class ProcessRunner:
         self.history: deque[RunRecord] = deque(maxlen=HISTORY_LENGTH)
         self.run_dir: Path | None = None
         self._child: spawner.Child | None = None
+        self._run: launch.Run | None = None
+        self._env = launch.merged_env(spec)
         self._task: asyncio.Task[None] | None = None
         self._stop_reason: tuple[str, EndReason] | None = None
         self._lock = asyncio.Lock()
@@ -244,12 +247,75 @@ class ProcessRunner:
         if self._child is not None:
             spawner.signal_group(self._child.pgid, 9)
 
+    # -- hand-over between supervisors -------------------------------------------------------------
+
+    def adopt(self, live: LiveChild) -> bool:
+        """Take over the run an earlier supervisor left; False if that process is gone."""
+        if self.state is not S.STOPPED or self._task is not None:
+            return False
+        run = launch.adopt_run(self.spec, live, process_dir=self._log_dir / self.spec.name,
+                               loop=asyncio.get_running_loop(), on_output=self._on_output)
+        if run is None:
+            return False
+        self.restarts = live.restarts
+        self.failures = live.consecutive_failures
+        self._stop_reason = None
+        self._transition(S.STARTING, f"adopting pid {live.pid}")
+        self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
+        return True
+
+    def live_child(self) -> LiveChild | None:
+        """What a successor needs to adopt the current run (None when nothing runs)."""
+        run, child = self._run, self._child
+        if run is None or child is None or child.exited.done():
+            return None
+        create_time = run.identity()
+        if create_time is None:
+            return None
+        return LiveChild(
+            pid=child.pid,
+            create_time=create_time,
+            started_at=child.started_at,
+            run_dir=str(run.run_dir),
+            restarts=self.restarts,
+            consecutive_failures=self.failures,
+            pipes=dict(run.logs.pipe_inodes),
+            keeper_fds=dict(run.logs.keeper_fds),
+        )
+
+    def detach(self) -> None:
+        """Let go of the process without stopping it (a successor will adopt it)."""
+        task, self._task = self._task, None
+        if self._monitor is not None:
+            self._monitor.cancel()
+        if task is not None and not task.done():
+            task.cancel()
+        self._disarm_reset_timer()
+        run, self._run = self._run, None
+        if run is not None:
+            spawner.forget(run.child)
+            run.logs.close()
+
+    def replace_spec(self, spec: ProcessSpec) -> None:
+        """A reloaded config changed this process; only while it is not active."""
+        assert self.state not in (S.STARTING, S.RUNNING, S.STOPPING, S.CRASHED, S.RETRYING)
+        self.spec = spec
+        self._env = launch.merged_env(spec)
+        if not spec.enabled and self.state is not S.DISABLED:
+            self._transition(S.DISABLED, "disabled in config")
+        elif spec.enabled and self.state is S.DISABLED and self.reason == "disabled in config":
+            self._transition(S.STOPPED, "enabled in config")
+        else:
+            self.publish()
+
     # -- lifecycle --------------------------------------------------------------------------------
 
-    async def _lifecycle(self) -> None:
+    async def _lifecycle(self, adopted: launch.Run | None = None) -> None:
         while True:
-            await self._wait_for_dependencies()
-            outcome, ran, detail, action = await self._run_once()
+            if adopted is None:
+                await self._wait_for_dependencies()
+            outcome, ran, detail, action = await self._run_once(adopted)
+            adopted = None
             if self._stop_reason is not None:
                 self._transition(S.STOPPED, self._stop_reason[0])
                 return
@@ -322,39 +388,40 @@ class ProcessRunner:
             self.state is S.STOPPED and self.completed
         )
 
-    async def _run_once(self) -> RunEnd:
-        """Spawn, wait for the exit (or a health verdict, then stop the group), record the run."""
+    async def _run_once(self, adopted: launch.Run | None = None) -> RunEnd:
+        """Spawn (or take over `adopted`), wait for the exit or a health verdict, record the run."""
         spec = self.spec
         loop = asyncio.get_running_loop()
-        if self.state is not S.STARTING:
-            self._transition(S.STARTING, "starting")
-        process_dir = self._log_dir / spec.name
-        run_dir = logs.new_run_dir(process_dir)
-        run_logs = logs.RunLogs(run_dir, spec.logs, loop, self._on_output)
-        self.run_dir = run_dir
-        try:
-            child = spawner.spawn(
-                spec.command,
-                cwd=spec.cwd,
-                env={**os.environ, **spec.env},
-                stdout=run_logs.child_fds[0],
-                stderr=run_logs.child_fds[1],
-            )
-        except spawner.SpawnError as exc:
-            run_logs.close()
-            now = time.time()
-            self.exit_code = None
-            self._record(RunRecord(None, now, now, None, EndReason.CRASH, (str(exc),)))
-            return RunEnd(Outcome.FAILURE, None, str(exc))
-        finally:
-            run_logs.close_child_ends()
-        logs.prune_runs(process_dir, spec.logs.keep_runs)
+        if adopted is not None:
+            run = adopted
+        else:
+            if self.state is not S.STARTING:
+                self._transition(S.STARTING, "starting")
+            process_dir = self._log_dir / spec.name
+            run_dir = logs.new_run_dir(process_dir, previous=self.run_dir)
+            self.run_dir = run_dir
+            try:
+                run = launch.start_run(spec, env=self._env, run_dir=run_dir, loop=loop,
+                                       on_output=self._on_output)
+            except spawner.SpawnError as exc:
+                now = time.time()
+                self.exit_code = None
+                self._record(RunRecord(None, now, now, None, EndReason.CRASH, (str(exc),)))
+                return RunEnd(Outcome.FAILURE, None, str(exc))
+            self._prune_later(process_dir)
+        child, run_logs = run.child, run.logs
+        self._run = run
+        self.run_dir = run.run_dir
         self._child = child
         self.pid = child.pid
         self.started_at = child.started_at
         self.exit_code = None
         check = spec.health
-        if check is not None and check.startup is not None:
+        if adopted is not None:
+            self.health = Health.HEALTHY if check is None else Health.UNKNOWN
+            self._transition(S.RUNNING, f"adopted: left running by an earlier supervisor (pid {child.pid})")
+            self._arm_reset_timer()
+        elif check is not None and check.startup is not None:
             self._transition(S.STARTING, f"spawned; startup check every {check.startup.interval:g}s, "
                                          f"up to {check.startup.max_attempts} attempts")
         else:
@@ -371,6 +438,7 @@ class ProcessRunner:
         spawner.kill_leftovers(child)
         ended = time.time()
         self._child = None
+        self._run = None
         self.pid = None
         self.health = Health.UNKNOWN
         self.exit_code = exit_code
@@ -391,6 +459,14 @@ class ProcessRunner:
             return RunEnd(Outcome.FAILURE, None, verdict.reason, verdict.action)
         outcome = Outcome.CLEAN_EXIT if exit_code == 0 else Outcome.FAILURE
         return RunEnd(outcome, ended - child.started_at, describe_exit(exit_code))
+
+    def _prune_later(self, process_dir: Path) -> None:
+        """Old run folders are removed in a thread: an rmtree has no place on the restart path."""
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(logs.prune_runs, process_dir, self.spec.logs.keep_runs)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- health -----------------------------------------------------------------------------------
 

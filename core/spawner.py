@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import signal
 import subprocess
@@ -30,11 +31,15 @@ class SpawnError(Exception):
 @dataclass(eq=False)
 class Child:
     pid: int
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes] | None
+    """None for an adopted process (spawned by an earlier supervisor)."""
     started_at: float
     """Unix time of the spawn."""
-    exited: asyncio.Future[int] = field(repr=False)
-    """Resolves to the exit status (negative: killed by that signal) the moment the child exits."""
+    exited: asyncio.Future[int | None] = field(repr=False)
+    """Resolves the moment the child exits, to its exit status (negative: killed by that signal), or
+    None when it cannot be known: an adopted process that is not our child."""
+    pidfd: int = -1
+    """The pidfd watched for the exit (-1: none, or already closed)."""
 
     @property
     def pgid(self) -> int:
@@ -48,11 +53,13 @@ def spawn(
     env: Mapping[str, str] | None,
     stdout: int,
     stderr: int,
+    keep_fds: Sequence[int] = (),
 ) -> Child:
     """Start `argv` (never through a shell) as the leader of a new session, stdin from /dev/null.
 
     `Popen` returns only after the exec succeeded (it reads the exec-error pipe), so when this returns
     the new program is running; an exec failure raises `SpawnError` with a one-line explanation.
+    `keep_fds` are inherited under the same numbers (see `logs.RunLogs` for why).
     """
     try:
         popen = subprocess.Popen(
@@ -64,6 +71,7 @@ def spawn(
             stderr=stderr,
             start_new_session=True,
             close_fds=True,
+            pass_fds=tuple(keep_fds),
         )
     except FileNotFoundError as exc:
         if cwd is not None and exc.filename == cwd:
@@ -76,12 +84,16 @@ def spawn(
     except OSError as exc:
         raise SpawnError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
     loop = asyncio.get_running_loop()
-    return Child(popen.pid, popen, time.time(), watch_exit(popen, loop))
+    exited, pidfd = watch_exit(popen, loop)
+    return Child(popen.pid, popen, time.time(), exited, pidfd)
 
 
-def watch_exit(popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> asyncio.Future[int]:
-    """A future that resolves with the child's exit status as soon as it exits (and reaps it)."""
-    future: asyncio.Future[int] = loop.create_future()
+def watch_exit(
+    popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop
+) -> tuple[asyncio.Future[int | None], int]:
+    """A future that resolves with the child's exit status as soon as it exits (and reaps it),
+    and the pidfd watched for it (-1 where there is none)."""
+    future: asyncio.Future[int | None] = loop.create_future()
     if _HAS_PIDFD:
         try:
             pidfd = os.pidfd_open(popen.pid)
@@ -98,10 +110,83 @@ def watch_exit(popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) 
                     future.set_result(returncode)
 
             loop.add_reader(pidfd, on_exit)
-            return future
+            return future, pidfd
     waiter = loop.run_in_executor(None, popen.wait)  # pragma: no cover - non-Linux
-    waiter.add_done_callback(lambda w: future.done() or future.set_result(w.result()))
-    return future
+    waiter.add_done_callback(functools.partial(_resolve, future))
+    return future, -1
+
+
+def _resolve(future: asyncio.Future[int | None], waiter: asyncio.Future[int | None]) -> None:
+    if not future.done():
+        future.set_result(waiter.result())
+
+
+def _resolve_unknown(future: asyncio.Future[int | None], _: object) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def adopt(pid: int, create_time: float, started_at: float) -> Child | None:
+    """Take over a process an earlier supervisor of this instance started, if it is still that one.
+
+    A PID alone proves nothing: it is adopted only if its create time matches the one recorded and
+    it still leads its own process group. The pidfd is opened before the check, so the PID cannot
+    be reused between the check and the watch. An adopted process may still be our child (after
+    `/monitor/restart` re-executes this process): then its exit status is reaped as usual.
+    """
+    import psutil
+
+    loop = asyncio.get_running_loop()
+    pidfd = None
+    if _HAS_PIDFD:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # ESRCH: gone already; anything else: no pidfd, psutil decides below
+            pass
+    try:
+        proc = psutil.Process(pid)
+        same = abs(proc.create_time() - create_time) < 0.01 and os.getpgid(pid) == pid
+        same = same and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, OSError):
+        same = False
+    if not same:
+        if pidfd is not None:
+            os.close(pidfd)
+        return None
+    future: asyncio.Future[int | None] = loop.create_future()
+    if pidfd is not None:
+        fd = pidfd
+
+        def on_exit() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            if not future.done():
+                future.set_result(_reap_if_ours(pid))
+
+        loop.add_reader(fd, on_exit)
+        return Child(pid, None, started_at, future, fd)
+    waiter = loop.run_in_executor(None, proc.wait)  # pragma: no cover - non-Linux: psutil polls
+    waiter.add_done_callback(functools.partial(_resolve_unknown, future))
+    return Child(pid, None, started_at, future)
+
+
+def forget(child: Child) -> None:
+    """Stop watching a child this supervisor hands over (it keeps running)."""
+    if child.pidfd >= 0 and not child.exited.done():
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(child.pidfd)
+        os.close(child.pidfd)
+        child.pidfd = -1
+    if child.popen is not None:
+        child.popen.returncode = 0  # so that Popen's finaliser never reaps it behind a successor's back
+
+
+def _reap_if_ours(pid: int) -> int | None:
+    try:
+        _, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None  # not our child: its parent (init) reaps it; the status is not ours to know
+    return os.waitstatus_to_exitcode(status) if status else None
 
 
 def signal_group(pgid: int, sig: int) -> bool:

@@ -1,0 +1,92 @@
+"""One run of a process: the child plus its log pipes, started fresh or adopted.
+
+Kept apart from the state machine so that `machine.py` reads as states and decisions; this module
+is the plumbing that a run needs from the OS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import logs, spawner
+from .model import ProcessSpec
+from .store import LiveChild
+
+
+@dataclass(eq=False)
+class Run:
+    child: spawner.Child
+    logs: logs.RunLogs
+    adopted: bool = False
+    create_time: float | None = None
+    """The child's create time, as the OS reports it (with the PID, its identity); read on demand."""
+
+    @property
+    def run_dir(self) -> Path:
+        return self.logs.run_dir
+
+    def identity(self) -> float | None:
+        if self.create_time is None:
+            import psutil
+
+            with contextlib.suppress(psutil.Error):
+                self.create_time = psutil.Process(self.child.pid).create_time()
+        return self.create_time
+
+
+def start_run(
+    spec: ProcessSpec,
+    *,
+    env: Mapping[str, str] | None,
+    run_dir: Path,
+    loop: asyncio.AbstractEventLoop,
+    on_output: Callable[[str, bytes], None] | None,
+) -> Run:
+    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `spawner.SpawnError`."""
+    run_logs = logs.RunLogs.create(run_dir, spec.logs, loop, on_output)
+    try:
+        child = spawner.spawn(
+            spec.command,
+            cwd=spec.cwd,
+            env=env,
+            stdout=run_logs.child_fds[0],
+            stderr=run_logs.child_fds[1],
+            keep_fds=list(run_logs.keeper_fds.values()),
+        )
+    except spawner.SpawnError:
+        run_logs.close()
+        raise
+    finally:
+        run_logs.close_child_ends()
+    return Run(child, run_logs)
+
+
+def adopt_run(
+    spec: ProcessSpec,
+    live: LiveChild,
+    *,
+    process_dir: Path,
+    loop: asyncio.AbstractEventLoop,
+    on_output: Callable[[str, bytes], None] | None,
+) -> Run | None:
+    """Take over a run an earlier supervisor left behind; None if that process is gone (or the PID
+    now belongs to another program, which is never touched)."""
+    child = spawner.adopt(live.pid, live.create_time, live.started_at)
+    if child is None:
+        return None
+    run_dir = Path(live.run_dir) if live.run_dir else None
+    if run_dir is None or not run_dir.is_dir():
+        run_dir = logs.new_run_dir(process_dir)
+    run_logs = logs.RunLogs.reattach(run_dir, spec.logs, loop, live.pid, dict(live.keeper_fds),
+                                     dict(live.pipes), on_output)
+    return Run(child, run_logs, adopted=True, create_time=live.create_time)
+
+
+def merged_env(spec: ProcessSpec) -> dict[str, str] | None:
+    """The child's environment: the supervisor's, with the spec's on top (None: inherit as is)."""
+    return {**os.environ, **spec.env} if spec.env else None
