@@ -1,12 +1,36 @@
-"""`pmtop --headless`: load the config and run the supervisor."""
+"""`pmtop --headless`: the supervisor as a daemon serving the API (SPEC §5).
+
+In the foreground it prints one line per state change (for a terminal or systemd's journal);
+`--detach` starts it in a new session and returns only once it verifiably serves.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import resource
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from collections.abc import AsyncIterator
+from typing import TextIO
 
 from pmtop.core.config import Config, DaemonSettings, find_config, load_config
+from pmtop.core.daemon import Daemon, Endpoint, find_existing, resolve_endpoint
+from pmtop.core.daemon_log import daemon_logs, start_daemon_log, stop_daemon_log
+from pmtop.core.instance import pid_file, probe_health, read_daemon_info
+from pmtop.core.logs import tail_lines
+from pmtop.core.model import ProcessEvent, ProcessRemoved
+from pmtop.core.paths import InstancePaths, instance_paths
+
+DETACH_TIMEOUT = 10.0
+NO_PROCESSES_HINT = (
+    "No processes configured. Add one with `pmtop add NAME -- COMMAND`, with `a` in the dashboard, "
+    "or write a starter pmtop.toml with `pmtop init`."
+)
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -15,6 +39,168 @@ def load(args: argparse.Namespace) -> Config:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from .foreground import run_foreground
+    config = load(args)
+    paths = instance_paths(args.instance or config.daemon.instance)
+    endpoint = resolve_endpoint(config, args.host, args.port)
+    existing = find_existing(paths, endpoint, config.path)
+    if existing is not None:
+        info = existing.info
+        print(f"pmtop is already running for instance {paths.instance!r} at {info.url} (pid {info.pid}).")
+        if existing.config_differs:
+            print(config_mismatch_line(info.config))
+        return 0
+    if args.detach:
+        return detach(args, paths, config)
+    raise_open_file_limit()
+    return asyncio.run(serve(config, paths, endpoint, read_only=args.read_only))
 
-    return run_foreground(load(args), instance=args.instance)
+
+def config_mismatch_line(theirs: str | None) -> str:
+    runs = f"runs {theirs}" if theirs else "runs no config file"
+    return (f"Note: that daemon {runs}, not this folder's config; use --instance NAME or --port PORT "
+            "for a separate supervisor.")
+
+
+def raise_open_file_limit() -> None:
+    """Each process holds five descriptors here (two pipes, two logs, a pidfd): 1,024 is too few."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def format_event(event: ProcessEvent, now: float | None = None) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(now))
+    if isinstance(event, ProcessRemoved):
+        return f"{stamp}  {event.name:<16} removed"
+    pid = f"pid {event.pid}" if event.pid else ""
+    return f"{stamp}  {event.name:<16} {event.state:<9} {pid:<11} {event.reason}".rstrip()
+
+
+async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, read_only: bool,
+                out: TextIO = sys.stdout) -> int:
+    """Run the daemon until SIGTERM/SIGINT (a second SIGINT kills the processes without waiting)."""
+    loop = asyncio.get_running_loop()
+    daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=read_only)
+    log_path, log_handler = start_daemon_log(paths)
+    forced = False
+
+    def on_interrupt() -> None:
+        nonlocal forced
+        if daemon.shutdown_requested.is_set() and daemon.supervisor is not None:
+            forced = True  # a second Ctrl-C: do not wait out stop timeouts
+            for runner in daemon.supervisor._runners.values():
+                loop.create_task(runner.kill_now())
+        daemon.request_shutdown()
+
+    def on_hangup() -> None:
+        loop.create_task(reload(daemon, out))
+
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    loop.add_signal_handler(signal.SIGTERM, daemon.request_shutdown)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    try:
+        supervisor = daemon.prepare()
+        where = str(config.path) if config.path else "no config file"
+        write(out, f"pmtop: instance {paths.instance!r}: {len(supervisor.names)} process(es) from {where}; "
+                   f"logs in {paths.log_dir} (this run: {log_path.name})\n")
+        if not supervisor.names:
+            write(out, NO_PROCESSES_HINT + "\n")
+        async with supervisor.subscribe() as events:  # before launch: no event is missed
+            printer = loop.create_task(print_events(events, out))
+            info = await daemon.launch()
+            adopted = f"; adopted {', '.join(daemon.adopted)}" if daemon.adopted else ""
+            write(out, f"pmtop: serving {info.url} (pid {info.pid}){adopted}\n")
+            await daemon.shutdown_requested.wait()
+            await daemon.stop(stop_processes=False if daemon.restart_requested else None)
+            await printer  # the bus is closed: the last lines are printed, then it ends
+    finally:
+        stop_daemon_log(log_handler)
+    if daemon.restart_requested:
+        os.execv(sys.executable, [sys.executable, "-m", "pmtop.cli.main", *sys.argv[1:]])
+    return 130 if forced else 0
+
+
+async def reload(daemon: Daemon, out: TextIO) -> None:
+    from pmtop.core.errors import PmtopError
+
+    try:
+        result = await daemon.reload()
+    except PmtopError as exc:  # an invalid new config is refused; the old one stays in force
+        write(out, f"pmtop: reload refused, the running config stays: {exc.message}\n")
+        import logging
+
+        logging.getLogger("pmtop.core").error("reload refused: %s", exc.message)
+        return
+    write(out, "pmtop: reloaded: " + ", ".join(f"{k} {v or '-'}" for k, v in result.items()) + "\n")
+
+
+async def print_events(events: AsyncIterator[ProcessEvent], out: TextIO) -> None:
+    """One line per change."""
+    async for event in events:
+        write(out, format_event(event) + "\n")
+
+
+def write(out: TextIO, text: str) -> None:
+    try:
+        out.write(text)
+        out.flush()
+    except (BrokenPipeError, ValueError):  # nobody reads our stdout any more; the log file has it all
+        pass
+
+
+# -- --detach ---------------------------------------------------------------------------------------
+
+def detach(args: argparse.Namespace, paths: InstancePaths, config: Config) -> int:
+    """Start the daemon in a new session; succeed only when its PID file holds its PID, its port
+    is bound, and `/health` answers with that PID (SPEC §5)."""
+    command = [sys.executable, "-m", "pmtop.cli.main", "--headless", "--instance", paths.instance]
+    if config.path is not None:
+        command += ["--config", str(config.path)]
+    for flag, value in (("--host", args.host), ("--port", args.port)):
+        if value is not None:
+            command += [flag, str(value)]
+    if args.read_only:
+        command.append("--read-only")
+    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    console = paths.log_dir / "daemon-console.log"
+    started = time.time()
+    with open(console, "wb") as console_file:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console_file,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + DETACH_TIMEOUT
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            return detach_failed(f"the daemon exited with status {child.returncode} during start-up",
+                                 paths, console, started)
+        info = read_daemon_info(paths)
+        if info is not None and info.pid == child.pid and _pid_file_holds(paths, info.port, child.pid):
+            health = probe_health(info.host, info.port, timeout=1.0)
+            if health and health.get("service") == "pmtop" and health.get("pid") == child.pid:
+                print(f"pmtop daemon started: instance {paths.instance!r} at {info.url} (pid {child.pid})")
+                return 0
+        time.sleep(0.05)  # polling a child we cannot await from here; bounded by the deadline
+    child.terminate()
+    try:
+        child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+    return detach_failed(f"the daemon did not answer within {DETACH_TIMEOUT:g}s", paths, console, started)
+
+
+def _pid_file_holds(paths: InstancePaths, port: int, pid: int) -> bool:
+    try:
+        return int(pid_file(paths, port).read_text().strip()) == pid
+    except (OSError, ValueError):
+        return False
+
+
+def detach_failed(reason: str, paths: InstancePaths, console: Path, started: float) -> int:
+    print(f"Error: pmtop daemon did not start: {reason}.", file=sys.stderr)
+    shown = [line for line in tail_lines(console, 15) if line.strip()]
+    recent = [p for p in daemon_logs(paths.log_dir) if p.stat().st_mtime >= started - 1]
+    if recent:
+        shown += [f"--- {recent[-1]}"] + tail_lines(recent[-1], 15)
+    for line in shown:
+        print(f"  {line}", file=sys.stderr)
+    return 1

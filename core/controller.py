@@ -58,13 +58,14 @@ class Controller(Protocol):
 
     async def history(self, name: str) -> list[RunRecord]: ...
 
-    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
+    def subscribe(self, *, facts: bool = False) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
         """Status changes (and removals), registered on entry, so that
 
             async with ctl.subscribe() as statuses:
                 await ctl.start("web")
 
         cannot miss the event. A slow subscriber never blocks the supervisor: its queue is bounded
-        and, when full, coalesced to the latest status per process.
+        and, when full, coalesced to the latest status per process. With `facts`, live CPU, memory
+        and ports arrive too (sampled once a second only while such a subscriber is connected).
         """
         ...

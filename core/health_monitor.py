@@ -61,7 +61,7 @@ class HealthMonitor:
         self.probes = 0
         """Probes run so far."""
 
-    async def watch(self, exited: asyncio.Future[int]) -> Unhealthy | None:
+    async def watch(self, exited: asyncio.Future[int | None]) -> Unhealthy | None:
         """Probe until the child exits (None), the check gives up on it (the verdict) or `cancel()`.
 
         Called once: a monitor watches one run.

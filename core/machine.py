@@ -23,6 +23,7 @@ from . import health, launch, logs, spawner
 from .health_monitor import HealthMonitor, HealthReport, Unhealthy
 from .errors import ActionRefused, IllegalTransition
 from .events import EventBus
+from .facts import Facts
 from .model import (
     HISTORY_LENGTH,
     DependencyCondition,
@@ -120,6 +121,8 @@ class ProcessRunner:
         self._child: spawner.Child | None = None
         self._run: launch.Run | None = None
         self._env = launch.merged_env(spec)
+        self.facts: Facts | None = None
+        """Live CPU, memory and ports of the current run, from the supervisor's sampler."""
         self._task: asyncio.Task[None] | None = None
         self._stop_reason: tuple[str, EndReason] | None = None
         self._lock = asyncio.Lock()
@@ -135,6 +138,7 @@ class ProcessRunner:
     # -- status -----------------------------------------------------------------------------------
 
     def status(self) -> ProcessStatus:
+        facts = self.facts if self.pid is not None else None
         return ProcessStatus(
             name=self.spec.name,
             state=self.state,
@@ -148,6 +152,9 @@ class ProcessRunner:
             next_retry_at=self.next_retry_at,
             scope=self.spec.scope,
             command=self.spec.command,
+            cpu_percent=facts.cpu_percent if facts is not None else None,
+            memory_rss=facts.memory_rss if facts is not None else None,
+            ports=facts.ports if facts is not None else (),
         )
 
     def publish(self) -> None:
@@ -439,6 +446,7 @@ class ProcessRunner:
         ended = time.time()
         self._child = None
         self._run = None
+        self.facts = None
         self.pid = None
         self.health = Health.UNKNOWN
         self.exit_code = exit_code

@@ -14,13 +14,17 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from . import logs
+from . import health, logs
 from .config_schema import spec_to_table
 from .config_writer import add_process_table, remove_process_table
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
 from .events import EventBus
+from .facts import Facts, FactsSampler
 from .machine import ProcessRunner
+from .sessions import SessionWatch
+from .store import LiveChild
 from .model import (
+    ACTIVE_STATES,
     EndReason,
     ProcessEvent,
     ProcessRemoved,
@@ -63,6 +67,9 @@ class Supervisor:
         for spec in runtime:
             if spec.name not in self._runners:
                 self._runners[spec.name] = self._make_runner(spec)
+        self._facts = FactsSampler(roots=self._fact_roots, on_sample=self._on_facts)
+        self._sessions = SessionWatch(self._session_ended)
+        self._background: set[asyncio.Task[None]] = set()
 
     def _make_runner(self, spec: ProcessSpec) -> ProcessRunner:
         return ProcessRunner(
@@ -82,7 +89,14 @@ class Supervisor:
     # -- whole-supervisor operations --------------------------------------------------------------
 
     async def boot(self) -> None:
-        """Start every enabled `autostart` process; each waits for its own dependencies."""
+        """Start every enabled `autostart` process; each waits for its own dependencies.
+
+        Session processes whose session already ended (while no supervisor ran) are removed first.
+        """
+        for runner in list(self._runners.values()):
+            pid = runner.spec.session_pid
+            if pid is not None and not self._sessions.watch(pid):
+                await self.remove(runner.name)
         await self.start_many(
             n for n, r in self._runners.items() if r.spec.autostart and r.state is ProcessState.STOPPED
         )
@@ -106,14 +120,16 @@ class Supervisor:
         for name in wanted:
             self._runner(name)
         chosen = set(wanted)
+        dependents: dict[str, list[str]] = {name: [] for name in wanted}
+        for name in wanted:
+            for dep in self._runners[name].spec.depends_on:
+                if dep in chosen:
+                    dependents[dep].append(name)
         tasks: dict[str, asyncio.Future[None]] = {}
 
         async def stop_one(name: str) -> None:
-            dependents = [
-                tasks[d] for d, r in self._runners.items() if d in chosen and name in r.spec.depends_on
-            ]
-            if dependents:
-                await asyncio.gather(*dependents, return_exceptions=True)
+            if dependents[name]:
+                await asyncio.gather(*(tasks[d] for d in dependents[name]), return_exceptions=True)
             await self._runners[name].stop(reason, end_reason)
 
         for name in wanted:
@@ -124,8 +140,97 @@ class Supervisor:
     async def shutdown(self) -> None:
         """Stop everything in reverse dependency order, then end every subscription."""
         await self.stop_many(reason="supervisor exiting", end_reason=EndReason.SUPERVISOR_EXIT)
+        await self._close()
+
+    async def detach(self) -> None:
+        """Let go of every process without stopping it: a successor will adopt them (registry)."""
+        for runner in self._runners.values():
+            runner.detach()
+        await self._close()
+
+    async def _close(self) -> None:
+        self._sessions.close()
+        await self._facts.aclose()
+        await health.close_probes()
         self.output.close()
         self._bus.close()
+
+    # -- hand-over, reload, sessions --------------------------------------------------------------
+
+    async def adopt(self, live: dict[str, LiveChild]) -> list[str]:
+        """Take over processes an earlier supervisor of this instance left running; their names."""
+        return [name for name, child in live.items() if name in self._runners and self._runners[name].adopt(child)]
+
+    def live_children(self) -> dict[str, LiveChild]:
+        children = {}
+        for name, runner in self._runners.items():
+            child = runner.live_child()
+            if child is not None:
+                children[name] = child
+        return children
+
+    async def apply_config(self, specs: Iterable[ProcessSpec]) -> dict[str, list[str]]:
+        """A reloaded config: add, change and remove its processes; unchanged ones keep running."""
+        new = {s.name: s for s in specs}
+        removed = [n for n in self._declared if n not in new]
+        changed = [n for n in new if n in self._runners and self._runners[n].spec != new[n]]
+        added = [n for n in new if n not in self._runners]
+        if removed:
+            await self.stop_many(removed, reason="removed from the config")
+            for name in removed:
+                self._forget(name)
+        to_start = []
+        for name in changed:
+            runner = self._runners[name]
+            was_active = runner.state in ACTIVE_STATES
+            await runner.stop("config changed")
+            runner.replace_spec(new[name])
+            self._declared.add(name)
+            if was_active or new[name].autostart:
+                to_start.append(name)
+        for name in added:
+            runner = self._make_runner(new[name])
+            self._runners[name] = runner
+            self._declared.add(name)
+            runner.publish()
+            if new[name].autostart:
+                to_start.append(name)
+        await self.start_many(n for n in to_start if self._runners[n].state is not ProcessState.DISABLED)
+        return {"added": added, "changed": changed, "removed": removed}
+
+    def _forget(self, name: str) -> None:
+        del self._runners[name]
+        self._declared.discard(name)
+        self.output.close(name)
+        self._bus.publish(ProcessRemoved(name))
+
+    def _session_ended(self, pid: int) -> None:
+        """A session PID exited: stop and remove its processes (stop signal, SIGKILL after stop_timeout)."""
+        for name, runner in list(self._runners.items()):
+            if runner.spec.session_pid == pid:
+                task = asyncio.get_running_loop().create_task(self._remove_quietly(name))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _remove_quietly(self, name: str) -> None:
+        try:
+            await self.remove(name)
+        except (NoSuchProcess, ActionRefused) as exc:
+            import logging
+
+            logging.getLogger("pmtop.core").warning("session ended, but %s stays: %s", name, exc)
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    def _fact_roots(self) -> dict[str, int]:
+        return {name: r.pid for name, r in self._runners.items() if r.pid is not None}
+
+    def _on_facts(self, changed: dict[str, Facts]) -> None:
+        for name, facts in changed.items():
+            runner = self._runners.get(name)
+            if runner is not None and runner.pid is not None:
+                runner.facts = facts
+                runner.publish()
 
     # -- Controller -------------------------------------------------------------------------------
 
@@ -207,6 +312,8 @@ class Supervisor:
         unknown = [d for d in spec.depends_on if d not in self._runners]
         if unknown:
             raise ConfigError(f"unknown process {unknown[0]!r}", key_path=f"process.{spec.name}.depends_on")
+        if spec.session_pid is not None and not self._sessions.watch(spec.session_pid):
+            raise ActionRefused(f"session PID {spec.session_pid} is not running")
         config_file = self._config_file_for(spec)
         if config_file is not None:
             add_process_table(config_file, spec.name, spec_to_table(spec, base_dir=config_file.parent))
@@ -227,10 +334,7 @@ class Supervisor:
             remove_process_table(self.config_path, name)
         await runner.stop("removed", EndReason.STOP)
         if self._runners.get(name) is runner:
-            del self._runners[name]
-            self._declared.discard(name)
-            self.output.close(name)
-            self._bus.publish(ProcessRemoved(name))
+            self._forget(name)
 
     def _config_file_for(self, spec: ProcessSpec) -> Path | None:
         """This supervisor's config file, when `spec` is a project process of its folder."""
@@ -272,5 +376,23 @@ class Supervisor:
     async def history(self, name: str) -> list[RunRecord]:
         return list(self._runner(name).history)
 
-    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
-        return self._bus.subscribe()
+    def subscribe(self, *, facts: bool = False) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
+        """Status changes; with `facts`, also live CPU, memory and ports, sampled once a second
+        for as long as at least one such subscriber is connected (and never otherwise)."""
+        return self._subscribe(facts)
+
+    @asynccontextmanager
+    async def _subscribe(self, facts: bool) -> AsyncIterator[AsyncIterator[ProcessEvent]]:
+        async with self._bus.subscribe() as events:
+            if not facts:
+                yield events
+                return
+            self._facts.acquire()
+            try:
+                yield events
+            finally:
+                self._facts.release()
+
+    @property
+    def subscriber_count(self) -> int:
+        return self._bus.subscriber_count

@@ -296,8 +296,8 @@ class HttpController:
         return [RunRecord.from_dict(run) for run in data["runs"]]
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[ProcessEvent]]:
-        async with self._stream("/events") as reader:
+    async def subscribe(self, *, facts: bool = False) -> AsyncIterator[AsyncIterator[ProcessEvent]]:
+        async with self._stream("/events", {"facts": "1"} if facts else None) as reader:
             yield _StatusStream(reader, self.base_url)
 
     # -- the daemon itself --------------------------------------------------------------------------

@@ -126,8 +126,13 @@ async def finish(response: web.StreamResponse, why: str, reason: str) -> web.Str
 async def stream_events(
     request: web.Request, controller: Controller, *, heartbeat: float, closing: asyncio.Event
 ) -> web.StreamResponse:
-    """`GET /events`: a snapshot (one `status` per process), then every change and removal."""
-    async with controller.subscribe() as events:
+    """`GET /events`: a snapshot (one `status` per process), then every change and removal.
+
+    `?facts=1` asks for live CPU, memory and ports too (the supervisor samples them only while
+    someone asks).
+    """
+    facts = request.query.get("facts", "") in ("1", "true", "yes")
+    async with controller.subscribe(facts=facts) as events:
         snapshot = await controller.processes()
         response = await open_stream(request, heartbeat)
         try:  # one write: a thousand processes are one burst, not a thousand

@@ -43,7 +43,7 @@ def test_runs_config_and_stops_everything_on_sigint(tmp_path: Path) -> None:
         command = ["{sys.executable}", "-c", "import time; time.sleep(600)"]
         depends_on = {{ db = "started" }}
     """))
-    proc = subprocess.Popen([*PMTOP, "--headless"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*PMTOP, "--headless", "--port", "auto"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         lines = read_until(proc, "web              running")
         assert any("db               running" in line for line in lines)
@@ -62,14 +62,14 @@ def test_runs_config_and_stops_everything_on_sigint(tmp_path: Path) -> None:
 
 def test_invalid_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "pmtop.toml").write_text('[process.web]\ncommand = ["true"]\nrestrat = "always"\n')
-    result = run_pmtop("--headless", cwd=tmp_path)
+    result = run_pmtop("--headless", "--port", "auto", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == "Error: pmtop.toml:3: process.web.restrat: unknown key (did you mean 'restart'?)\n"
     assert result.stdout == ""
 
 
 def test_no_config_says_how_to_add_a_process(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*PMTOP, "--headless"], cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([*PMTOP, "--headless", "--port", "auto"], cwd=tmp_path, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PMTOP_CONFIG": ""})
     try:
         lines = read_until(proc, "No processes configured")

@@ -1,0 +1,355 @@
+"""The supervisor as a service: instance lock, port, API server, state files, registry, adoption.
+
+`Daemon` wraps a `Supervisor` for both faces that serve the API: `pmtop --headless` and the local
+dashboard. Start-up order (SPEC §4-§5): lock the instance, bind the port (a busy port is an error,
+never a silent move), load the registry and adopt what a previous supervisor left running, start the
+processes, then import and start the HTTP server on the already-bound socket (aiohttp's import is the
+slowest step of a cold start, so the processes do not wait for it), and last write the PID file and
+`daemon.json`, so a client that finds them can talk to the daemon at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import DEFAULT_PORT, Config, load_config, parse_process, spec_to_table
+from .errors import ConfigError, PortInUse
+from .instance import (
+    DaemonInfo,
+    InstanceLock,
+    ensure_token,
+    probe_health,
+    read_daemon_info,
+    remove_daemon_files,
+    write_daemon_files,
+)
+from .model import ProcessState, Scope
+from .paths import InstancePaths, instance_paths
+from .store import Registry, RegistryData
+from .supervisor import Supervisor
+from .version import __version__
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+log = logging.getLogger("pmtop.core")
+
+AUTO_PORT_RANGE = 100
+REGISTRY_SAVE_DELAY = 0.05
+"""Seconds over which registry writes are coalesced (a boot of 200 processes writes it once or twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int | str
+    """A port number, or "auto"."""
+
+
+def resolve_endpoint(config: Config, host: str | None, port: str | int | None) -> Endpoint:
+    """`--host`/`--port`, else the config's `[daemon]`, else 127.0.0.1:19881."""
+    chosen_host = host or config.daemon.host
+    raw = port if port is not None else config.daemon.port
+    if raw is None:
+        return Endpoint(chosen_host, DEFAULT_PORT)
+    if raw == "auto":
+        return Endpoint(chosen_host, "auto")
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f'--port must be a number from 1 to 65535 or "auto" (got {raw!r})') from None
+    if not 1 <= number <= 65535:
+        raise ConfigError(f'--port must be a number from 1 to 65535 or "auto" (got {raw!r})')
+    return Endpoint(chosen_host, number)
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """A pmtop daemon of this instance that already answers: reuse it instead of starting another."""
+
+    info: DaemonInfo
+    config_differs: bool
+
+
+def find_existing(paths: InstancePaths, endpoint: Endpoint, config_path: Path | None) -> Existing | None:
+    """SPEC §5 step 1: does a pmtop daemon of this instance answer where we would serve?
+
+    Raises `PortInUse` when the port answers as something else (another program, or a pmtop of
+    another instance).
+    """
+    candidates: list[tuple[str, int]] = []
+    if isinstance(endpoint.port, int):
+        candidates.append((endpoint.host, endpoint.port))
+    else:
+        recorded = read_daemon_info(paths)
+        if recorded is not None:
+            candidates.append((recorded.host, recorded.port))
+    for host, port in candidates:
+        health = probe_health(host, port)
+        if health is None:
+            continue
+        if health.get("service") != "pmtop":
+            if isinstance(endpoint.port, int):
+                raise port_in_use(port)
+            continue
+        if health.get("instance") != paths.instance:
+            if isinstance(endpoint.port, int):
+                raise PortInUse(
+                    f"port {port} is already used by pmtop instance {health.get('instance')!r}. "
+                    "Choose another port with --port (or --port auto), or use --instance "
+                    f"{health.get('instance')} to talk to that one."
+                )
+            continue
+        info = DaemonInfo(host=host, port=port, pid=int(health.get("pid", 0)),
+                          started_at=time.time() - float(health.get("uptime", 0)),
+                          version=str(health.get("version", "")), instance=paths.instance,
+                          config=health.get("config"))
+        ours = str(config_path.resolve()) if config_path is not None else None
+        theirs = str(Path(info.config).resolve()) if info.config else None
+        return Existing(info, config_differs=ours != theirs)
+    return None
+
+
+def port_in_use(port: int) -> PortInUse:
+    return PortInUse(
+        f"port {port} is already in use by another program. Stop it, or choose another port with "
+        "--port (or --port auto)."
+    )
+
+
+def bind(endpoint: Endpoint) -> socket.socket:
+    """Bind and listen; a busy port raises `PortInUse`; "auto" walks up from the default port."""
+    start = DEFAULT_PORT if endpoint.port == "auto" else int(endpoint.port)
+    ports = range(start, start + AUTO_PORT_RANGE) if endpoint.port == "auto" else [start]
+    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+    for port in ports:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((endpoint.host, port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise PortInUse(f"cannot listen on {endpoint.host}: no such local address") from None
+            raise PortInUse(f"cannot listen on {endpoint.host}:{port}: {exc.strerror}") from None
+        sock.setblocking(False)
+        return sock
+    if endpoint.port == "auto":
+        raise PortInUse(f"no free port between {start} and {start + AUTO_PORT_RANGE - 1}")
+    raise port_in_use(start)
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+class Daemon:
+    """A supervisor that serves the API and keeps the instance's files; implements DaemonHooks."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        instance: str | None = None,
+        endpoint: Endpoint,
+        read_only: bool = False,
+        stop_on_exit: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.paths = instance_paths(instance or config.daemon.instance)
+        self.endpoint = endpoint
+        self.read_only = read_only
+        self.stop_on_exit = config.daemon.stop_on_exit if stop_on_exit is None else stop_on_exit
+        self.registry = Registry(self.paths.state_dir / "registry.json")
+        self.supervisor: Supervisor | None = None
+        self.info_record: DaemonInfo | None = None
+        self.shutdown_requested = asyncio.Event()
+        self.restart_requested = False
+        self.adopted: list[str] = []
+        self._lock = InstanceLock(self.paths)
+        self._runner: web.AppRunner | None = None
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._started_at = time.time()
+        self._sock: socket.socket | None = None
+        self._token = ""
+        self._saved = RegistryData()
+
+    # -- life -------------------------------------------------------------------------------------
+
+    async def start(self) -> DaemonInfo:
+        self.prepare()
+        return await self.launch()
+
+    def prepare(self) -> Supervisor:
+        """Lock the instance, bind the port, build the supervisor: nothing runs yet, so a caller
+        can subscribe to it before the first event."""
+        self._lock.acquire()
+        try:
+            token = ensure_token(self.paths)
+            if not is_loopback(self.endpoint.host) and not token:
+                raise PortInUse(f"refusing to listen on {self.endpoint.host} without an API token")
+            self._sock = bind(self.endpoint)
+            self._token = token
+            self._saved = self.registry.load()
+            supervisor = Supervisor(self.config.processes, paths=self.paths, config_path=self.config.path,
+                                    runtime=self._runtime_specs(self._saved))
+        except BaseException:
+            self._lock.release()
+            raise
+        supervisor.address = (self.endpoint.host, self._sock.getsockname()[1])
+        supervisor.read_only = self.read_only
+        self.supervisor = supervisor
+        return supervisor
+
+    async def launch(self) -> DaemonInfo:
+        """Adopt what was left running, start the rest, serve the API, then write the state files."""
+        supervisor, sock = self.supervisor, self._sock
+        assert supervisor is not None and sock is not None, "prepare() first"
+        try:
+            self.adopted = await supervisor.adopt(self._saved.live)
+            self._watch_task = asyncio.create_task(self._save_registry_on_changes(), name="pmtop:registry")
+            await supervisor.boot()
+            self._runner = await self._serve(sock, self._token)
+        except BaseException:
+            await self.stop()
+            raise
+        port = sock.getsockname()[1]
+        info = DaemonInfo(host=self.endpoint.host, port=port, pid=os.getpid(), started_at=self._started_at,
+                          version=__version__, instance=self.paths.instance,
+                          config=str(self.config.path) if self.config.path else None)
+        write_daemon_files(self.paths, info)
+        self.info_record = info
+        log.info("daemon %s serving on %s:%s (pid %s)", self.paths.instance, self.endpoint.host, port,
+                 os.getpid())
+        return info
+
+    async def _serve(self, sock: socket.socket, token: str) -> web.AppRunner:
+        from aiohttp import web
+
+        from .api.security import SecurityStore
+        from .api.server import make_app
+
+        assert self.supervisor is not None
+        app = make_app(self.supervisor, self, security=SecurityStore(self.paths.state_dir), token=token,
+                       read_only=self.read_only)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        return runner
+
+    def _runtime_specs(self, saved: RegistryData) -> list[Any]:
+        specs = []
+        for name, table in saved.added.items():
+            table = dict(table)
+            scope = table.pop("scope", "global")
+            project = table.pop("project", None)
+            session_pid = table.pop("session_pid", None)
+            base = Path(project) if project else Path.cwd()
+            try:
+                spec = parse_process(name, table, base_dir=base)
+            except ConfigError as exc:
+                log.warning("registry: dropping %s: %s", name, exc.message)
+                continue
+            specs.append(replace(spec, scope=Scope(scope), project=project, session_pid=session_pid))
+        return specs
+
+    async def stop(self, *, stop_processes: bool | None = None) -> None:
+        """Close the server, stop the processes (unless told to leave them), remove the files."""
+        stop = self.stop_on_exit if stop_processes is None else stop_processes
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.supervisor is not None:
+            if stop:
+                await self.supervisor.shutdown()
+            else:
+                await self.supervisor.detach()
+            if self._watch_task is not None:
+                self._watch_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._watch_task
+            self._save_registry()
+        if self.info_record is not None:
+            remove_daemon_files(self.paths, self.info_record)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._lock.release()
+
+    # -- registry ---------------------------------------------------------------------------------
+
+    async def _save_registry_on_changes(self) -> None:
+        assert self.supervisor is not None
+        self._save_registry()
+        async with self.supervisor.subscribe() as events:
+            async for _ in events:
+                if self._save_handle is None:
+                    loop = asyncio.get_running_loop()
+                    self._save_handle = loop.call_later(REGISTRY_SAVE_DELAY, self._save_registry)
+
+    def _save_registry(self) -> None:
+        self._save_handle = None
+        if self.supervisor is None:
+            return
+        added = {}
+        for spec in self.supervisor.runtime_specs:
+            table = spec_to_table(spec)
+            table["scope"] = spec.scope.value
+            if spec.project:
+                table["project"] = spec.project
+            if spec.session_pid is not None:
+                table["session_pid"] = spec.session_pid
+            added[spec.name] = table
+        try:
+            self.registry.save(RegistryData(live=self.supervisor.live_children(), added=added))
+        except OSError as exc:  # a full disk must not take the supervisor down
+            log.error("cannot save registry: %s", exc)
+
+    # -- DaemonHooks (the API server's view of the daemon) ----------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        record = self.info_record
+        return {
+            "version": __version__,
+            "instance": self.paths.instance,
+            "host": record.host if record else self.endpoint.host,
+            "port": record.port if record else self.endpoint.port,
+            "pid": os.getpid(),
+            "uptime": round(time.time() - self._started_at, 3),
+            "started_at": self._started_at,
+            "config": str(self.config.path) if self.config.path else None,
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {"adopted": list(self.adopted), "stop_on_exit": self.stop_on_exit, "partner": None}
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file: add, change and remove its processes; others keep running."""
+        if self.config.path is None:
+            raise ConfigError("this supervisor runs no config file; nothing to reload")
+        new = load_config(self.config.path)
+        assert self.supervisor is not None
+        result = await self.supervisor.apply_config(new.processes)
+        self.config = new
+        log.info("reloaded %s: %s", new.path, result)
+        return result
+
+    def request_shutdown(self) -> None:
+        self.shutdown_requested.set()
+
+    def request_restart(self) -> None:
+        self.restart_requested = True
+        self.shutdown_requested.set()
