@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import resource
 import signal
@@ -20,6 +21,7 @@ from typing import TextIO
 
 from pmtop.core.config import Config, DaemonSettings, find_config, load_config
 from pmtop.core.daemon import Daemon, Endpoint, find_existing, resolve_endpoint
+from pmtop.core.errors import PmtopError
 from pmtop.core.daemon_log import daemon_logs, start_daemon_log, stop_daemon_log
 from pmtop.core.instance import pid_file, probe_health, read_daemon_info
 from pmtop.core.logs import tail_lines
@@ -114,6 +116,9 @@ async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, rea
             await daemon.shutdown_requested.wait()
             await daemon.stop(stop_processes=False if daemon.restart_requested else None)
             await printer  # the bus is closed: the last lines are printed, then it ends
+    except PmtopError as exc:
+        logging.getLogger("pmtop.core").error("start-up failed: %s", exc.message)
+        raise
     finally:
         stop_daemon_log(log_handler)
     if daemon.restart_requested:
@@ -122,14 +127,10 @@ async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, rea
 
 
 async def reload(daemon: Daemon, out: TextIO) -> None:
-    from pmtop.core.errors import PmtopError
-
     try:
         result = await daemon.reload()
     except PmtopError as exc:  # an invalid new config is refused; the old one stays in force
         write(out, f"pmtop: reload refused, the running config stays: {exc.message}\n")
-        import logging
-
         logging.getLogger("pmtop.core").error("reload refused: %s", exc.message)
         return
     write(out, "pmtop: reloaded: " + ", ".join(f"{k} {v or '-'}" for k, v in result.items()) + "\n")
@@ -163,7 +164,7 @@ def detach(args: argparse.Namespace, paths: InstancePaths, config: Config) -> in
     if args.read_only:
         command.append("--read-only")
     paths.log_dir.mkdir(parents=True, exist_ok=True)
-    console = paths.log_dir / "daemon-console.log"
+    console = paths.log_dir / "detach-console.log"
     started = time.time()
     with open(console, "wb") as console_file:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console_file,
@@ -198,7 +199,7 @@ def _pid_file_holds(paths: InstancePaths, port: int, pid: int) -> bool:
 def detach_failed(reason: str, paths: InstancePaths, console: Path, started: float) -> int:
     print(f"Error: pmtop daemon did not start: {reason}.", file=sys.stderr)
     shown = [line for line in tail_lines(console, 15) if line.strip()]
-    recent = [p for p in daemon_logs(paths.log_dir) if p.stat().st_mtime >= started - 1]
+    recent = [p for p in daemon_logs(paths.log_dir) if p.stat().st_mtime >= started - 1 and p.stat().st_size]
     if recent:
         shown += [f"--- {recent[-1]}"] + tail_lines(recent[-1], 15)
     for line in shown:

@@ -53,6 +53,8 @@ class Endpoint:
     host: str
     port: int | str
     """A port number, or "auto"."""
+    auto_from: int = DEFAULT_PORT
+    """With "auto": the first port tried (the configured one), then upwards."""
 
 
 def resolve_endpoint(config: Config, host: str | None, port: str | int | None) -> Endpoint:
@@ -62,7 +64,8 @@ def resolve_endpoint(config: Config, host: str | None, port: str | int | None) -
     if raw is None:
         return Endpoint(chosen_host, DEFAULT_PORT)
     if raw == "auto":
-        return Endpoint(chosen_host, "auto")
+        configured = config.daemon.port
+        return Endpoint(chosen_host, "auto", configured if isinstance(configured, int) else DEFAULT_PORT)
     try:
         number = int(raw)
     except (TypeError, ValueError):
@@ -128,7 +131,7 @@ def port_in_use(port: int) -> PortInUse:
 
 def bind(endpoint: Endpoint) -> socket.socket:
     """Bind and listen; a busy port raises `PortInUse`; "auto" walks up from the default port."""
-    start = DEFAULT_PORT if endpoint.port == "auto" else int(endpoint.port)
+    start = endpoint.auto_from if endpoint.port == "auto" else int(endpoint.port)
     ports = range(start, start + AUTO_PORT_RANGE) if endpoint.port == "auto" else [start]
     family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
     for port in ports:
@@ -273,15 +276,16 @@ class Daemon:
             await self._runner.cleanup()
             self._runner = None
         if self.supervisor is not None:
-            if stop:
-                await self.supervisor.shutdown()
-            else:
-                await self.supervisor.detach()
             if self._watch_task is not None:
                 self._watch_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._watch_task
-            self._save_registry()
+            if stop:
+                await self.supervisor.shutdown()
+                self._save_registry()
+            else:
+                self._save_registry()  # while the runners still know their children
+                await self.supervisor.detach()
         if self.info_record is not None:
             remove_daemon_files(self.paths, self.info_record)
         if self._sock is not None:

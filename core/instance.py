@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InstanceLocked
+from .errors import InstanceLocked, PmtopError
 from .files import write_atomic, write_json_atomic
 from .paths import InstancePaths
 
@@ -101,8 +101,13 @@ def ensure_token(paths: InstancePaths) -> str:
             return token
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        raise PmtopError(f"cannot read the API token {path}: {exc.strerror or exc}") from None
     token = secrets.token_urlsafe(32)
-    write_atomic(path, f"{token}\n".encode(), mode=0o600)
+    try:
+        write_atomic(path, f"{token}\n".encode(), mode=0o600)
+    except OSError as exc:
+        raise PmtopError(f"cannot write the API token {path}: {exc.strerror or exc}") from None
     return token
 
 

@@ -1,0 +1,52 @@
+"""The commented starter `pmtop.toml` that `pmtop init` writes (a string, so no package data is needed)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+STARTER: Final = '''\
+# pmtop.toml: the processes pmtop supervises for this project.
+#
+#   pmtop                      dashboard (starts these processes, or attaches to a running daemon)
+#   pmtop --headless --detach  the same as a background daemon; then `pmtop ps`, `pmtop logs web -f`, ...
+#   pmtop add NAME -- CMD ARGS adds a process here; `pmtop rm NAME` removes it
+#
+# Durations are seconds or strings with a unit ("250ms", "2s", "5m", "6h").
+
+# [daemon]                     # all optional
+# instance = "default"         # isolates state, logs and the API port; one supervisor per instance
+# host = "127.0.0.1"
+# port = 19881                 # or "auto": the first free port from 19881 upwards
+# stop_on_exit = true          # stop the processes when the supervisor exits
+
+[defaults]                     # inherited by every [process.*] table
+restart = "on-failure"         # "always" | "on-failure" | "no"
+# backoff = ["1s", "2s", "4s", "8s", "16s", "30s"]   # delay before restart n; the last one repeats
+# max_restarts = 5             # consecutive failed starts before the state "failed"
+# reset_after = "5m"           # running this long resets the restart counter
+# stop_signal = "TERM"
+# stop_timeout = "10s"         # then SIGKILL to the whole process group
+# log_max_bytes = "10MB"       # per stream file, then rotate
+# log_backups = 3
+
+# A static file server for this folder on http://127.0.0.1:8000/, checked over HTTP.
+[process.web]
+command = ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"]  # never run through a shell
+cwd = "."                      # relative to this file's folder
+env = { PYTHONUNBUFFERED = "1" }
+# autostart = true
+# depends_on = ["db"]          # or { db = "healthy" }: "started" | "healthy" | "completed"
+
+[process.web.health]           # optional; without it, a live PID counts as healthy
+type = "http"                  # "http" (url) | "tcp" (address = "127.0.0.1:8000") | "exec" (command = [...])
+url = "http://127.0.0.1:8000/"
+interval = "5s"
+timeout = "2s"
+failures = 2                   # consecutive failures before it counts as unhealthy and is restarted
+startup = { initial_delay = "200ms", interval = "500ms", max_attempts = 20, fail_action = "restart" }
+
+# [process.worker]
+# command = "python3 worker.py --verbose"   # a string is split like a shell would, but never run by one
+# restart = "always"
+# depends_on = { web = "healthy" }
+'''
