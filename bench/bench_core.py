@@ -671,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"      context: interpreter start-up ({ctx_runs} runs each) ...", flush=True)
         py_pass = wall_time([sys.executable, "-c", "pass"], ctx_runs)
         py_import = wall_time([sys.executable, "-c", "import pmtop.core.supervisor"], ctx_runs)
-        py_headless = wall_time([sys.executable, "-c", "import pmtop.cli.main, pmtop.cli.foreground"],
+        py_headless = wall_time([sys.executable, "-c", "import pmtop.cli.main, pmtop.cli.daemon_main"],
                                 ctx_runs)
         out["context"] = {
             "python_c_pass_s": statistics.median(py_pass),

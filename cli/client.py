@@ -75,9 +75,13 @@ class Target:
     """The config file this invocation finds (`--config`, `$PMTOP_CONFIG`, `./pmtop.toml`), absolute."""
     recorded: DaemonInfo | None
     """The instance's `daemon.json`, if there is one."""
+    guessed: bool = False
+    """The port is the config's or the default, not `--port` or `daemon.json`: whatever answers there
+    may be another instance's daemon, so the client checks before it trusts it."""
 
     def client(self, timeout: float = TIMEOUT) -> Client:
-        return Client(self.host, self.port, token=self.token, instance=self.instance, timeout=timeout)
+        return Client(self.host, self.port, token=self.token, instance=self.instance, timeout=timeout,
+                      verify_instance=self.guessed)
 
 
 def find_config_quietly(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
@@ -143,13 +147,11 @@ def locate(
         instance = configured
     paths = instance_paths(instance or DEFAULT_INSTANCE, dict(env))
     recorded = read_daemon_info(paths)
-    chosen_port = parse_port(port)
-    if chosen_port is None and recorded is not None:
-        chosen_port = recorded.port
-    if chosen_port is None:
-        value = daemon.get("port")
-        ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
-        chosen_port = value if ok else DEFAULT_PORT
+    configured_port = daemon.get("port")
+    if isinstance(configured_port, bool) or not isinstance(configured_port, int) or not 1 <= configured_port <= 65535:
+        configured_port = DEFAULT_PORT
+    explicit_port = parse_port(port)
+    chosen_port = explicit_port or (recorded.port if recorded is not None else configured_port)
     configured_host = daemon.get("host")
     chosen_host = host or (recorded.host if recorded is not None else None)
     if not chosen_host:
@@ -161,6 +163,7 @@ def locate(
         token=token or env.get("PMTOP_TOKEN") or read_token(paths),
         config=config_path,
         recorded=recorded,
+        guessed=explicit_port is None and recorded is None,
     )
 
 
@@ -171,7 +174,7 @@ class Client:
 
     def __init__(
         self, host: str, port: int, *, token: str | None = None, instance: str = DEFAULT_INSTANCE,
-        timeout: float = TIMEOUT,
+        timeout: float = TIMEOUT, verify_instance: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -181,6 +184,7 @@ class Client:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._conn: http.client.HTTPConnection | None = None
+        self._verify = verify_instance
 
     @property
     def url(self) -> str:
@@ -271,6 +275,9 @@ class Client:
     def request(self, method: str, path: str, body: Any = None, *, wait: bool = False) -> Any:
         """The decoded JSON answer (text for anything else). `wait`: an action that may take as long
         as a process's stop timeout, so only connecting is bounded by `timeout`."""
+        if self._verify:
+            self._verify = False
+            self._check_instance()
         data = json.dumps(body).encode() if body is not None else None
         response = self._send(method, path, data, None if wait else self.timeout)
         try:
@@ -287,6 +294,16 @@ class Client:
         return raw.decode("utf-8", "replace")
 
     # -- the API --------------------------------------------------------------------------------------
+
+    def _check_instance(self) -> None:
+        """Is what answers here the daemon of our instance? (`/health` is open to every client.)"""
+        try:
+            health = self.health()
+        except DaemonUnavailable:
+            raise self.unavailable() from None
+        if health.get("instance") != self.instance:
+            other = health.get("instance")
+            raise DaemonUnavailable(f"{self.unavailable().message} (what answers there is pmtop instance {other!r})")
 
     def health(self) -> dict[str, Any]:
         data = self.request("GET", "/health")
@@ -317,6 +334,9 @@ class Client:
         Comments (`: keepalive`) only prove the daemon lives; silence for three heartbeats, or a
         dropped connection, is `DaemonUnavailable`.
         """
+        if self._verify:
+            self._verify = False
+            self._check_instance()
         response = self._send("GET", path, None, self.timeout)
         if response.status >= 400:
             body = response.read()

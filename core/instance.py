@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import http.client
 import json
 import os
 import secrets
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -122,8 +122,15 @@ def probe_health(host: str, port: int, timeout: float = 1.0) -> dict[str, Any] |
     """What answers `GET /health` at host:port: its JSON, or None when nothing (or nothing HTTP) does.
 
     The standard library's client, not httpx: this runs on every start-up and every client command,
-    where an import of 100 ms would be most of the time spent.
+    where an import of 100 ms would be most of the time spent. A plain connect comes first: when
+    nothing listens (the common case at start-up) not even http.client is imported.
     """
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return None
+    import http.client
+
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", "/health")

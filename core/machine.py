@@ -17,13 +17,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from . import health, launch, logs, spawner
 from .health_monitor import HealthMonitor, HealthReport, Unhealthy
 from .errors import ActionRefused, IllegalTransition
 from .events import EventBus
-from .facts import Facts
 from .model import (
     HISTORY_LENGTH,
     DependencyCondition,
@@ -39,6 +38,9 @@ from .model import (
 )
 from .policy import GiveUp, Outcome, Rest, Retry, decide
 from .store import LiveChild
+
+if TYPE_CHECKING:
+    from .facts import Facts
 
 S = ProcessState
 log = logging.getLogger("pmtop.core")
@@ -130,6 +132,11 @@ class ProcessRunner:
         self._reset_timer: asyncio.TimerHandle | None = None
         self._monitor: HealthMonitor | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._runs_on_disk: int | None = None
+        self._launched = asyncio.Event()
+        """Set once the current start got as far as it can on its own: spawned (or failed to), or
+        waiting for a dependency. `Supervisor.boot` waits for it before doing slow work."""
+        """Run folders of this process on disk, once counted (pruning need not list them each run)."""
 
     @property
     def name(self) -> str:
@@ -175,6 +182,13 @@ class ProcessRunner:
         if self._output is not None:
             self._output.feed(self.spec.name, stream, data)
 
+    async def launched(self) -> None:
+        """Until the current start has spawned, failed to, or is waiting for a dependency."""
+        if self._task is not None and not self._task.done():
+            waiter = asyncio.ensure_future(self._launched.wait())
+            await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+
     async def wait_changed(self) -> None:
         await self._changed.wait()
 
@@ -191,6 +205,7 @@ class ProcessRunner:
             self.failures = 0
             self.next_retry_at = None
             self._stop_reason = None
+            self._launched.clear()
             self._transition(S.STARTING, "starting")
             self._task = asyncio.create_task(self._lifecycle(), name=f"pmtop:{self.name}")
 
@@ -363,6 +378,7 @@ class ProcessRunner:
             waiting = self._unmet_dependencies()
             if not waiting:
                 return
+            self._launched.set()
             reason = "waiting for " + ", ".join(waiting)
             if self.state is not S.STARTING or self.reason != reason:  # a dependency's probe is no news
                 self._transition(S.STARTING, reason)
@@ -411,11 +427,13 @@ class ProcessRunner:
                 run = launch.start_run(spec, env=self._env, run_dir=run_dir, loop=loop,
                                        on_output=self._on_output)
             except spawner.SpawnError as exc:
+                self._launched.set()
+                loop.call_soon(self._prune_runs, process_dir)
                 now = time.time()
                 self.exit_code = None
                 self._record(RunRecord(None, now, now, None, EndReason.CRASH, (str(exc),)))
                 return RunEnd(Outcome.FAILURE, None, str(exc))
-            self._prune_later(process_dir)
+        self._launched.set()
         child, run_logs = run.child, run.logs
         self._run = run
         self.run_dir = run.run_dir
@@ -435,6 +453,8 @@ class ProcessRunner:
             self.health = Health.HEALTHY if check is None else Health.UNKNOWN  # see HealthMonitor
             self._transition(S.RUNNING, "running")
             self._arm_reset_timer()
+        if adopted is None:  # after the news is out: the restart path does not wait for an rmtree
+            loop.call_soon(self._prune_runs, self._log_dir / spec.name)
         try:
             verdict = await self._watch_health(child) if spec.health is not None else None
             if verdict is not None:
@@ -468,13 +488,16 @@ class ProcessRunner:
         outcome = Outcome.CLEAN_EXIT if exit_code == 0 else Outcome.FAILURE
         return RunEnd(outcome, ended - child.started_at, describe_exit(exit_code))
 
-    def _prune_later(self, process_dir: Path) -> None:
-        """Old run folders are removed in a thread: an rmtree has no place on the restart path."""
-        task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(logs.prune_runs, process_dir, self.spec.logs.keep_runs)
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def _prune_runs(self, process_dir: Path) -> None:
+        """Keep the newest `log_keep_runs` run folders; the folder is listed once, then counted."""
+        keep = self.spec.logs.keep_runs
+        if self._runs_on_disk is None:
+            self._runs_on_disk = len(logs.run_dirs(process_dir))
+        else:
+            self._runs_on_disk += 1
+        if self._runs_on_disk > keep:
+            logs.prune_runs(process_dir, keep)
+            self._runs_on_disk = keep
 
     # -- health -----------------------------------------------------------------------------------
 

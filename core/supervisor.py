@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
 from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -19,7 +20,6 @@ from .config_schema import spec_to_table
 from .config_writer import add_process_table, remove_process_table
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
 from .events import EventBus
-from .facts import Facts, FactsSampler
 from .machine import ProcessRunner
 from .sessions import SessionWatch
 from .store import LiveChild
@@ -37,6 +37,9 @@ from .model import (
 )
 from .paths import InstancePaths
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .facts import Facts, FactsSampler
 
 
 class Supervisor:
@@ -67,7 +70,8 @@ class Supervisor:
         for spec in runtime:
             if spec.name not in self._runners:
                 self._runners[spec.name] = self._make_runner(spec)
-        self._facts = FactsSampler(roots=self._fact_roots, on_sample=self._on_facts)
+        self._facts: FactsSampler | None = None
+        """Created by the first subscriber that wants facts (psutil is not even imported before)."""
         self._sessions = SessionWatch(self._session_ended)
         self._background: set[asyncio.Task[None]] = set()
 
@@ -97,9 +101,11 @@ class Supervisor:
             pid = runner.spec.session_pid
             if pid is not None and not self._sessions.watch(pid):
                 await self.remove(runner.name)
-        await self.start_many(
+        started = await self.start_many(
             n for n, r in self._runners.items() if r.spec.autostart and r.state is ProcessState.STOPPED
         )
+        # Let every process spawn before the caller goes on to slow work (importing the API server).
+        await asyncio.gather(*(self._runners[s.name].launched() for s in started if s.name in self._runners))
 
     async def start_many(self, names: Iterable[str]) -> list[ProcessStatus]:
         wanted = list(names)
@@ -150,7 +156,8 @@ class Supervisor:
 
     async def _close(self) -> None:
         self._sessions.close()
-        await self._facts.aclose()
+        if self._facts is not None:
+            await self._facts.aclose()
         await health.close_probes()
         self.output.close()
         self._bus.close()
@@ -387,11 +394,16 @@ class Supervisor:
             if not facts:
                 yield events
                 return
-            self._facts.acquire()
+            if self._facts is None:
+                from .facts import FactsSampler
+
+                self._facts = FactsSampler(roots=self._fact_roots, on_sample=self._on_facts)
+            sampler = self._facts
+            sampler.acquire()
             try:
                 yield events
             finally:
-                self._facts.release()
+                sampler.release()
 
     @property
     def subscriber_count(self) -> int:
