@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,11 @@ def start_run(
 ) -> Run:
     """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `spawner.SpawnError`."""
     run_logs = logs.RunLogs.create(run_dir, spec.logs, loop, on_output)
+    executable = _resolve(spec.command[0], env)
     try:
         child = spawner.spawn(
             spec.command,
+            executable=executable,
             cwd=spec.cwd,
             env=env,
             stdout=run_logs.child_fds[0],
@@ -59,6 +62,7 @@ def start_run(
             keep_fds=list(run_logs.keeper_fds.values()),
         )
     except spawner.SpawnError:
+        _resolved.pop((spec.command[0], _search_path(env)), None)  # moved or removed: look again next time
         run_logs.close()
         raise
     finally:
@@ -90,3 +94,25 @@ def adopt_run(
 def merged_env(spec: ProcessSpec) -> dict[str, str] | None:
     """The child's environment: the supervisor's, with the spec's on top (None: inherit as is)."""
     return {**os.environ, **spec.env} if spec.env else None
+
+
+_resolved: dict[tuple[str, str], str] = {}
+"""(program, PATH) -> where it was found: a restart need not walk PATH (each miss is a failed exec)."""
+
+
+def _search_path(env: Mapping[str, str] | None) -> str:
+    return (env if env is not None else os.environ).get("PATH", os.defpath)
+
+
+def _resolve(program: str, env: Mapping[str, str] | None) -> str | None:
+    """The program's full path, found once per PATH; None leaves the search to exec (and its error)."""
+    if os.sep in program:
+        return None
+    key = (program, _search_path(env))
+    found = _resolved.get(key)
+    if found is None:
+        found = shutil.which(program, path=key[1])
+        if found is None or not os.path.isabs(found):  # a relative PATH entry depends on the cwd
+            return None
+        _resolved[key] = found
+    return found

@@ -49,6 +49,7 @@ class Child:
 def spawn(
     argv: Sequence[str],
     *,
+    executable: str | None = None,
     cwd: str | None,
     env: Mapping[str, str] | None,
     stdout: int,
@@ -64,6 +65,7 @@ def spawn(
     try:
         popen = subprocess.Popen(
             list(argv),
+            executable=executable,
             cwd=cwd,
             env=dict(env) if env is not None else None,
             stdin=subprocess.DEVNULL,
