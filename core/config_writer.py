@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from .config_schema import format_key_path
 from .errors import ConfigError
 from .files import write_atomic
@@ -29,6 +27,8 @@ def add_process_table(path: Path, name: str, table: Mapping[str, Any]) -> None:
     document = _parse(text, path)
     if name in (document.get("process") or {}):
         raise ConfigError(f"already declared in {path.name}", key_path=format_key_path(("process", name)))
+    import tomli_w  # only the few who add a process pay for the import
+
     rendered = tomli_w.dumps({"process": {name: dict(table)}})
     if text and not text.endswith("\n"):
         text += "\n"

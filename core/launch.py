@@ -7,7 +7,6 @@ is the plumbing that a run needs from the OS.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -33,10 +32,7 @@ class Run:
 
     def identity(self) -> float | None:
         if self.create_time is None:
-            import psutil
-
-            with contextlib.suppress(psutil.Error):
-                self.create_time = psutil.Process(self.child.pid).create_time()
+            self.create_time = spawner.create_time(self.child.pid)
         return self.create_time
 
 

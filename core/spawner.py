@@ -128,7 +128,7 @@ def _resolve_unknown(future: asyncio.Future[int | None], _: object) -> None:
         future.set_result(None)
 
 
-def adopt(pid: int, create_time: float, started_at: float) -> Child | None:
+def adopt(pid: int, created: float, started_at: float) -> Child | None:
     """Take over a process an earlier supervisor of this instance started, if it is still that one.
 
     A PID alone proves nothing: it is adopted only if its create time matches the one recorded and
@@ -136,20 +136,17 @@ def adopt(pid: int, create_time: float, started_at: float) -> Child | None:
     be reused between the check and the watch. An adopted process may still be our child (after
     `/monitor/restart` re-executes this process): then its exit status is reaped as usual.
     """
-    import psutil
-
     loop = asyncio.get_running_loop()
     pidfd = None
     if _HAS_PIDFD:
         try:
             pidfd = os.pidfd_open(pid)
-        except OSError:  # ESRCH: gone already; anything else: no pidfd, psutil decides below
+        except OSError:  # ESRCH: gone already; anything else: no pidfd, the check below decides
             pass
     try:
-        proc = psutil.Process(pid)
-        same = abs(proc.create_time() - create_time) < 0.01 and os.getpgid(pid) == pid
-        same = same and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, OSError):
+        started = create_time(pid)
+        same = started is not None and abs(started - created) < 0.01 and os.getpgid(pid) == pid
+    except OSError:
         same = False
     if not same:
         if pidfd is not None:
@@ -167,7 +164,9 @@ def adopt(pid: int, create_time: float, started_at: float) -> Child | None:
 
         loop.add_reader(fd, on_exit)
         return Child(pid, None, started_at, future, fd)
-    waiter = loop.run_in_executor(None, proc.wait)  # pragma: no cover - non-Linux: psutil polls
+    import psutil  # pragma: no cover - non-Linux: psutil polls
+
+    waiter = loop.run_in_executor(None, psutil.Process(pid).wait)  # pragma: no cover
     waiter.add_done_callback(functools.partial(_resolve_unknown, future))
     return Child(pid, None, started_at, future)
 
@@ -236,3 +235,39 @@ async def stop_group(child: Child, stop_signal: int, timeout: float) -> bool:
             await asyncio.shield(child.exited)
     kill_leftovers(child)
     return escalated
+
+
+def create_time(pid: int) -> float | None:
+    """When `pid` started, in Unix time, as psutil computes it; None if it is gone or a zombie.
+
+    With the PID, this is the identity of a process (PIDs are reused, start times are not). Read from
+    /proc directly where there is one: this runs for every live child at each registry save.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    except OSError:  # pragma: no cover - no /proc (macOS)
+        import psutil
+
+        try:
+            proc = psutil.Process(pid)
+            return None if proc.status() == psutil.STATUS_ZOMBIE else float(proc.create_time())
+        except psutil.Error:
+            return None
+    if fields[0] == b"Z":
+        return None
+    return _boot_time() + int(fields[19]) / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@functools.cache
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise OSError("no btime in /proc/stat")  # pragma: no cover
