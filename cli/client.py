@@ -1,10 +1,9 @@
-"""How a client command finds its daemon, and a small synchronous client for the daemon's HTTP API.
+"""A small synchronous client for the daemon's HTTP API, for the client commands.
 
-Why the standard library's `http.client` and not httpx (which the dashboard's `HttpController` uses):
-`pmtop ps` must finish in under 100 ms including the interpreter's start, and importing httpx alone
-costs ~80 ms. For the same reason nothing here imports `pmtop.core.config` (its schema and model
-modules cost ~30 ms): the few things a client needs from a config file, where it is and its
-`[daemon]` table, are read leniently with `tomllib`, so a broken config never stops `pmtop ps`.
+Speed shapes it: `pmtop ps` must finish in under 100 ms, interpreter start included. So no httpx
+(~80 ms to import) and not even `http.client` (~21 ms of CPU: it loads the `email` parser and `ssl`);
+the client speaks the small HTTP/1.1 subset of `wire.py`, and imports nothing from `typing` or
+`dataclasses` at run time.
 
 Errors come back as the `PmtopError` classes the async client raises, rebuilt from the JSON error
 body (`no_such_process` -> `NoSuchProcess`, `process_exists` -> `ProcessExists`, `action_refused` ->
@@ -15,35 +14,26 @@ line that says how to start one.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import re
-import tomllib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 from pmtop.core.errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
-from pmtop.core.instance import DaemonInfo, read_daemon_info, read_token
-from pmtop.core.paths import instance_paths
 
-DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 19881
-"""Same as `pmtop.core.config.DEFAULT_PORT` (a test keeps them equal)."""
+from .wire import Connection, ProtocolError, Response
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
+    from collections.abc import Iterator
+    from types import TracebackType
+    from typing import Any, Final
+
 DEFAULT_INSTANCE: Final = "default"
-NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-"""Same as `pmtop.core.config_schema.NAME_PATTERN` (a test keeps them equal)."""
-CONFIG_FILENAME: Final = "pmtop.toml"
 TIMEOUT: Final = 10.0
 """Seconds to connect, and to wait for an answer to anything that is not an action."""
-HEARTBEAT_HEADER: Final = "X-Pmtop-Heartbeat"
+HEARTBEAT_HEADER: Final = "x-pmtop-heartbeat"
+"""`pmtop.core.api.HEARTBEAT_HEADER`, lower-cased as `wire` stores header names."""
 SILENT_HEARTBEATS: Final = 3
 """An event stream silent for this many heartbeats means the daemon is dead or frozen."""
-MAX_LINE: Final = 1 << 20
 
 
 class UsageError(PmtopError):
@@ -59,112 +49,6 @@ class ApiError(PmtopError):
         super().__init__(message)
         self.status = status
         self.code = code
-
-
-# ------------------------------------------------------------------------------ finding the daemon
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The daemon a command talks to, and how this invocation sees its surroundings."""
-
-    instance: str
-    host: str
-    port: int
-    token: str | None
-    config: Path | None
-    """The config file this invocation finds (`--config`, `$PMTOP_CONFIG`, `./pmtop.toml`), absolute."""
-    recorded: DaemonInfo | None
-    """The instance's `daemon.json`, if there is one."""
-    guessed: bool = False
-    """The port is the config's or the default, not `--port` or `daemon.json`: whatever answers there
-    may be another instance's daemon, so the client checks before it trusts it."""
-
-    def client(self, timeout: float = TIMEOUT) -> Client:
-        return Client(self.host, self.port, token=self.token, instance=self.instance, timeout=timeout,
-                      verify_instance=self.guessed)
-
-
-def find_config_quietly(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
-    """`pmtop.core.config.find_config` without its errors: a missing named file is simply no file."""
-    named = explicit or environ.get("PMTOP_CONFIG") or None
-    path = cwd / Path(named).expanduser() if named else cwd / CONFIG_FILENAME
-    return Path(os.path.abspath(path)) if path.is_file() else None
-
-
-def peek_daemon_table(path: Path | None) -> Mapping[str, Any]:
-    """The `[daemon]` table of a config file, unchecked; empty when there is none or it does not parse."""
-    if path is None:
-        return {}
-    try:
-        with open(path, "rb") as file:
-            table = tomllib.load(file).get("daemon", {})
-    except (OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
-def parse_port(raw: object) -> int | None:
-    """A port option: None for none or "auto" (a client looks the port up), else 1-65535."""
-    if raw is None or raw == "auto":
-        return None
-    try:
-        port = int(str(raw))
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise UsageError(f'--port must be a number from 1 to 65535 (got {raw!r})')
-    return port
-
-
-def connectable(host: str) -> str:
-    """Where to connect for a daemon that listens on `host` (a wildcard address means this machine)."""
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": DEFAULT_HOST}.get(host, host)
-
-
-def locate(
-    instance: str | None = None,
-    host: str | None = None,
-    port: object = None,
-    token: str | None = None,
-    config: str | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Target:
-    """SPEC §4: the instance is `--instance`, else the config's `[daemon] instance`, else "default".
-
-    Host and port are each `--host`/`--port`, else the instance's `daemon.json`, else the config's
-    `[daemon]` value, else 127.0.0.1:19881. The token is `--token`, else `$PMTOP_TOKEN`, else the
-    instance's token file.
-    """
-    env = os.environ if environ is None else environ
-    config_path = find_config_quietly(config, env, cwd or Path.cwd())
-    daemon = peek_daemon_table(config_path)
-    if instance is not None and not NAME_PATTERN.fullmatch(instance):
-        raise UsageError(f"invalid instance name {instance!r} (1-64 letters, digits, '_', '.' or '-')")
-    configured = daemon.get("instance")
-    if instance is None and isinstance(configured, str) and NAME_PATTERN.fullmatch(configured):
-        instance = configured
-    paths = instance_paths(instance or DEFAULT_INSTANCE, dict(env))
-    recorded = read_daemon_info(paths)
-    configured_port = daemon.get("port")
-    if isinstance(configured_port, bool) or not isinstance(configured_port, int) or not 1 <= configured_port <= 65535:
-        configured_port = DEFAULT_PORT
-    explicit_port = parse_port(port)
-    chosen_port = explicit_port or (recorded.port if recorded is not None else configured_port)
-    configured_host = daemon.get("host")
-    chosen_host = host or (recorded.host if recorded is not None else None)
-    if not chosen_host:
-        chosen_host = configured_host.strip() if isinstance(configured_host, str) else DEFAULT_HOST
-    return Target(
-        instance=paths.instance,
-        host=connectable(chosen_host),
-        port=chosen_port,
-        token=token or env.get("PMTOP_TOKEN") or read_token(paths),
-        config=config_path,
-        recorded=recorded,
-        guessed=explicit_port is None and recorded is None,
-    )
 
 
 # ----------------------------------------------------------------------------------------- client
@@ -183,7 +67,7 @@ class Client:
         self._headers = {"Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: Connection | None = None
         self._verify = verify_instance
 
     @property
@@ -208,42 +92,34 @@ class Client:
         where = f"{self.host}:{self.port}" if ":" not in self.host else f"[{self.host}]:{self.port}"
         if isinstance(exc, TimeoutError):
             return DaemonUnavailable(f"the pmtop daemon at {where} did not answer within {self.timeout:g}s")
+        if isinstance(exc, ProtocolError):
+            return DaemonUnavailable(f"what answers at {where} is not a pmtop daemon ({exc})")
         start = "pmtop --headless --detach" + (f" --instance {self.instance}" if self.instance != DEFAULT_INSTANCE else "")
         return DaemonUnavailable(f"no pmtop daemon for instance {self.instance!r} at {where} — start one with `{start}`")
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        """The open connection and whether it was used before (then it may have been closed idle)."""
-        if self._conn is not None:
-            return self._conn, True
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        try:
-            conn.connect()
-        except OSError as exc:
-            conn.close()
-            raise self.unavailable(exc) from None
-        self._conn = conn
-        return conn, False
-
-    def _send(self, method: str, path: str, body: bytes | None, read_timeout: float | None) -> http.client.HTTPResponse:
+    def _send(self, method: str, path: str, body: bytes | None, read_timeout: float | None) -> Response:
+        """The answer's head; its body is the caller's to read."""
+        if self._verify:
+            self._verify = False
+            self._check_instance()
         headers = dict(self._headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
-        for attempt in (1, 2):
-            conn, reused = self._connection()
+        while True:
+            if self._conn is None:
+                self._conn = Connection(self.host, self.port, self.timeout)
+            conn = self._conn
+            reused = conn.used
             try:
-                assert conn.sock is not None
-                conn.sock.settimeout(read_timeout)
-                conn.request(method, path, body=body, headers=headers)
-                return conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                return conn.request(method, path, headers, body, read_timeout)
+            except (BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
-                if reused and attempt == 1:  # the daemon closed an idle keep-alive connection: reconnect
-                    continue
-                raise self.unavailable(exc) from None
-            except (OSError, http.client.HTTPException) as exc:
+                if not reused:
+                    raise self.unavailable(exc) from None
+                # the daemon closed an idle keep-alive connection: once more on a fresh one
+            except OSError as exc:
                 self.close()
                 raise self.unavailable(exc) from None
-        raise AssertionError("unreachable")
 
     def error(self, status: int, body: bytes) -> PmtopError:
         """The `PmtopError` the server raised, rebuilt from its JSON error body."""
@@ -275,55 +151,53 @@ class Client:
     def request(self, method: str, path: str, body: Any = None, *, wait: bool = False) -> Any:
         """The decoded JSON answer (text for anything else). `wait`: an action that may take as long
         as a process's stop timeout, so only connecting is bounded by `timeout`."""
-        if self._verify:
-            self._verify = False
-            self._check_instance()
         data = json.dumps(body).encode() if body is not None else None
         response = self._send(method, path, data, None if wait else self.timeout)
         try:
             raw = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             self.close()
             raise self.unavailable(exc) from None
-        if response.will_close:
+        if self._conn is not None and not self._conn.reusable(response):
             self.close()
         if response.status >= 400:
             raise self.error(response.status, raw)
-        if (response.getheader("Content-Type") or "").startswith("application/json"):
-            return json.loads(raw)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            try:
+                return json.loads(raw)
+            except ValueError:
+                raise self.unavailable(ProtocolError("its JSON does not parse")) from None
         return raw.decode("utf-8", "replace")
-
-    # -- the API --------------------------------------------------------------------------------------
 
     def _check_instance(self) -> None:
         """Is what answers here the daemon of our instance? (`/health` is open to every client.)"""
-        try:
-            health = self.health()
-        except DaemonUnavailable:
-            raise self.unavailable() from None
+        health = self.health()
         if health.get("instance") != self.instance:
             other = health.get("instance")
             raise DaemonUnavailable(f"{self.unavailable().message} (what answers there is pmtop instance {other!r})")
 
+    # -- the API --------------------------------------------------------------------------------------
+
     def health(self) -> dict[str, Any]:
         data = self.request("GET", "/health")
         if not isinstance(data, dict) or data.get("service") != "pmtop":
-            raise DaemonUnavailable(f"what answers at {self.url} is not a pmtop daemon")
+            raise self.unavailable(ProtocolError("its /health does not say pmtop"))
         return data
 
     def processes(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/processes")["processes"])
+        return list(self.request("GET", "/processes?facts=1")["processes"])
 
     def act(self, name: str, verb: str) -> dict[str, Any]:
-        return dict(self.request("POST", f"{process_path(name)}/{verb}", wait=True))
+        return dict(self.request("POST", process_path(name, verb), wait=True))
 
     def alive(self) -> bool:
         """Does anything answer `/alive` now? (A fresh connection each time: used while it goes away.)"""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=min(self.timeout, 1.0))
+        conn = Connection(self.host, self.port, min(self.timeout, 1.0))
         try:
-            conn.request("GET", "/alive")
-            return conn.getresponse().status == 200
-        except (OSError, http.client.HTTPException):
+            response = conn.request("GET", "/alive", {}, None, min(self.timeout, 1.0))
+            response.read()
+            return response.status == 200
+        except OSError:
             return False
         finally:
             conn.close()
@@ -334,31 +208,25 @@ class Client:
         Comments (`: keepalive`) only prove the daemon lives; silence for three heartbeats, or a
         dropped connection, is `DaemonUnavailable`.
         """
-        if self._verify:
-            self._verify = False
-            self._check_instance()
         response = self._send("GET", path, None, self.timeout)
-        if response.status >= 400:
-            body = response.read()
-            self.close()
-            raise self.error(response.status, body)
+        conn, self._conn = self._conn, None  # this connection now belongs to the stream
         try:
-            heartbeat = float(response.getheader(HEARTBEAT_HEADER) or 15.0)
-        except ValueError:
-            heartbeat = 15.0
-        silence = max(heartbeat * SILENT_HEARTBEATS, self.timeout)
-        conn = self._conn
-        self._conn = None  # this connection now belongs to the stream
-        try:
+            if response.status >= 400:
+                raise self.error(response.status, response.read())
+            try:
+                heartbeat = float(response.headers.get(HEARTBEAT_HEADER) or 15.0)
+            except ValueError:
+                heartbeat = 15.0
+            silence = max(heartbeat * SILENT_HEARTBEATS, self.timeout)
             if conn is not None and conn.sock is not None:
                 conn.sock.settimeout(silence)
             event, data = "message", list[str]()
             while True:
                 try:
-                    raw = response.readline(MAX_LINE)
+                    raw = response.readline()
                 except TimeoutError:
                     raise DaemonUnavailable(f"the pmtop daemon at {self.url} went silent (nothing for {silence:g}s)") from None
-                except (OSError, http.client.HTTPException):
+                except OSError:
                     raw = b""
                 if not raw:
                     raise DaemonUnavailable(f"lost the connection to the pmtop daemon at {self.url}")
@@ -375,14 +243,13 @@ class Client:
                     elif field == "data":
                         data.append(value)
         finally:
-            response.close()
             if conn is not None:
                 conn.close()
 
     def follow_logs(self, name: str, stream: str, lines: int) -> Iterator[str]:
         """The last `lines` lines of `stream`, then each new one; ends when the process is removed."""
         query = urlencode({"stream": stream, "lines": lines, "follow": 1})
-        for event, data in self.events(f"{process_path(name)}/logs?{query}"):
+        for event, data in self.events(f"{process_path(name, 'logs')}?{query}"):
             if event == "message":
                 yield str(json.loads(data))
             elif event == "end":
@@ -400,43 +267,3 @@ def _end_reason(data: str) -> str:
 
 def process_path(name: str, *rest: str) -> str:
     return "/".join(["/processes", quote(name, safe=""), *rest])
-
-
-# -------------------------------------------------------------------------------------- instances
-
-@dataclass(frozen=True, slots=True)
-class RunningDaemon:
-    info: DaemonInfo
-    health: dict[str, Any]
-
-
-def state_base(environ: Mapping[str, str] | None = None) -> Path:
-    """The folder holding one state folder per instance."""
-    return instance_paths(DEFAULT_INSTANCE, dict(os.environ if environ is None else environ)).state_dir.parent
-
-
-def running_daemons(environ: Mapping[str, str] | None = None, timeout: float = 0.5) -> list[RunningDaemon]:
-    """Every instance whose `daemon.json` names a daemon that answers `/health` as that instance."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from pmtop.core.instance import probe_health
-
-    env = dict(os.environ if environ is None else environ)
-    try:
-        folders = sorted(p for p in state_base(env).iterdir() if p.is_dir())
-    except OSError:
-        return []
-    recorded = [info for p in folders if (info := read_daemon_info(instance_paths(p.name, env))) is not None]
-
-    def probe(info: DaemonInfo) -> RunningDaemon | None:
-        health = probe_health(connectable(info.host), info.port, timeout=timeout)
-        if not health or health.get("service") != "pmtop" or health.get("instance") != info.instance:
-            return None
-        return RunningDaemon(info, health)
-
-    if len(recorded) <= 1:
-        found = [probe(info) for info in recorded]
-    else:
-        with ThreadPoolExecutor(max_workers=min(16, len(recorded))) as pool:
-            found = list(pool.map(probe, recorded))
-    return [d for d in found if d is not None]

@@ -4,25 +4,29 @@ Every command either succeeds (exit 0, its output on stdout: an aligned table, o
 or prints exactly one line `Error: ...` on stderr and exits non-zero: 1 when there is no daemon, no
 such process, or the daemon refuses (401/403/409), 2 for usage and config errors (400/422). Errors
 are mapped here, once (`exit_code`). Nothing on this path imports Textual, httpx or aiohttp, and the
-`pmtop ps` path imports no more of pmtop than it needs (see `client.py`): it must finish in 100 ms.
+`pmtop ps` path imports no more than it needs (see `locate.py`): it must finish in 100 ms.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
 from urllib.parse import urlencode
 
 from pmtop.core.errors import ActionRefused, DaemonUnavailable, NoSuchProcess, PmtopError
 
 from . import output
-from .client import ApiError, Target, UsageError, locate, process_path
+from .client import ApiError, UsageError, process_path
+from .locate import Target, locate
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
+    import argparse
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, Final
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -76,7 +80,9 @@ def emit(text: str) -> None:
 
 
 def emit_json(data: Any) -> None:
-    emit(json.dumps(data, indent=2))
+    """Indented for a person at a terminal; one compact line for a program (the C encoder, which
+    `indent` would swap for the pure-Python one: ~10 ms more for `pmtop ps --json` at 200)."""
+    emit(json.dumps(data, indent=2) if sys.stdout.isatty() else json.dumps(data, separators=(",", ":")))
 
 
 def colour() -> bool:
@@ -169,7 +175,6 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def add(args: argparse.Namespace) -> int:
-    args = split_add_options(args)
     if not args.argv:
         raise UsageError(f"no command to run: {ADD_USAGE}")
     if args.argv[0].startswith("-"):
@@ -272,19 +277,18 @@ def shutdown(args: argparse.Namespace) -> int:
 
 
 def instances(args: argparse.Namespace) -> int:
-    from .client import running_daemons
+    from .locate import running_daemons
 
-    found = running_daemons()
     rows = [{
-        "instance": d.info.instance,
-        "url": d.info.url,
-        "host": d.info.host,
-        "port": d.info.port,
-        "pid": d.health.get("pid", d.info.pid),
-        "uptime": d.health.get("uptime"),
-        "version": d.health.get("version", d.info.version),
-        "config": d.health.get("config"),
-    } for d in found]
+        "instance": info.instance,
+        "url": info.url,
+        "host": info.host,
+        "port": info.port,
+        "pid": health.get("pid", info.pid),
+        "uptime": health.get("uptime"),
+        "version": health.get("version"),
+        "config": health.get("config"),
+    } for info, health in running_daemons()]
     if args.json:
         emit_json({"instances": rows})
     elif not rows:
@@ -331,40 +335,6 @@ COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
 
 
 # ------------------------------------------------------------------------------------ small parts
-
-def split_add_options(args: argparse.Namespace) -> argparse.Namespace:
-    """`pmtop add NAME --restart always -- CMD`: options between NAME and `--` belong to `add`.
-
-    main.py declares the command as `nargs=REMAINDER` after NAME, which swallows such options into
-    the command; they are parsed again here, with the parser's own definitions, by moving them
-    before NAME. (Options given before NAME never reach here: argparse has taken them already.)
-    """
-    argv = list(args.argv)
-    if "--" not in argv:
-        return args
-    cut = argv.index("--")
-    options, command = argv[:cut], argv[cut + 1:]
-    if not options:
-        args.argv = command
-        return args
-    from .main import build_parser
-
-    def one_line(self: argparse.ArgumentParser, message: str) -> None:
-        raise UsageError(f"{message} ({ADD_USAGE})")
-
-    original = argparse.ArgumentParser.error
-    setattr(argparse.ArgumentParser, "error", one_line)
-    try:
-        again = build_parser().parse_args(["add", *options, args.name, "--", *command])
-    finally:
-        setattr(argparse.ArgumentParser, "error", original)
-    merged = argparse.Namespace(**vars(args))
-    for key, value in vars(again).items():
-        if value not in (None, False, []):
-            setattr(merged, key, value)
-    merged.argv = list(again.argv)
-    return merged
-
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:
     env: dict[str, str] = {}

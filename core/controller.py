@@ -20,8 +20,9 @@ class Controller(Protocol):
         """Instance, PID, start time, version, config file and API address of the supervisor."""
         ...
 
-    async def processes(self) -> list[ProcessStatus]:
-        """Every managed process, in declaration order."""
+    async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:
+        """Every managed process, in declaration order; with `facts`, with current CPU, memory and
+        ports even when no facts subscriber keeps them fresh."""
         ...
 
     async def status(self, name: str) -> ProcessStatus: ...

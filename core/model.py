@@ -229,13 +229,25 @@ class ProcessStatus:
     command: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = str(self.state)
-        data["health"] = str(self.health)
-        data["scope"] = str(self.scope)
-        data["ports"] = list(self.ports)
-        data["command"] = list(self.command)
-        return data
+        # Written out (not dataclasses.asdict, which deep-copies): this runs for every process of
+        # every `GET /processes` and every event streamed.
+        return {
+            "name": self.name,
+            "state": self.state.value,
+            "reason": self.reason,
+            "pid": self.pid,
+            "ports": list(self.ports),
+            "health": self.health.value,
+            "restarts": self.restarts,
+            "consecutive_failures": self.consecutive_failures,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at,
+            "next_retry_at": self.next_retry_at,
+            "cpu_percent": self.cpu_percent,
+            "memory_rss": self.memory_rss,
+            "scope": self.scope.value,
+            "command": list(self.command),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProcessStatus:

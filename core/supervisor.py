@@ -254,7 +254,15 @@ class Supervisor:
             read_only=self.read_only,
         )
 
-    async def processes(self) -> list[ProcessStatus]:
+    async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:
+        """Every process; with `facts`, CPU, memory and ports sampled now if nobody keeps them fresh
+        (CPU % is then the average since the previous sample, or unknown on the first)."""
+        if facts and (self._facts is None or not self._facts.running):
+            sampler = self._sampler()
+            for name, sampled in (await sampler.sample_now()).items():
+                runner = self._runners.get(name)
+                if runner is not None and runner.pid is not None:
+                    runner.facts = sampled
         return [r.status() for r in self._runners.values()]
 
     async def status(self, name: str) -> ProcessStatus:
@@ -394,16 +402,19 @@ class Supervisor:
             if not facts:
                 yield events
                 return
-            if self._facts is None:
-                from .facts import FactsSampler
-
-                self._facts = FactsSampler(roots=self._fact_roots, on_sample=self._on_facts)
-            sampler = self._facts
+            sampler = self._sampler()
             sampler.acquire()
             try:
                 yield events
             finally:
                 sampler.release()
+
+    def _sampler(self) -> FactsSampler:
+        if self._facts is None:
+            from .facts import FactsSampler
+
+            self._facts = FactsSampler(roots=self._fact_roots, on_sample=self._on_facts)
+        return self._facts
 
     @property
     def subscriber_count(self) -> int:

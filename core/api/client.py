@@ -236,8 +236,8 @@ class HttpController:
             data["started_at"] = time.time() - float(data["uptime"])
         return SupervisorInfo.from_dict(data)
 
-    async def processes(self) -> list[ProcessStatus]:
-        data = await self._request("GET", "/processes")
+    async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:
+        data = await self._request("GET", "/processes", params={"facts": "1"} if facts else None)
         return [ProcessStatus.from_dict(item) for item in data["processes"]]
 
     async def status(self, name: str) -> ProcessStatus:

@@ -255,7 +255,8 @@ def _accepted_then(hook: Callable[[DaemonHooks], None]) -> Handler:
 # ----------------------------------------------------------------------------- process endpoints
 
 async def list_processes(request: web.Request) -> web.Response:
-    return _json({"processes": [s.to_dict() for s in await _controller(request).processes()]})
+    statuses = await _controller(request).processes(facts=_flag(request, "facts"))
+    return _json({"processes": [s.to_dict() for s in statuses]})
 
 
 async def register(request: web.Request) -> web.Response:

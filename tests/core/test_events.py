@@ -42,3 +42,17 @@ async def test_publish_never_blocks_and_subscribers_are_independent() -> None:
         assert await asyncio.wait_for(anext(a), 5) == status("x", ProcessState.RUNNING)
         assert await asyncio.wait_for(anext(b), 5) == status("x", ProcessState.RUNNING)
     assert bus.subscriber_count == 0
+
+
+def test_status_to_dict_has_every_field_and_round_trips() -> None:
+    import dataclasses
+
+    from pmtop.core.model import Health, Scope
+
+    full = ProcessStatus(name="web", state=ProcessState.RETRYING, reason="r", pid=3, ports=(80, 443),
+                         health=Health.UNHEALTHY, restarts=2, consecutive_failures=1, exit_code=-9,
+                         started_at=1.5, next_retry_at=2.5, cpu_percent=3.5, memory_rss=4096,
+                         scope=Scope.GLOBAL, command=("a", "b"))
+    data = full.to_dict()
+    assert set(data) == {f.name for f in dataclasses.fields(ProcessStatus)}
+    assert ProcessStatus.from_dict(data) == full

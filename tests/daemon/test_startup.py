@@ -156,3 +156,13 @@ def test_corrupt_registry_is_set_aside(start_daemon: Start, tmp_path: Path) -> N
     poll(lambda: b'"live"' in (state / "registry.json").read_bytes(), "a rebuilt registry")
 
 
+
+
+def test_facts_on_request_without_a_watcher(start_daemon: Start, tmp_path: Path) -> None:
+    write_config(tmp_path, f"[process.a]\ncommand = {SLEEP}\n")
+    daemon = start_daemon("--port", "auto")
+    daemon.wait_state("a", "running")
+    plain = daemon.api("GET", "/processes").json()["processes"][0]
+    assert plain["memory_rss"] is None, "nobody watches: nothing is sampled"
+    sampled = daemon.api("GET", "/processes?facts=1").json()["processes"][0]
+    assert sampled["memory_rss"] > 0 and sampled["ports"] == []

@@ -1,0 +1,174 @@
+"""Client-side figures: `pmtop ps` as a whole process, `GET /processes` at 1,000 processes, and the
+latency of a status event on `/events`. Prints figures; asserts nothing.
+
+    python bench/bench_cli.py
+
+Each daemon is a real `pmtop --headless --port auto` subprocess with PMTOP_HOME in a temporary folder,
+running `sleep` children; everything is stopped (SIGTERM, then SIGKILL by PID) and removed at the end.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pmtop.cli.client import Client
+
+RUNS = 20
+EVENTS = 50
+SLEEP = shutil.which("sleep") or "/bin/sleep"
+
+
+def pmtop_command() -> list[str]:
+    """The installed console script when there is one (what a user runs), else `python -m`."""
+    script = Path(sys.executable).parent / "pmtop"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pmtop.cli.main"]
+
+
+def config(count: int) -> str:
+    lines = ['[defaults]', 'stop_timeout = "5s"', ""]
+    for i in range(count):
+        lines += [f"[process.p{i:04d}]", f'command = ["{SLEEP}", "3600"]', ""]
+    return "\n".join(lines)
+
+
+@contextmanager
+def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int]]:
+    """A daemon running `count` sleeps; yields (its folder, the environment to reach it, its port)."""
+    folder = root / f"project-{count}"
+    folder.mkdir()
+    (folder / "pmtop.toml").write_text(config(count))
+    env = {k: v for k, v in os.environ.items() if k not in ("PMTOP_CONFIG", "PMTOP_TOKEN")}
+    env["PMTOP_HOME"] = str(root / f"home-{count}")
+    log = open(root / f"daemon-{count}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "pmtop.cli.main", "--headless", "--port", "auto"], cwd=folder,
+                            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        info_path = Path(env["PMTOP_HOME"]) / "state" / "default" / "daemon.json"
+        deadline = time.monotonic() + 120
+        port = 0
+        while True:  # a process we cannot await: poll with a deadline
+            if proc.poll() is not None:
+                raise SystemExit(f"the daemon exited: {(root / f'daemon-{count}.log').read_text()}")
+            try:
+                info = json.loads(info_path.read_text())
+                if info["pid"] == proc.pid:
+                    port = int(info["port"])
+                    with Client("127.0.0.1", port) as client:
+                        if sum(s["state"] == "running" for s in client.processes()) == count:
+                            break
+            except (OSError, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the daemon did not get all its processes running within 120s")
+            time.sleep(0.1)
+        yield folder, env, port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def median_ms(samples: list[float]) -> str:
+    return f"{statistics.median(samples) * 1000:7.1f} ms (min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f})"
+
+
+def wall(command: list[str], cwd: Path, env: dict[str, str]) -> list[float]:
+    """Wall times of `command` as a whole process, after one warm-up run (which also writes the
+    bytecode caches, as an installed package has them: PYTHONDONTWRITEBYTECODE is dropped)."""
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def bench_ps(folder: Path, env: dict[str, str]) -> None:
+    baseline = wall([sys.executable, "-c", "pass"], folder, env)
+    ps = wall([*pmtop_command(), "ps"], folder, env)
+    ps_json = wall([*pmtop_command(), "ps", "--json"], folder, env)
+    print(f"python -c pass                   {median_ms(baseline)}")
+    print(f"pmtop ps (200 processes)         {median_ms(ps)}   target < 100 ms")
+    print(f"pmtop ps --json (200 processes)  {median_ms(ps_json)}")
+
+
+def bench_list(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    times = []
+    size = 0
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        conn.request("GET", "/processes")
+        body = conn.getresponse().read()
+        json.loads(body)
+        times.append(time.perf_counter() - start)
+        size = len(body)
+    conn.close()
+    print(f"GET /processes (1,000 processes) {median_ms(times)}   ({size / 1024:.0f} KiB, keep-alive, parsed)")
+
+
+def bench_events(port: int, count: int) -> None:
+    """From sending a stop/start to its first status event arriving on an open `/events` stream."""
+    name = "p0000"
+    stream = Client("127.0.0.1", port).events("/events")
+    seen = 0
+    while seen < count:  # the snapshot: one status per process
+        event, _ = next(stream)
+        seen += event == "status"
+    actor = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    times = []
+    for i in range(EVENTS):
+        verb, first_state = ("stop", "stopping") if i % 2 == 0 else ("start", "starting")
+        start = time.perf_counter()
+        actor.request("POST", f"/processes/{name}/{verb}")
+        while True:
+            event, data = next(stream)
+            if event == "status":
+                status = json.loads(data)
+                if status["name"] == name and status["state"] == first_state:
+                    times.append(time.perf_counter() - start)
+                    break
+        actor.getresponse().read()
+        while True:  # let it settle before the next round
+            event, data = next(stream)
+            status = json.loads(data) if event == "status" else {}
+            if status.get("name") == name and status.get("state") in ("stopped", "running"):
+                break
+    actor.close()
+    stream.close()
+    print(f"SSE latency, action -> event     {median_ms(times)}   ({EVENTS} stop/start rounds, {count} processes)")
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="pmtop-bench-cli-"))
+    try:
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of {RUNS} runs")
+        with daemon(root, 200) as (folder, env, port):
+            bench_ps(folder, env)
+            bench_events(port, 200)
+        with daemon(root, 1000) as (_, _, port):
+            bench_list(port)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

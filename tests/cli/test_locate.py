@@ -1,0 +1,135 @@
+"""Finding the daemon: the order of SPEC §4, and the client's light copies of core's file readers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pmtop.cli import locate as loc
+from pmtop.cli.client import UsageError
+from pmtop.core import config as core_config
+from pmtop.core.errors import ConfigError
+from pmtop.core.instance import DaemonInfo, ensure_token, write_daemon_files
+from pmtop.core.paths import instance_paths
+
+
+def record(home: Path, instance: str, port: int, host: str = "127.0.0.1") -> None:
+    write_daemon_files(instance_paths(instance, {"PMTOP_HOME": str(home)}),
+                       DaemonInfo(host=host, port=port, pid=4242, started_at=1.0, version="x", instance=instance,
+                                  config="/p/pmtop.toml"))
+
+
+# ------------------------------------------------------------------------- copies of core's rules
+
+def test_constants_are_cores() -> None:
+    assert loc.NAME_PATTERN.pattern == core_config.NAME_PATTERN.pattern
+    assert loc.DEFAULT_PORT == core_config.DEFAULT_PORT
+    assert loc.CONFIG_FILENAME == core_config.CONFIG_FILENAME
+    assert loc.CONFIG_ENV_VAR == core_config.CONFIG_ENV_VAR
+
+
+def test_state_base_is_core_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert loc.state_base({"PMTOP_HOME": str(tmp_path)}) == instance_paths("x", {"PMTOP_HOME": str(tmp_path)}).state_dir.parent
+    monkeypatch.delenv("PMTOP_HOME", raising=False)
+    for xdg in (None, str(tmp_path / "xdg"), "  "):
+        if xdg is None:
+            monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+        else:
+            monkeypatch.setenv("XDG_STATE_HOME", xdg)
+        assert loc.state_base(os.environ) == instance_paths("x").state_dir.parent, xdg
+
+
+def test_read_recorded_reads_what_the_daemon_writes(tmp_path: Path) -> None:
+    record(tmp_path, "web", 20000)
+    got = loc.read_recorded(tmp_path / "state" / "web")
+    assert got is not None
+    assert (got.host, got.port, got.pid, got.instance, got.config) == ("127.0.0.1", 20000, 4242, "web", "/p/pmtop.toml")
+    assert got.url == "http://127.0.0.1:20000"
+    assert loc.read_recorded(tmp_path / "state" / "nothing") is None
+    (tmp_path / "state" / "web" / "daemon.json").write_text("{broken")
+    assert loc.read_recorded(tmp_path / "state" / "web") is None
+
+
+def test_read_token_reads_what_the_daemon_writes(tmp_path: Path) -> None:
+    paths = instance_paths("default", {"PMTOP_HOME": str(tmp_path)})
+    assert loc.read_token(paths.state_dir) is None
+    token = ensure_token(paths)
+    assert loc.read_token(paths.state_dir) == token
+
+
+def test_find_config_is_cores_without_its_errors(tmp_path: Path) -> None:
+    (tmp_path / "pmtop.toml").write_text("")
+    (tmp_path / "other.toml").write_text("")
+    for explicit, env in ((None, {}), ("other.toml", {}), (None, {"PMTOP_CONFIG": "other.toml"})):
+        core = core_config.find_config(explicit, env, tmp_path)
+        assert core is not None
+        assert loc.find_config(explicit, env, tmp_path) == Path(os.path.abspath(core))
+    with pytest.raises(ConfigError):
+        core_config.find_config("missing.toml", {}, tmp_path)
+    assert loc.find_config("missing.toml", {}, tmp_path) is None
+    assert loc.find_config(None, {}, tmp_path / "nowhere") is None
+
+
+@pytest.mark.parametrize("text, table", [
+    ("[daemon]\ninstance = 'dev'\nport = 20001\n", {"instance": "dev", "port": 20001}),
+    ("daemon.instance = 'dev'\n", {"instance": "dev"}),
+    ("[process.web]\ncommand = 'x'\n", {}),
+    ("[daemon\nbroken", {}),
+    ("daemon = 3\n", {}),
+])
+def test_peek_daemon_table_never_fails(tmp_path: Path, text: str, table: dict[str, object]) -> None:
+    path = tmp_path / "pmtop.toml"
+    path.write_text(text)
+    assert loc.peek_daemon_table(path) == table
+
+
+# ----------------------------------------------------------------------------------------- order
+
+def test_defaults(tmp_path: Path) -> None:
+    target = loc.locate(environ={"PMTOP_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert (target.instance, target.host, target.port, target.token, target.config) == (
+        "default", "127.0.0.1", 19881, None, None)
+    assert target.guessed
+
+
+def test_config_then_daemon_json_then_options(tmp_path: Path) -> None:
+    env = {"PMTOP_HOME": str(tmp_path / "home")}
+    (tmp_path / "pmtop.toml").write_text("[daemon]\ninstance = 'dev'\nhost = 'localhost'\nport = 20001\n")
+    target = loc.locate(environ=env, cwd=tmp_path)
+    assert (target.instance, target.host, target.port, target.config) == (
+        "dev", "localhost", 20001, tmp_path / "pmtop.toml")
+    assert target.guessed
+
+    record(tmp_path / "home", "dev", 20002, host="0.0.0.0")
+    target = loc.locate(environ=env, cwd=tmp_path)
+    assert (target.instance, target.host, target.port, target.guessed) == ("dev", "127.0.0.1", 20002, False)
+
+    target = loc.locate(instance="prod", environ=env, cwd=tmp_path)
+    assert (target.instance, target.port) == ("prod", 20001), "no daemon.json for prod: the config's port"
+    target = loc.locate(host="::1", port="20003", environ=env, cwd=tmp_path)
+    assert (target.host, target.port, target.guessed) == ("::1", 20003, False)
+    assert loc.locate(port="auto", environ=env, cwd=tmp_path).port == 20002
+
+
+def test_token_order(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    token = ensure_token(instance_paths("default", {"PMTOP_HOME": str(home)}))
+    env = {"PMTOP_HOME": str(home)}
+    assert loc.locate(environ=env, cwd=tmp_path).token == token
+    assert loc.locate(environ={**env, "PMTOP_TOKEN": "from-env"}, cwd=tmp_path).token == "from-env"
+    assert loc.locate(token="given", environ={**env, "PMTOP_TOKEN": "from-env"}, cwd=tmp_path).token == "given"
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http", "-1"])
+def test_bad_port(tmp_path: Path, port: str) -> None:
+    with pytest.raises(UsageError, match="--port"):
+        loc.locate(port=port, environ={"PMTOP_HOME": str(tmp_path)}, cwd=tmp_path)
+
+
+def test_an_invalid_instance_in_the_config_is_ignored_but_not_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "pmtop.toml").write_text("[daemon]\ninstance = '../x'\n")
+    assert loc.locate(environ={"PMTOP_HOME": str(tmp_path)}, cwd=tmp_path).instance == "default"
+    with pytest.raises(UsageError, match="invalid instance name"):
+        loc.locate(instance="../x", environ={"PMTOP_HOME": str(tmp_path)}, cwd=tmp_path)
