@@ -1,11 +1,74 @@
-"""Plain `pmtop`: until the dashboard lands, the supervisor in the foreground."""
+"""Plain `pmtop`: the dashboard, over an in-process supervisor or attached to a running daemon.
+
+SPEC §5: when a pmtop daemon of this instance already answers on the port, the dashboard attaches to
+it through the HTTP client; otherwise this process becomes the supervisor (lock, port, API and all,
+in Textual's event loop) and the dashboard drives it directly. Quitting a local dashboard either
+stops every process or hands them to a headless daemon, which adopts them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
+
+from pmtop.core.daemon import Daemon, find_existing, resolve_endpoint
+from pmtop.core.daemon_log import start_daemon_log, stop_daemon_log
+from pmtop.core.errors import PmtopError
+from pmtop.core.instance import read_token
+from pmtop.core.paths import InstancePaths, instance_paths
+
+from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    from .daemon_main import run_daemon
+    from pmtop.tui import check_theme
 
-    return run_daemon(args)
+    if args.theme is not None:
+        check_theme(args.theme)
+    config = load(args)
+    paths = instance_paths(args.instance or config.daemon.instance)
+    endpoint = resolve_endpoint(config, args.host, args.port)
+    existing = find_existing(paths, endpoint, config.path)
+    if existing is not None:
+        if existing.config_differs:
+            print(config_mismatch_line(existing.info.config), file=sys.stderr)
+        token = args.token or os.environ.get("PMTOP_TOKEN") or read_token(paths)
+        return asyncio.run(attached(existing.info.url, token, args))
+    raise_open_file_limit()
+    daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=args.read_only)
+    return asyncio.run(local(daemon, paths, args))
+
+
+async def attached(url: str, token: str | None, args: argparse.Namespace) -> int:
+    from pmtop.core.api.client import HttpController
+    from pmtop.tui import run_app
+
+    async with HttpController(url, token=token) as controller:
+        await run_app(controller, mode="attached", theme=args.theme, read_only=args.read_only)
+    return 0
+
+
+async def local(daemon: Daemon, paths: InstancePaths, args: argparse.Namespace) -> int:
+    from pmtop.tui import QuitChoice, run_app
+
+    _, log_handler = start_daemon_log(paths)
+    try:
+        supervisor = daemon.prepare()
+        await daemon.launch()
+
+        async def on_quit(choice: QuitChoice) -> None:
+            if choice is QuitChoice.HAND_OVER:
+                await daemon.stop(stop_processes=False)
+                if detach(args, paths, daemon.config) != 0:
+                    raise PmtopError("the headless daemon did not start; the processes keep running "
+                                     "unsupervised (see the daemon log)")
+            else:
+                await daemon.stop(stop_processes=True)
+
+        await run_app(supervisor, mode="local", theme=args.theme, read_only=args.read_only,
+                      on_quit=on_quit)
+    finally:
+        stop_daemon_log(log_handler)
+    return 0
