@@ -17,7 +17,15 @@ from __future__ import annotations
 import json
 from urllib.parse import quote, urlencode
 
-from pmtop.core.errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
+from pmtop.core.errors import (
+    ActionRefused,
+    ApiError,
+    ConfigError,
+    DaemonUnavailable,
+    NoSuchProcess,
+    PmtopError,
+    ProcessExists,
+)
 
 from .wire import Connection, ProtocolError, Response
 
@@ -40,15 +48,6 @@ class UsageError(PmtopError):
     """A bad command line that argparse cannot catch (exit code 2)."""
 
     code = "usage"
-
-
-class ApiError(PmtopError):
-    """An error answer with no more specific `PmtopError`; `code` is the server's, `status` HTTP's."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 # ----------------------------------------------------------------------------------------- client

@@ -19,7 +19,9 @@ from urllib.parse import urlencode
 from pmtop.core.errors import ActionRefused, DaemonUnavailable, NoSuchProcess, PmtopError
 
 from . import output
-from .client import ApiError, UsageError, process_path
+from pmtop.core.errors import ApiError
+
+from .client import UsageError, process_path
 from .locate import Target, locate
 
 TYPE_CHECKING = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 
 from pmtop.core.daemon import Daemon, find_existing, resolve_endpoint
@@ -20,6 +21,9 @@ from pmtop.core.instance import read_token
 from pmtop.core.paths import InstancePaths, instance_paths
 
 from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
+
+
+EARLY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -54,9 +58,18 @@ async def local(daemon: Daemon, paths: InstancePaths, args: argparse.Namespace) 
     from pmtop.tui import QuitChoice, run_app
 
     _, log_handler = start_daemon_log(paths)
+    loop = asyncio.get_running_loop()
+    ended_early = asyncio.Event()  # a signal before the dashboard takes over its own handlers
+    for sig in EARLY_SIGNALS:
+        loop.add_signal_handler(sig, ended_early.set)
     try:
         supervisor = daemon.prepare()
         await daemon.launch()
+        for sig in EARLY_SIGNALS:
+            loop.remove_signal_handler(sig)
+        if ended_early.is_set():
+            await daemon.stop(stop_processes=True)
+            return 0
 
         async def on_quit(choice: QuitChoice) -> None:
             if choice is QuitChoice.HAND_OVER:

@@ -8,7 +8,8 @@
     ├── ActionRefused          the action makes no sense in the current state, or is not permitted
     ├── PortInUse              the API port is held by another program
     ├── InstanceLocked         another supervisor holds this instance's lock
-    └── DaemonUnavailable      no daemon answers (client side)
+    ├── DaemonUnavailable      no daemon answers (client side)
+    └── ApiError               the daemon refused with an error no class above names (client side)
 
 Errors are mapped to exit codes or HTTP statuses once, at the edge (cli, api); core code only raises.
 """
@@ -87,3 +88,12 @@ class InstanceLocked(PmtopError):
 
 class DaemonUnavailable(PmtopError):
     code = "daemon_unavailable"
+
+
+class ApiError(PmtopError):
+    """An error answer with no more specific `PmtopError` (400, 401, 403, ...); `code` is the server's."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

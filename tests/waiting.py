@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from pmtop.core.model import ProcessEvent, ProcessState, ProcessStatus
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = 20.0
 POLL_INTERVAL = 0.02
 """Between two looks at a condition in `poll_until`; the deadline, not this, bounds the wait."""
@@ -57,3 +59,16 @@ async def poll_until(cond: Callable[[], bool], *, what: str, timeout: float = DE
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(POLL_INTERVAL)
+
+
+def poll_sync(cond: Callable[[], T], *, what: str, timeout: float = DEFAULT_TIMEOUT) -> T:
+    """For tests outside an event loop (subprocesses, daemons): `cond()`'s first truthy value,
+    polled until the deadline, or an AssertionError saying what never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(POLL_INTERVAL)

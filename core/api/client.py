@@ -29,21 +29,20 @@ import httpx
 
 from ..config_schema import NAME_PATTERN, parse_process, spec_to_table
 from ..controller import Controller
-from ..errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
+from ..errors import (
+    ActionRefused,
+    ApiError,
+    ConfigError,
+    DaemonUnavailable,
+    NoSuchProcess,
+    PmtopError,
+    ProcessExists,
+)
 from ..model import ProcessEvent, ProcessRemoved, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
 from . import DEFAULT_HEARTBEAT, HEARTBEAT_HEADER
 
 SILENT_HEARTBEATS: Final = 3
 """An event stream that stays silent this many heartbeats means the daemon is dead (or frozen)."""
-
-
-class ApiError(PmtopError):
-    """An error answer with no more specific `PmtopError` (401, 403, 400, ...); `code` is the server's."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 class _EventReader:

@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 
 from pmtop.core.api import HEARTBEAT_HEADER
-from pmtop.core.api.client import ApiError, HttpController
+from pmtop.core.api.client import HttpController
+from pmtop.core.errors import ApiError
 from pmtop.core.controller import Controller
 from pmtop.core.errors import (
     ActionRefused,

@@ -23,6 +23,8 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.waiting import poll_sync
+
 PMTOP = [sys.executable, "-m", "pmtop.cli.main"]
 PY = sys.executable
 DEADLINE = 20.0
@@ -30,16 +32,8 @@ SLEEP_CODE = "import time; time.sleep(600)"
 TICKER_CODE = "import itertools, time\nfor i in itertools.count():\n    print(f'tick {i}', flush=True)\n    time.sleep(0.05)"
 
 
-def poll(cond: Callable[[], Any], *, what: str, timeout: float = DEADLINE, interval: float = 0.02) -> Any:
-    """`cond()`'s first truthy value, polled until the deadline (for facts we cannot await)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+def poll(cond: Callable[[], Any], *, what: str, timeout: float = DEADLINE) -> Any:
+    return poll_sync(cond, what=what, timeout=timeout)
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:

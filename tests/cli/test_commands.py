@@ -218,7 +218,7 @@ def test_logs_follow_prints_new_lines_as_they_come(daemon: Daemon) -> None:
                 lines.extend(line.decode() for line in complete)
             return len(lines) >= 5
 
-        poll(more, what="five new lines from logs -f", interval=0)
+        poll(more, what="five new lines from logs -f")
         numbers = [int(line.removeprefix("tick ")) for line in lines]
         assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "in order, none missed"
     finally:

@@ -18,23 +18,14 @@ import httpx
 import psutil
 import pytest
 
+from tests.waiting import poll_sync
+
 PMTOP = [sys.executable, "-m", "pmtop.cli.main"]
 DEADLINE = 30.0
 
 
 def poll(cond: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll `cond` until it returns something truthy, or fail after `timeout` saying what."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(POLL_INTERVAL)
-
-
-POLL_INTERVAL = 0.05
+    return poll_sync(cond, what=what, timeout=timeout)
 
 
 def free_port() -> int:

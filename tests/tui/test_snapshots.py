@@ -1,0 +1,169 @@
+"""Snapshot tests: what the dashboard looks like, compared with accepted SVGs in `__snapshots__/`.
+
+Scenes use only states without volatile cells (stopped, disabled, failed; no PIDs, no uptimes, no
+durations in reasons), fixed names and commands that do not depend on the machine; the supervisor's
+PID and start time are pinned and the app's clock is fixed, so the header does not churn either.
+Regenerate with `pytest tests/tui/test_snapshots.py --snapshot-update`, then look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from pmtop.core.model import ProcessState, ProcessSpec, RestartSpec, SupervisorInfo
+from pmtop.core.supervisor import Supervisor
+from pmtop.tui.app import PmtopApp
+from tests.tui.conftest import until, until_cell, until_rows
+
+Make = Callable[..., Supervisor]
+SnapCompare = Callable[..., bool]
+NOW = 1_800_000_000.0
+"""The app's fixed clock."""
+
+SCENE = (
+    ProcessSpec("web", ("pmtop-demo-server", "--port", "8000"), autostart=True),
+    ProcessSpec("api", ("pmtop-demo-api",), depends_on={}),
+    ProcessSpec("broken", ("pmtop-no-such-program", "--serve"),
+                restart=RestartSpec(backoff=(0.0,), max_restarts=2)),
+    ProcessSpec("migrate", ("echo", "migrating: schema up to date")),
+    ProcessSpec("docs", ("pmtop-demo-docs",), enabled=False),
+)
+
+
+def scene(make_supervisor: Make, **app_options: Any) -> tuple[Supervisor, PmtopApp]:
+    sup = make_supervisor(*SCENE)
+
+    async def pinned_info() -> SupervisorInfo:
+        return SupervisorInfo(instance="default", pid=4242, started_at=NOW - 754, version="0.1.0",
+                              config="/home/me/project/pmtop.toml", host="127.0.0.1", port=19881)
+
+    sup.info = pinned_info  # type: ignore[method-assign]  # the header's facts only; processes stay real
+    return sup, PmtopApp(sup, clock=lambda: NOW, **app_options)
+
+
+async def settle(pilot: Pilot[Any], sup: Supervisor) -> None:
+    """`broken` has given up (three spawn failures, no delay), and the table shows every row."""
+    async with sup.subscribe() as events:
+        await sup.start("broken")
+        async for event in events:
+            if event.name == "broken" and getattr(event, "state", None) is ProcessState.FAILED:
+                break
+    await until_rows(pilot, ["web", "api", "broken", "migrate", "docs"])
+    await until_cell(pilot, "broken", "state", "failed")
+
+
+def main_view(sup: Supervisor) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, sup)
+        await pilot.press("down", "down")  # select `broken`: its reason shows below the table
+
+    return run_before
+
+
+THEMES = pytest.mark.parametrize("theme", ["dark", "light", "high-contrast"])
+
+
+@THEMES
+def test_main_view(snap_compare: SnapCompare, make_supervisor: Make, theme: str) -> None:
+    """The table with a stopped, a failed (given up after 2 restarts) and a disabled process; the failed
+    one selected, its reason below; header with instance, address, mode, PID, uptime and counts."""
+    sup, app = scene(make_supervisor, theme=theme)
+    assert snap_compare(app, terminal_size=(160, 45), run_before=main_view(sup))
+
+
+def test_main_view_80x24(snap_compare: SnapCompare, make_supervisor: Make) -> None:
+    """At 80×24 the header takes two lines, less important columns are dropped, the footer still
+    starts with `? Help`."""
+    sup, app = scene(make_supervisor)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=main_view(sup))
+
+
+def test_main_view_250x70(snap_compare: SnapCompare, make_supervisor: Make) -> None:
+    """Wide: every column, and the reason of each process in its own column."""
+    sup, app = scene(make_supervisor)
+    assert snap_compare(app, terminal_size=(250, 70), run_before=main_view(sup))
+
+
+def test_marked_and_filtered(snap_compare: SnapCompare, make_supervisor: Make) -> None:
+    """`broken` and `docs` marked (●; the line under the table says what actions apply to), then `/o`
+    keeps the names with an "o"; the filter stays visible above the footer."""
+    sup, app = scene(make_supervisor)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, sup)
+        await pilot.press("down", "down", "space", "down", "space")  # broken, docs
+        await pilot.press("slash", "o", "enter")
+        await until_rows(pilot, ["broken", "docs"])
+
+    assert snap_compare(app, terminal_size=(120, 30), run_before=run_before)
+
+
+@THEMES
+def test_help_screen(snap_compare: SnapCompare, make_supervisor: Make, theme: str) -> None:
+    """`?`: every key with its description, and each state in its colour."""
+    sup, app = scene(make_supervisor, theme=theme)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, sup)
+        await pilot.press("question_mark")
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)
+
+
+@THEMES
+def test_details_view(snap_compare: SnapCompare, make_supervisor: Make, theme: str) -> None:
+    """`i` on `web` (never run): status, reason, what is in effect, the config as TOML, and an empty
+    run history."""
+    sup, app = scene(make_supervisor, theme=theme)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, sup)
+        await pilot.press("i")
+        await until(pilot, lambda: "[process.web]" in getattr(app.screen, "config_text", ""), what="the config")
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)
+
+
+@THEMES
+def test_log_pane(snap_compare: SnapCompare, make_supervisor: Make, theme: str) -> None:
+    """`l` on `migrate` after it ran: its stdout, with the stream and follow state in the title."""
+    sup, app = scene(make_supervisor, theme=theme)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, sup)
+        async with sup.subscribe() as events:
+            await sup.start("migrate")
+            async for event in events:
+                if event.name == "migrate" and getattr(event, "state", None) is ProcessState.STOPPED:
+                    break
+        await pilot.press("down", "down", "down", "l")
+        await until(pilot, lambda: "migrating: schema up to date" in app.screen.query_one("#log").lines,  # type: ignore[attr-defined]
+                    what="the output")
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)
+
+
+def test_add_form(snap_compare: SnapCompare, make_supervisor: Make) -> None:
+    """`a`, a bad name typed and saved: the error is shown under the name field."""
+    sup, app = scene(make_supervisor)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, sup)
+        await pilot.press("a", *"bad name", "ctrl+s")
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+def test_remove_confirmation(snap_compare: SnapCompare, make_supervisor: Make) -> None:
+    """`d` on `web`: the typed yes/no modal over the dimmed table; "Cancel" is focused."""
+    sup, app = scene(make_supervisor)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot, sup)
+        await pilot.press("d")
+
+    assert snap_compare(app, terminal_size=(120, 30), run_before=run_before)

@@ -1,0 +1,222 @@
+"""`PmtopApp` wires the dashboard together: the controller, themes, keymap, help and quitting.
+
+It knows the core only through `Controller`, so the same app drives an in-process supervisor (local
+mode) or a daemon over HTTP (attached mode). It never stops or hands over processes itself: the
+user's quit choice goes to the caller's `on_quit`, awaited while the dashboard is still on screen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.theme import Theme
+
+from pmtop.core.controller import Controller
+from pmtop.core.errors import PmtopError
+from pmtop.core.model import ACTIVE_STATES, ProcessStatus, SupervisorInfo
+from pmtop.core.paths import user_config_dir
+
+from .commands import ProcessCommands
+from .screens.help import HelpScreen, key_rows
+from .screens.logs import LogScreen
+from .screens.main import MainScreen
+from .screens.quit import QuitChoice, QuitScreen
+from .settings import THEMES_DIR, Settings, load_keymap, load_settings, save_settings
+from .theming import DEFAULT_THEME, CellStyles, check_name, shipped_themes, theme_cycle, user_themes
+from .theming import variable_defaults
+
+Mode = Literal["local", "attached"]
+OnQuit = Callable[[QuitChoice], Awaitable[None]]
+
+__all__ = ["Mode", "OnQuit", "PmtopApp", "QuitChoice"]
+
+
+class PmtopApp(App[QuitChoice]):
+    CSS_PATH = str(resources.files("pmtop.themes") / "pmtop.tcss")
+    TITLE = "pmtop"
+    COMMANDS = App.COMMANDS | {ProcessCommands}
+    # Shown in the main screen's footer (declared there too, same ids); here they work on every screen.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "next_theme", "Theme", id="app-theme", tooltip="Next theme (remembered)", show=False),
+        Binding("question_mark", "help", "Help", id="app-help", tooltip="Keys and states", show=False),
+        Binding("q", "quit", "Quit", id="app-quit", show=False),
+    ]
+
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        mode: Mode = "local",
+        theme: str | None = None,
+        read_only: bool = False,
+        on_quit: OnQuit | None = None,
+        clock: Callable[[], float] = time.time,
+        config_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.mode: Mode = mode
+        self.on_quit = on_quit
+        self.clock = clock
+        self.config_dir = config_dir if config_dir is not None else user_config_dir()
+        self._read_only_flag = read_only
+        self.read_only = read_only
+        """`--read-only`, or a daemon that refuses actions: every changing action is shown disabled."""
+        self.supervisor: SupervisorInfo | None = None
+        self.statuses_changed: Signal[set[str]] = Signal(self, "statuses-changed")
+        """Published after each batch of status updates, with the names that changed."""
+        self.quit_handled = False
+        """True once `on_quit` has run for the choice this app returns."""
+        self._problems: list[str] = []
+        self._styles: tuple[str, CellStyles] | None = None
+        self.own_themes = self._register_themes()
+        self.keymap, problems = load_keymap(self.config_dir)
+        self._problems += problems
+        self.theme = self._initial_theme(theme)
+        self._remember_theme = theme is not None
+
+    # -- themes -----------------------------------------------------------------------------------
+
+    def _register_themes(self) -> list[str]:
+        themes: list[Theme] = shipped_themes()
+        mine, problems = user_themes(self.config_dir / THEMES_DIR)
+        self._problems += problems
+        for theme in [*themes, *mine]:
+            self.register_theme(theme)
+        return [t.name for t in [*themes, *mine]]
+
+    def _initial_theme(self, wanted: str | None) -> str:
+        if wanted is not None:
+            check_name(wanted, self.available_themes, self.own_themes)
+            return wanted
+        remembered = load_settings(self.config_dir).theme
+        return remembered if remembered in self.available_themes else DEFAULT_THEME
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return variable_defaults(self.current_theme)
+
+    def cell_styles(self) -> CellStyles:
+        """Rich styles of the state and health colours of the current theme (cached per theme)."""
+        if self._styles is None or self._styles[0] != self.theme:
+            variables = {**variable_defaults(self.current_theme), **self.theme_variables}
+            self._styles = (self.theme, CellStyles.from_variables(variables))
+        return self._styles[1]
+
+    def _theme_changed(self, theme: Theme) -> None:
+        self._styles = None
+        self.main.restyle()
+        if self._remember_theme:
+            self._save_theme(theme.name)
+
+    def _save_theme(self, name: str) -> None:
+        try:
+            save_settings(self.config_dir, Settings(theme=name))
+        except OSError as exc:
+            self.notify(f"Could not remember the theme: {exc}", severity="warning")
+
+    def action_next_theme(self) -> None:
+        names = theme_cycle(self.available_themes, self.own_themes)
+        index = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(index + 1) % len(names)]
+        self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_running and self.screen_stack:
+            self._remember_theme = True  # chosen after start-up: by `t` or the palette's theme picker
+
+    # -- wiring -----------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen()
+
+    @property
+    def main(self) -> MainScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        known = {b.id for s in (MainScreen, LogScreen, PmtopApp) for b in s.BINDINGS if isinstance(b, Binding)}
+        unknown = sorted(set(self.keymap) - known)
+        if unknown:
+            self._problems.append(f"keymap.toml: unknown binding id(s): {', '.join(unknown)}")
+        self.set_keymap(self.keymap)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self._remember_theme:  # chosen with --theme: remembered like a choice made with `t`
+            self._save_theme(self.theme)
+        for problem in self._problems:
+            self.notify(problem, severity="warning", timeout=15)
+
+    def set_supervisor(self, info: SupervisorInfo) -> None:
+        self.supervisor = info
+        self.read_only = self._read_only_flag or info.read_only
+        self.refresh_bindings()
+
+    def status_of(self, name: str) -> ProcessStatus | None:
+        return self.main.table.statuses.get(name)
+
+    def key_for(self, action: str) -> str:
+        """The keys for an action as the footer shows them (after the user's keymap)."""
+        for owner in (MainScreen, PmtopApp):
+            rows = key_rows(self, [b for b in owner.BINDINGS if isinstance(b, Binding) and b.action == action],
+                            self.keymap)
+            if rows:
+                return rows[0][0]
+        return ""
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        sections = [
+            ("Processes", key_rows(self, [b for b in MainScreen.BINDINGS
+                                          if isinstance(b, Binding) and not b.action.startswith("app.")],
+                                   self.keymap)),
+            ("Everywhere", key_rows(self, PmtopApp.BINDINGS, self.keymap)
+             + [("ctrl+p", "Command palette", "Every action, also per process")]),
+            ("Log pane", key_rows(self, LogScreen.BINDINGS, self.keymap)),
+        ]
+        self.push_screen(HelpScreen(sections, self.cell_styles()))
+
+    # -- quitting ---------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """`q`, ctrl+q and the palette's Quit: in local mode with live processes, ask what to do."""
+        if self.mode == "attached":
+            self.finish(QuitChoice.DETACH)
+            return
+        live = [s for s in self.main.table.statuses.values() if s.state in ACTIVE_STATES]
+        if not live:
+            self.finish(QuitChoice.STOP_ALL)
+        elif not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(len(live)), lambda choice: self.finish(choice) if choice else None)
+
+    def finish(self, choice: QuitChoice) -> None:
+        """Run the caller's `on_quit` with the dashboard still on screen, then exit with the choice."""
+        if self.on_quit is None:
+            self.quit_handled = True
+            self.exit(choice)
+            return
+        self.run_worker(self._finish(choice), group="quit", exclusive=True)
+
+    async def _finish(self, choice: QuitChoice) -> None:
+        assert self.on_quit is not None
+        doing = {QuitChoice.STOP_ALL: "Stopping every process…",
+                 QuitChoice.HAND_OVER: "Handing the processes to a daemon…"}.get(choice)
+        if doing:
+            self.notify(doing, timeout=30)
+        try:
+            await self.on_quit(choice)
+        except PmtopError as exc:
+            self.notify(f"Could not quit: {exc.message}", severity="error", timeout=15)
+            return
+        self.quit_handled = True
+        self.exit(choice)
+

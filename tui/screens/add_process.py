@@ -1,0 +1,198 @@
+"""Add (`a`): a form for a new process, checked by the config's own rules before anything is sent.
+
+The form builds a `[process.NAME]` table and hands it to `core.config.parse_process` (the rules
+`pmtop.toml`, `pmtop add` and the API share), so a name, command, restart policy or health check this
+form accepts is exactly one the config file would accept. Problems are shown under the field they
+belong to. Saving calls `Controller.add`; the supervisor persists the process to the project's
+`pmtop.toml`. Dismissed with the new process's name, or None.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from pmtop.core.config import parse_process, validate_name
+from pmtop.core.errors import ConfigError, PmtopError, ProcessExists
+from pmtop.core.model import ProcessSpec
+
+if TYPE_CHECKING:
+    from ..app import PmtopApp
+
+RESTART_CHOICES: Final = (("on-failure: restart after a crash", "on-failure"),
+                          ("always: restart after any exit", "always"), ("no: never restart", "no"))
+HEALTH_CHOICES: Final = (("none: a live PID is healthy", "none"), ("http: GET a URL", "http"),
+                         ("tcp: connect to host:port", "tcp"), ("exec: run a command (exit 0)", "exec"))
+HEALTH_TARGET: Final = {"http": ("url", "http://127.0.0.1:8000/"), "tcp": ("address", "127.0.0.1:8000"),
+                        "exec": ("command", "curl -fsS http://127.0.0.1:8000/health")}
+FIELDS: Final = ("name", "command", "cwd", "restart", "health")
+
+
+class AddProcessScreen(ModalScreen[str | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="add-cancel"),
+        Binding("ctrl+s", "save", "Add", id="add-save", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(classes="dialog-screen")
+
+    @property
+    def pmtop(self) -> PmtopApp:
+        from ..app import PmtopApp
+
+        assert isinstance(self.app, PmtopApp)
+        return self.app
+
+    @property
+    def base_dir(self) -> Path:
+        """Where relative paths point: the config file's folder, else the current one."""
+        info = self.pmtop.supervisor
+        return Path(info.config).parent if info is not None and info.config else Path.cwd()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form"):
+            yield Label("Add a process", classes="dialog-title")
+            with VerticalScroll(classes="form-fields"):
+                yield from self._field("name", "Name", Input(placeholder="web", id="name", compact=True))
+                yield from self._field("command", "Command", Input(
+                    placeholder="python3 -m http.server 8000   (split like a shell would; never run by one)",
+                    id="command", compact=True))
+                yield from self._field("cwd", "Folder", Input(placeholder=f"{self.base_dir}   (relative to it)",
+                                                              id="cwd", compact=True))
+                yield from self._field("restart", "Restart", Select(RESTART_CHOICES, value="on-failure",
+                                                                   allow_blank=False, id="restart",
+                                                                   compact=True))
+                yield from self._field("health", "Health", Select(HEALTH_CHOICES, value="none",
+                                                                  allow_blank=False, id="health-type",
+                                                                  compact=True),
+                                       Input(id="health-target", disabled=True, compact=True, classes="-hidden"))
+                yield Checkbox("Start it now", value=True, id="start", compact=True)
+            yield Static(id="form-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Add (ctrl+s)", variant="primary", id="save", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def _field(self, key: str, label: str, *widgets: Any) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label(label, classes="form-label")
+            with Vertical(classes="form-input"):
+                yield from widgets
+                yield Static(id=f"{key}-error", classes="field-error")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    @on(Select.Changed, "#health-type")
+    def _health_type(self, event: Select.Changed) -> None:
+        target = self.query_one("#health-target", Input)
+        kind = str(event.value)
+        target.disabled = kind == "none"
+        target.set_class(kind == "none", "-hidden")
+        target.placeholder = HEALTH_TARGET[kind][1] if kind in HEALTH_TARGET else ""
+        self._set_error("health", "")
+
+    @on(Input.Changed)
+    def _edited(self, event: Input.Changed) -> None:
+        key = "health" if event.input.id == "health-target" else str(event.input.id)
+        self._set_error(key, "")
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_save()
+
+    def _set_error(self, key: str, message: str) -> None:
+        for widget in self.query(f"#{key}-error"):
+            assert isinstance(widget, Static)
+            widget.update(message)
+            widget.set_class(bool(message), "-shown")
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def form_table(self) -> tuple[str, dict[str, Any]]:
+        """The form as a `[process.NAME]` table (only what the user set)."""
+        value = self._value
+        table: dict[str, Any] = {"command": value("command")}
+        if value("cwd"):
+            table["cwd"] = value("cwd")
+        restart = str(self.query_one("#restart", Select).value)
+        if restart != "on-failure":
+            table["restart"] = restart
+        kind = str(self.query_one("#health-type", Select).value)
+        if kind != "none":
+            key = HEALTH_TARGET[kind][0]
+            target = value("health-target")
+            table["health"] = {"type": kind, key: target} if target else {"type": kind}
+        return value("name"), table
+
+    def check_form(self) -> ProcessSpec | None:
+        """The spec, or None after showing each problem under its field."""
+        for key in (*FIELDS, "form"):
+            self._set_error(key, "")
+        name, table = self.form_table()
+        try:
+            validate_name(name)
+        except ValueError as exc:
+            self._set_error("name", "required" if not name else str(exc))
+            return None
+        if self.pmtop.status_of(name) is not None:
+            self._set_error("name", f"a process named {name!r} already exists")
+            return None
+        try:
+            spec = parse_process(name, table, base_dir=self.base_dir)
+        except ConfigError as exc:
+            self._set_error(self._field_of(exc.key_path, name), exc.detail)
+            return None
+        if self.pmtop.mode == "local" and spec.cwd is not None and not os.path.isdir(spec.cwd):
+            self._set_error("cwd", f"no such folder: {spec.cwd}")
+            return None
+        return spec
+
+    @staticmethod
+    def _field_of(key_path: str | None, name: str) -> str:
+        prefix = f"process.{name}."
+        if key_path and key_path.startswith(prefix):
+            key = key_path[len(prefix):].split(".")[0]
+            return key if key in FIELDS else "form"
+        return "form"
+
+    def action_save(self) -> None:
+        spec = self.check_form()
+        if spec is not None:
+            self._add(spec, self.query_one("#start", Checkbox).value)
+
+    @work(exclusive=True, group="add-process", exit_on_error=False)
+    async def _add(self, spec: ProcessSpec, start: bool) -> None:
+        try:
+            await self.pmtop.controller.add(spec, start=start)
+        except ProcessExists as exc:
+            self._set_error("name", exc.message)
+            return
+        except ConfigError as exc:
+            self._set_error(self._field_of(exc.key_path, spec.name), exc.detail)
+            return
+        except PmtopError as exc:
+            self._set_error("form", exc.message)
+            return
+        self.dismiss(spec.name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+

@@ -1,0 +1,207 @@
+"""Details (`i`): one process's status and reason, its config as it would read in `pmtop.toml`, and its
+run history (why each run ended, its exit, the last lines of its stderr). Refreshed when the process
+changes state, so a crash is seen here as it happens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import tomli_w
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from pmtop.core.config import spec_to_table
+from pmtop.core.durations import format_duration
+from pmtop.core.errors import PmtopError
+from pmtop.core.model import HealthCheckType, ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
+
+from .. import format as fmt
+from ..widgets.columns import uptime_seconds
+
+if TYPE_CHECKING:
+    from ..app import PmtopApp
+
+
+class DetailsScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="details-back"),
+        Binding("q", "back", "Back", show=False, id="details-close"),
+        Binding("l", "logs", "Logs", id="details-logs"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(classes="details-screen")
+        self.process = name
+        self.history: list[RunRecord] = []
+        self.config_text = ""
+        """The process's table as it would read in `pmtop.toml`."""
+        self._shown: tuple[object, ...] | None = None
+
+    @property
+    def pmtop(self) -> PmtopApp:
+        from ..app import PmtopApp
+
+        assert isinstance(self.app, PmtopApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="details"):
+            yield Static(id="details-status")
+            yield Static("In effect", classes="section-title")
+            yield Static(id="details-policy")
+            yield Static("Config", classes="section-title")
+            yield Static(id="details-config")
+            yield Static("Run history (newest first)", classes="section-title")
+            yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+            yield Static(id="details-stderr")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#history", DataTable)
+        table.add_columns("#", "started", "ran", "pid", "exit", "ended by", "last stderr line")
+        self.pmtop.statuses_changed.subscribe(self, self._statuses_changed)
+        self._show_status()
+        self.load()
+
+    def _statuses_changed(self, names: set[str]) -> None:
+        if self.process in names:
+            self._show_status()
+            status = self.pmtop.status_of(self.process)
+            key = (status.state, status.pid, status.restarts) if status is not None else None
+            if key != self._shown:
+                self.load()
+
+    def _show_status(self) -> None:
+        status = self.pmtop.status_of(self.process)
+        self.query_one("#details-status", Static).update(self._status_text(status))
+
+    def _status_text(self, status: ProcessStatus | None) -> Text:
+        text = Text()
+        text.append(f" {self.process} ", style="bold reverse")
+        if status is None:
+            text.append("  removed", style="italic")
+            return text
+        styles = self.pmtop.cell_styles()
+        text.append("  ")
+        text.append(status.state.value, style=styles.states[status.state])
+        facts = [
+            f"pid {status.pid}" if status.pid is not None else "",
+            f"up {fmt.duration(uptime_seconds(status, self.pmtop.clock()))}" if status.pid is not None else "",
+            f"health {status.health.value}" if status.pid is not None else "",
+            f"restarts {status.restarts}",
+            f"consecutive failures {status.consecutive_failures}" if status.consecutive_failures else "",
+            f"exit {fmt.exit_code(status.exit_code)}" if status.exit_code is not None else "",
+            f"ports {fmt.ports(status.ports)}" if status.ports else "",
+            f"scope {status.scope.value}",
+        ]
+        text.append("  " + "  ".join(f for f in facts if f))
+        text.append("\nreason  ", style="bold")
+        text.append(status.reason or "-")
+        if status.command:
+            text.append("\ncommand ", style="bold")
+            text.append(" ".join(status.command))
+        return text
+
+    @work(exclusive=True, group="details-load", exit_on_error=False)
+    async def load(self) -> None:
+        controller = self.pmtop.controller
+        status = self.pmtop.status_of(self.process)
+        self._shown = (status.state, status.pid, status.restarts) if status is not None else None
+        try:
+            spec = await controller.spec(self.process)
+            history = await controller.history(self.process)
+        except PmtopError as exc:
+            self.query_one("#details-config", Static).update(Text(exc.message, style="italic"))
+            return
+        info = self.pmtop.supervisor
+        base = Path(info.config).parent if info is not None and info.config else None
+        self.config_text = tomli_w.dumps({"process": {spec.name: spec_to_table(spec, base_dir=base)}}).strip()
+        self.query_one("#details-policy", Static).update(policy_text(spec))
+        self.query_one("#details-config", Static).update(toml_text(self.config_text))
+        self.history = list(reversed(history))
+        table = self.query_one("#history", DataTable)
+        table.clear()
+        for number, run in zip(range(len(history), 0, -1), self.history):
+            last = run.stderr_tail[-1] if run.stderr_tail else ""
+            table.add_row(
+                str(number), fmt.clock_time(run.started_at), fmt.precise_duration(run.duration),
+                "" if run.pid is None else str(run.pid), fmt.exit_code(run.exit_code) or "-",
+                run.end_reason.value, last,
+            )
+        if not history:
+            self.query_one("#details-stderr", Static).update(Text("No runs yet.", style="italic"))
+        else:
+            self._show_stderr(0)
+
+    @on(DataTable.RowHighlighted, "#history")
+    def _run_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_stderr(event.cursor_row)
+
+    def _show_stderr(self, index: int) -> None:
+        if not 0 <= index < len(self.history):
+            return
+        run = self.history[index]
+        text = Text()
+        text.append(f"Run #{len(self.history) - index}: last stderr lines\n", style="bold")
+        text.append("\n".join(run.stderr_tail) if run.stderr_tail else "(nothing on stderr)",
+                    style="" if run.stderr_tail else "italic")
+        self.query_one("#details-stderr", Static).update(text)
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_logs(self) -> None:
+        from .logs import LogScreen
+
+        self.app.push_screen(LogScreen(self.process))
+
+
+def _seconds(value: float) -> str:
+    shown = format_duration(value)
+    return shown if isinstance(shown, str) else f"{shown:g}s"
+
+
+def policy_text(spec: ProcessSpec) -> Text:
+    """What the supervisor does with this process, defaults included (the config shows only what was set)."""
+    restart = spec.restart
+    lines: list[tuple[str, str]] = []
+    how = f"{restart.policy.value}"
+    if restart.policy is not RestartPolicy.NO:
+        how += f"; backoff {', '.join(_seconds(d) for d in restart.backoff)}"
+        if restart.retry_forever:
+            how += (f"; after {restart.max_restarts} failures in a row, retries every "
+                    f"{_seconds(restart.retry_forever_interval)}")
+        else:
+            how += f"; failed after {restart.max_restarts} failures in a row"
+        how += f"; running {_seconds(restart.reset_after)} forgives them"
+    lines.append(("restart", how))
+    lines.append(("stop", f"SIG{spec.stop_signal.name.removeprefix('SIG')} to the group, "
+                          f"SIGKILL after {_seconds(spec.stop_timeout)}"))
+    if spec.health is not None:
+        check = spec.health
+        target = {HealthCheckType.HTTP: check.url, HealthCheckType.TCP: check.address,
+                  HealthCheckType.EXEC: " ".join(check.command)}[check.type]
+        lines.append(("health", f"{check.type.value} {target} every {_seconds(check.interval)}, timeout "
+                                f"{_seconds(check.timeout)}, unhealthy after {check.failures} failures"))
+    if spec.depends_on:
+        lines.append(("needs", ", ".join(f"{name} ({cond.value})" for name, cond in spec.depends_on.items())))
+    lines.append(("folder", spec.cwd or "(the supervisor's)"))
+    text = Text()
+    for i, (label, value) in enumerate(lines):
+        text.append(("\n" if i else "") + f"{label:<8}", style="bold")
+        text.append(value)
+    return text
+
+
+def toml_text(document: str) -> Text:
+    """TOML with its table headers and keys in bold: readable in every theme, light or dark."""
+    text = Text(document)
+    text.highlight_regex(r"(?m)^\[[^\]]+\]$", style="bold")
+    text.highlight_regex(r"(?m)^[A-Za-z0-9_.\"-]+(?= = )", style="bold")
+    return text

@@ -1,0 +1,38 @@
+"""The selected process's `reason`, always in view (SPEC §3: nobody should need a log to learn why)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from pmtop.core.model import ProcessState, ProcessStatus
+
+from ..theming import CellStyles
+
+
+class ReasonBar(Static):
+    """`worker  retrying  exit 1 after 3.6s; retry 2/4 in 4.0s`, edged in the state's colour.
+
+    With marked rows it also says what an action will apply to, so a key press never surprises.
+    """
+
+    _shown: Text | None = None
+
+    def show(self, status: ProcessStatus | None, *, marked: list[str], styles: CellStyles | None) -> None:
+        for state in ProcessState:
+            self.set_class(status is not None and status.state is state, f"-state-{state.value}")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if status is None:
+            text.append("No process selected. Press a to add one.", style="italic")
+        else:
+            text.append(status.name, style="bold")
+            text.append("  ")
+            text.append(status.state.value, style=styles.states[status.state] if styles else "")
+            text.append("  ")
+            text.append(status.reason or "-")
+        if marked:
+            shown = ", ".join(marked[:5]) + (f" and {len(marked) - 5} more" if len(marked) > 5 else "")
+            text.append(f"\n● {len(marked)} marked: actions apply to {shown}", style="bold")
+        if self._shown is None or text != self._shown or text.spans != self._shown.spans:
+            self._shown = text
+            self.update(text)  # a new layout: only when the line changed, not on every update
