@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -80,8 +81,16 @@ async def local(daemon: Daemon, paths: InstancePaths, args: argparse.Namespace) 
             else:
                 await daemon.stop(stop_processes=True)
 
-        await run_app(supervisor, mode="local", theme=args.theme, read_only=args.read_only,
-                      on_quit=on_quit)
+        try:
+            await run_app(supervisor, mode="local", theme=args.theme, read_only=args.read_only,
+                          on_quit=on_quit)
+        except BaseException:
+            # The dashboard died (its terminal went away, a bug): the processes must not be orphaned.
+            logging.getLogger("pmtop.core").exception("the dashboard ended abnormally; stopping everything")
+            raise
+        finally:
+            if not daemon.stopped:
+                await daemon.stop(stop_processes=True)
     finally:
         stop_daemon_log(log_handler)
     return 0

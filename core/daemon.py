@@ -181,6 +181,8 @@ class Daemon:
         self.shutdown_requested = asyncio.Event()
         self.restart_requested = False
         self.adopted: list[str] = []
+        self.stopped = False
+        """True once `stop` began: the supervisor is no longer this daemon's to run."""
         self._lock = InstanceLock(self.paths)
         self._runner: web.AppRunner | None = None
         self._save_handle: asyncio.TimerHandle | None = None
@@ -271,6 +273,9 @@ class Daemon:
 
     async def stop(self, *, stop_processes: bool | None = None) -> None:
         """Close the server, stop the processes (unless told to leave them), remove the files."""
+        if self.stopped:
+            return
+        self.stopped = True
         stop = self.stop_on_exit if stop_processes is None else stop_processes
         if self._runner is not None:
             await self._runner.cleanup()
