@@ -84,11 +84,11 @@ class Synthetic:
         return SupervisorInfo(instance="bench", pid=os.getpid(), started_at=self.started_at, version="bench",
                               host="127.0.0.1", port=19881)
 
-    async def processes(self) -> list[Any]:
+    async def processes(self, *, facts: bool = False) -> list[Any]:
         return list(self.statuses.values())
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[Any]]:
+    async def subscribe(self, *, facts: bool = False) -> AsyncIterator[AsyncIterator[Any]]:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self.queues.add(queue)
 

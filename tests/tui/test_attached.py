@@ -68,9 +68,9 @@ class Unreliable:
         self._check()
         return await self.sup.info()
 
-    async def processes(self) -> list[ProcessStatus]:
+    async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:
         self._check()
-        return await self.sup.processes()
+        return await self.sup.processes(facts=facts)
 
     async def status(self, name: str) -> ProcessStatus:
         self._check()
@@ -125,11 +125,11 @@ class Unreliable:
 
         return opened()
 
-    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
+    def subscribe(self, *, facts: bool = False) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
         @asynccontextmanager
         async def opened() -> AsyncIterator[AsyncIterator[ProcessEvent]]:
             self._check()
-            async with self.sup.subscribe() as events:
+            async with self.sup.subscribe(facts=facts) as events:
                 yield self._guard(events)
 
         return opened()
