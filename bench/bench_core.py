@@ -781,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
          f"{idle.get('cpu_percent', float('nan')):.4f} %", f"< {TARGET_IDLE_CPU_PCT} %",
          verdict(idle.get("cpu_percent", 1e9) < TARGET_IDLE_CPU_PCT), REF_IDLE_CPU),
         ("  wake-ups per second", f"{idle.get('wakeups_per_s', float('nan')):.2f}", "", "", ""),
-        (f"  the same, watched with facts (/events?facts=1)",
+        ("  the same, watched with facts (/events?facts=1)",
          f"{idle_facts.get('cpu_percent', float('nan')):.3f} %", f"< {TARGET_FACTS_CPU_PCT:g} %",
          verdict(idle_facts.get("cpu_percent", 1e9) < TARGET_FACTS_CPU_PCT), ""),
         (f"RSS with {n} running", f"{idle.get('rss_mb', float('nan')):.1f} MB", f"< {TARGET_RSS_MB:g} MB",

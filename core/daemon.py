@@ -32,7 +32,7 @@ from .instance import (
     remove_daemon_files,
     write_daemon_files,
 )
-from .model import ProcessState, Scope
+from .model import Scope
 from .paths import InstancePaths, instance_paths
 from .store import Registry, RegistryData
 from .supervisor import Supervisor

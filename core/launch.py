@@ -35,6 +35,24 @@ class Run:
             self.create_time = spawner.create_time(self.child.pid)
         return self.create_time
 
+    def live_child(self, restarts: int, failures: int) -> LiveChild | None:
+        """What a successor needs to adopt this run; None once the child is gone."""
+        if self.child.exited.done():
+            return None
+        create_time = self.identity()
+        if create_time is None:
+            return None
+        return LiveChild(
+            pid=self.child.pid,
+            create_time=create_time,
+            started_at=self.child.started_at,
+            run_dir=str(self.run_dir),
+            restarts=restarts,
+            consecutive_failures=failures,
+            pipes=dict(self.logs.pipe_inodes),
+            keeper_fds=dict(self.logs.keeper_fds),
+        )
+
 
 def start_run(
     spec: ProcessSpec,

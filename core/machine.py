@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from . import health, launch, logs, spawner
+from . import dependencies, health, launch, logs, spawner
 from .health_monitor import HealthMonitor, HealthReport, Unhealthy
 from .errors import ActionRefused, IllegalTransition
 from .events import EventBus
@@ -288,22 +288,8 @@ class ProcessRunner:
 
     def live_child(self) -> LiveChild | None:
         """What a successor needs to adopt the current run (None when nothing runs)."""
-        run, child = self._run, self._child
-        if run is None or child is None or child.exited.done():
-            return None
-        create_time = run.identity()
-        if create_time is None:
-            return None
-        return LiveChild(
-            pid=child.pid,
-            create_time=create_time,
-            started_at=child.started_at,
-            run_dir=str(run.run_dir),
-            restarts=self.restarts,
-            consecutive_failures=self.failures,
-            pipes=dict(run.logs.pipe_inodes),
-            keeper_fds=dict(run.logs.keeper_fds),
-        )
+        run = self._run
+        return run.live_child(self.restarts, self.failures) if run is not None else None
 
     def detach(self) -> None:
         """Let go of the process without stopping it (a successor will adopt it)."""
@@ -375,41 +361,17 @@ class ProcessRunner:
 
     async def _wait_for_dependencies(self) -> None:
         while True:
-            waiting = self._unmet_dependencies()
+            waiting = dependencies.unmet(self.spec.depends_on, self._lookup)
             if not waiting:
                 return
             self._launched.set()
             reason = "waiting for " + ", ".join(waiting)
             if self.state is not S.STARTING or self.reason != reason:  # a dependency's probe is no news
                 self._transition(S.STARTING, reason)
-            deps = [d for d in (self._lookup(n) for n in self.spec.depends_on) if d is not None]
-            waiters = [asyncio.ensure_future(d.wait_changed()) for d in deps]
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waiters:
-                    w.cancel()
-
-    def _unmet_dependencies(self) -> list[str]:
-        unmet = []
-        for name, condition in self.spec.depends_on.items():
-            dep = self._lookup(name)
-            if dep is None:
-                unmet.append(f"{name} ({condition}): not registered")
-            elif not dep.satisfies(condition):
-                suffix = f": {name} is {dep.state}" if dep.state in (S.FAILED, S.DISABLED, S.STOPPED) else ""
-                unmet.append(f"{name} ({condition}){suffix}")
-        return unmet
+            await dependencies.any_changed(self.spec.depends_on, self._lookup)
 
     def satisfies(self, condition: DependencyCondition) -> bool:
-        if condition is DependencyCondition.COMPLETED:
-            return self.state is S.STOPPED and self.completed
-        if condition is DependencyCondition.HEALTHY:
-            # Without a health check, health is `healthy` whenever the process is running.
-            return self.state is S.RUNNING and self.health is Health.HEALTHY
-        return self.state is S.RUNNING or (self.state is S.STARTING and self.pid is not None) or (
-            self.state is S.STOPPED and self.completed
-        )
+        return dependencies.satisfies(self, condition)
 
     async def _run_once(self, adopted: launch.Run | None = None) -> RunEnd:
         """Spawn (or take over `adopted`), wait for the exit or a health verdict, record the run."""

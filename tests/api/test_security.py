@@ -12,7 +12,6 @@ import stat
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from pmtop.core.api.security import (

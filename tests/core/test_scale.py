@@ -10,7 +10,6 @@ import psutil
 
 from pmtop.core.model import ProcessState
 from pmtop.core.supervisor import Supervisor
-from tests.conftest import spec
 from tests.waiting import poll_until, wait_for
 
 S = ProcessState
