@@ -17,7 +17,7 @@ from textual.widgets import Input
 
 from pmtop.tui.app import PmtopApp
 from pmtop.tui.widgets.process_table import ProcessTable
-from tests.waiting import DEFAULT_TIMEOUT
+from tests.waiting import DEFAULT_TIMEOUT, POLL_INTERVAL
 
 Check = Callable[[], bool]
 
@@ -51,7 +51,7 @@ async def until(pilot: Pilot[Any], check: Check, *, what: str, timeout: float = 
         if time.monotonic() > deadline:
             extra = f"; saw {seen()!r}" if seen is not None else ""
             raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
-        await pilot.pause(0.02)
+        await pilot.pause(POLL_INTERVAL)
 
 
 async def until_cell(pilot: Pilot[Any], name: str, column: str, expected: str, *,
