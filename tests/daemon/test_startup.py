@@ -166,3 +166,19 @@ def test_facts_on_request_without_a_watcher(start_daemon: Start, tmp_path: Path)
     assert plain["memory_rss"] is None, "nobody watches: nothing is sampled"
     sampled = daemon.api("GET", "/processes?facts=1").json()["processes"][0]
     assert sampled["memory_rss"] > 0 and sampled["ports"] == []
+
+
+def test_a_second_sigint_does_not_wait_out_stop_timeouts(start_daemon: Start, tmp_path: Path) -> None:
+    stubborn = ('["python3", "-c", "import signal, time\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)'
+                '\\nprint(\'ready\', flush=True)\\ntime.sleep(600)"]')
+    write_config(tmp_path, f'[process.stubborn]\ncommand = {stubborn}\nstop_timeout = "10m"\n')
+    daemon = start_daemon("--port", "auto")
+    pid = daemon.wait_state("stubborn", "running")["pid"]
+    poll(lambda: daemon.api("GET", "/processes/stubborn/logs").json()["lines"] == ["ready"],
+         "SIGTERM to be ignored")
+    daemon.proc.send_signal(signal.SIGINT)
+    assert daemon.proc.stdout is not None
+    poll(lambda: "stubborn         stopping" in daemon.proc.stdout.readline(), "the first stop to begin")
+    daemon.proc.send_signal(signal.SIGINT)
+    assert daemon.proc.wait(timeout=20) == 130
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
