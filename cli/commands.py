@@ -116,8 +116,8 @@ def ps(args: argparse.Namespace) -> int:
 def action(args: argparse.Namespace) -> int:
     """`start|stop|restart|enable|disable NAME... | --all`.
 
-    `--all` starts in declaration order and stops in reverse (start and restart leave disabled
-    processes alone). Names are checked before anything is done; a refusal that concerns one
+    `--all` starts in declaration order (start and restart leave disabled processes alone); several
+    names stop in one request, which the daemon orders by `depends_on`, dependents first. Names are checked before anything is done; a refusal that concerns one
     process (409) is reported and the others still get their turn; a refusal of the whole request
     (no daemon, no token, read-only) stops at once.
     """
@@ -136,11 +136,12 @@ def action(args: argparse.Namespace) -> int:
             if args.all:
                 skip = {s["name"] for s in known if s["state"] == "disabled"} if verb in ("start", "restart") else set()
                 names = [n for n in declared if n not in skip]
-                if verb == "stop":
-                    names.reverse()
             unknown = [n for n in names if n not in declared]
             if unknown:
                 raise NoSuchProcess(unknown[0])
+            if verb == "stop":  # one request: the daemon stops dependents before what they depend on
+                done = list(client.request("POST", "/processes/*/stop", {"names": names}, wait=True)["processes"])
+                names = []
         for name in names:
             try:
                 done.append(client.act(name, verb))
@@ -153,7 +154,7 @@ def action(args: argparse.Namespace) -> int:
         emit_json({"processes": done})
     elif done:
         emit(output.status_lines(done, colour=colour()))
-    elif not names:
+    elif not names and not done:
         emit(f"No processes to {verb}.")
     return EXIT_ERROR if failures else EXIT_OK
 

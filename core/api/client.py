@@ -260,6 +260,11 @@ class HttpController:
     async def stop(self, name: str) -> ProcessStatus:
         return await self._act(name, "stop")
 
+    async def stop_many(self, names: list[str] | None = None) -> list[ProcessStatus]:
+        body = {"names": names} if names is not None else None
+        data = await self._request("POST", "/processes/*/stop", wait=True, json=body)
+        return [ProcessStatus.from_dict(item) for item in data["processes"]]
+
     async def restart(self, name: str) -> ProcessStatus:
         return await self._act(name, "restart")
 

@@ -64,6 +64,7 @@ ROUTE_PERMISSIONS: Final[Mapping[str, tuple[Permission, ...]]] = {
     "process-remove": (Permission.DEREGISTER,),
     "process-start": (Permission.START,),
     "process-stop": (Permission.STOP,),
+    "process-stop-many": (Permission.STOP,),
     "process-restart": (Permission.START, Permission.STOP),
     "process-enable": (Permission.DISABLE,),
     "process-disable": (Permission.DISABLE,),

@@ -310,6 +310,21 @@ def _action(act: Callable[[Controller, str], Awaitable[ProcessStatus]]) -> Handl
     return handler
 
 
+async def stop_many(request: web.Request) -> web.StreamResponse:
+    """`POST /processes/*/stop`, body `{"names": [...]}` or none for all: dependents stop first.
+
+    `*` can never be a process name, so this route cannot shadow a process's own.
+    """
+    names = None
+    if (await request.read()).strip():
+        body = await _body(request)
+        names = body.get("names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise HttpError(422, "bad_request", "names: must be a list of process names")
+    statuses = await _controller(request).stop_many(names)
+    return _json({"processes": [s.to_dict() for s in statuses]})
+
+
 def _int_query(request: web.Request, key: str, default: int, maximum: int) -> int:
     raw = request.query.get(key)
     if raw is None:
@@ -423,6 +438,8 @@ def make_app(
         "disable": lambda c, n: c.disable(n),
     }
     for verb, act in actions.items():
+        if verb == "stop":  # before the per-name route, which would take `*` for a name
+            r.add_post("/processes/*/stop", stop_many, name="process-stop-many")
         r.add_post(f"/processes/{{name}}/{verb}", _action(act), name=f"process-{verb}")
     r.add_get("/processes/{name}/logs", process_logs, name="process-logs", allow_head=False)
     r.add_get("/processes/{name}/history", process_history, name="process-history")

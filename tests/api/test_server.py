@@ -278,3 +278,46 @@ async def test_read_only_refuses_actions_and_keeps_views(serve: Serve, path: str
     assert (await http.get("/status")).json()["read_only"] is True
     assert (await http.get("/config/remote-access")).status_code == 200
     assert api.sup.names == ["web"] and (await api.sup.status("web")).state is S.STOPPED
+
+
+async def test_stop_many_stops_dependents_first(tmp_path) -> None:
+    """`POST /processes/*/stop`: every process (or the named ones), each after its dependents."""
+    from aiohttp.test_utils import TestServer
+
+    from pmtop.core.api.security import SecurityStore
+    from pmtop.core.api.server import make_app
+    from pmtop.core.model import DependencyCondition, ProcessState
+    from pmtop.core.paths import instance_paths
+    from pmtop.core.supervisor import Supervisor
+    from tests.conftest import spec
+    from tests.waiting import wait_state
+
+    sup = Supervisor([spec("db"), spec("api", depends_on={"db": DependencyCondition.STARTED}),
+                      spec("web", depends_on={"api": DependencyCondition.STARTED})],
+                     paths=instance_paths("stopmany"))
+
+    class Hooks:
+        def info(self) -> dict: return {}
+        def status(self) -> dict: return {}
+        async def reload(self) -> dict: return {}
+        def request_shutdown(self) -> None: pass
+        def request_restart(self) -> None: pass
+
+    server = TestServer(make_app(sup, Hooks(), security=SecurityStore(tmp_path), token="t"), host="127.0.0.1")
+    await server.start_server()
+    try:
+        seen: list = []
+        async with sup.subscribe() as events, httpx.AsyncClient(base_url=str(server.make_url(""))) as client:
+            await sup.boot()
+            await wait_state(events, "web", ProcessState.RUNNING)
+            assert (await client.post("/processes/*/stop", json={"names": "db"})).status_code == 422
+            response = await client.post("/processes/*/stop")
+            assert response.status_code == 200
+            assert {p["name"]: p["state"] for p in response.json()["processes"]} == {
+                "db": "stopped", "api": "stopped", "web": "stopped"}
+            await wait_state(events, "db", ProcessState.STOPPED, seen=seen)
+        stopped = [s.name for s in seen if s.state is ProcessState.STOPPED]
+        assert stopped == ["web", "api", "db"]
+    finally:
+        await server.close()
+        await sup.shutdown()

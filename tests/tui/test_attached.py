@@ -68,6 +68,10 @@ class Unreliable:
         self._check()
         return await self.sup.info()
 
+    async def stop_many(self, names: list[str] | None = None) -> list[ProcessStatus]:
+        self._check()
+        return await self.sup.stop_many(names)
+
     async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:
         self._check()
         return await self.sup.processes(facts=facts)

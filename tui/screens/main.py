@@ -295,6 +295,12 @@ class MainScreen(Screen[None]):
             self.run_worker(self._run(action, targets), group="actions")
 
     async def _run(self, action: str, names: list[str]) -> None:
+        if action == "stop" and len(names) > 1:  # the core orders it: dependents stop first
+            try:
+                await self.pmtop.controller.stop_many(names)
+            except PmtopError as exc:
+                self.notify(exc.message, title="stop refused", severity="error")
+            return
         statuses = self.table.statuses
         results = await asyncio.gather(
             *(self._call(action, n, statuses[n].state) for n in names), return_exceptions=True
