@@ -75,7 +75,8 @@ async def local(daemon: Daemon, paths: InstancePaths, args: argparse.Namespace) 
         async def on_quit(choice: QuitChoice) -> None:
             if choice is QuitChoice.HAND_OVER:
                 await daemon.stop(stop_processes=False)
-                if detach(args, paths, daemon.config) != 0:
+                # In a thread: the dashboard keeps drawing (and hearing signals) while it waits.
+                if await asyncio.to_thread(detach, args, paths, daemon.config) != 0:
                     raise PmtopError("the headless daemon did not start; the processes keep running "
                                      "unsupervised (see the daemon log)")
             else:

@@ -64,13 +64,14 @@ def test_quit_hands_the_processes_to_a_daemon(tmp_path: Path) -> None:
 
     os.set_blocking(leader, False)
     try:
-        info = poll(lambda: _daemon_info(state, proc.pid), "the dashboard to serve")
-        web = poll(lambda: _live_pid(state, "web"), "web in the registry")
+        info = poll(lambda: read_screen() is not None and _daemon_info(state, proc.pid), "the dashboard to serve")
+        web = poll(lambda: read_screen() is not None and _live_pid(state, "web"), "web in the registry")
         poll(lambda: read_screen() and b"running" in screen, "the dashboard to draw")
         os.write(leader, b"q")
         poll(lambda: b"hand them to" in read_screen(), "the quit dialog")
         os.write(leader, b"h")
-        assert poll(lambda: proc.poll() is not None, "the dashboard to exit") is True
+        # Keep reading its screen while it works: a terminal nobody reads would block its writes.
+        poll(lambda: read_screen() is not None and proc.poll() is not None, "the dashboard to exit")
         successor = poll(lambda: (i := _any_daemon_info(state)) and i["pid"] != proc.pid and i,
                          "a headless daemon to take over")
         assert successor["port"] == info["port"]
@@ -87,7 +88,11 @@ def test_quit_hands_the_processes_to_a_daemon(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: nothing else is in that group
+                proc.wait()
         os.close(leader)
         leftover = _any_daemon_info(state)
         if leftover is not None and leftover["pid"] != proc.pid and psutil.pid_exists(leftover["pid"]):
