@@ -96,8 +96,16 @@ enabled = false
 
 
 async def until(pilot: Any, check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    from textual.css.query import NoMatches
+
+    def holds() -> bool:
+        try:
+            return check()
+        except NoMatches:  # the screen it looks at is not up yet (keys are still being handled)
+            return False
+
     deadline = time.monotonic() + timeout
-    while not check():
+    while not holds():
         if time.monotonic() > deadline:
             raise SystemExit(f"generate.py: timed out waiting for {what}")
         await pilot.pause(0.05)
