@@ -10,14 +10,14 @@ the settings pmtop writes. A broken file is reported and ignored: it never stops
 
 from __future__ import annotations
 
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import tomli_w
+
+from pmtop.core.files import write_atomic
 
 SETTINGS_FILE: Final = "settings.toml"
 KEYMAP_FILE: Final = "keymap.toml"
@@ -42,18 +42,8 @@ def load_settings(folder: Path) -> Settings:
 def save_settings(folder: Path, settings: Settings) -> None:
     """Atomically: a crash mid-write leaves the old file, never half a file."""
     document = {"theme": settings.theme} if settings.theme else {}
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".settings-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(b"# Written by pmtop: the dashboard's remembered choices.\n")
-            tomli_w.dump(document, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, folder / SETTINGS_FILE)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    header = b"# Written by pmtop: the dashboard's remembered choices.\n"
+    write_atomic(folder / SETTINGS_FILE, header + tomli_w.dumps(document).encode())
 
 
 def load_keymap(folder: Path) -> tuple[dict[str, str], list[str]]:
