@@ -96,8 +96,7 @@ async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, rea
         nonlocal forced
         if daemon.shutdown_requested.is_set() and daemon.supervisor is not None:
             forced = True  # a second Ctrl-C: do not wait out stop timeouts
-            for runner in daemon.supervisor._runners.values():
-                loop.create_task(runner.kill_now())
+            daemon.supervisor.kill_all()
         daemon.request_shutdown()
 
     def on_hangup() -> None:

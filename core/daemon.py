@@ -32,7 +32,7 @@ from .instance import (
     remove_daemon_files,
     write_daemon_files,
 )
-from .model import Scope
+from .model import ProcessSpec, Scope
 from .paths import InstancePaths, instance_paths
 from .store import Registry, RegistryData
 from .supervisor import Supervisor
@@ -255,7 +255,7 @@ class Daemon:
         await web.SockSite(runner, sock).start()
         return runner
 
-    def _runtime_specs(self, saved: RegistryData) -> list[Any]:
+    def _runtime_specs(self, saved: RegistryData) -> list[ProcessSpec]:
         specs = []
         for name, table in saved.added.items():
             table = dict(table)

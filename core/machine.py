@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -264,10 +265,10 @@ class ProcessRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def kill_now(self) -> None:
+    def kill_now(self) -> None:
         """Last resort at supervisor exit: SIGKILL the group without waiting out `stop_timeout`."""
         if self._child is not None:
-            spawner.signal_group(self._child.pgid, 9)
+            spawner.signal_group(self._child.pgid, signal.SIGKILL)
 
     # -- hand-over between supervisors -------------------------------------------------------------
 

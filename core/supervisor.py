@@ -148,6 +148,11 @@ class Supervisor:
         await self.stop_many(reason="supervisor exiting", end_reason=EndReason.SUPERVISOR_EXIT)
         await self._close()
 
+    def kill_all(self) -> None:
+        """SIGKILL every process group now (a second Ctrl-C): stops under way end at once."""
+        for runner in self._runners.values():
+            runner.kill_now()
+
     async def detach(self) -> None:
         """Let go of every process without stopping it: a successor will adopt them (registry)."""
         for runner in self._runners.values():

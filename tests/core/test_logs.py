@@ -55,15 +55,10 @@ async def test_history_keeps_the_last_stderr_lines(make_supervisor: Make) -> Non
         await sup.start("noisy")
         await wait_state(events, "noisy", S.FAILED)
 
-    async def tail() -> tuple[str, ...]:
-        return (await sup.history("noisy"))[-1].stderr_tail
-
     expected = tuple(f"err {i}" for i in range(10, 30))
-    for _ in range(200):
-        if await tail() == expected:
-            break
-        await asyncio.sleep(0.01)
-    assert await tail() == expected
+    await poll_until(lambda: sup._runners["noisy"].history[-1].stderr_tail == expected,
+                     what="the stderr tail once the pipe is drained")
+    assert (await sup.history("noisy"))[-1].stderr_tail == expected
 
 
 def test_tail_reads_from_the_end(tmp_path: Path) -> None:

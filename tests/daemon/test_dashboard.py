@@ -17,6 +17,7 @@ from pmtop.core.api.client import HttpController
 from pmtop.tui import PmtopApp
 from pmtop.tui.widgets.header import StatusHeader
 from tests.daemon.conftest import PMTOP, SLEEP, DaemonProc, poll, write_config
+from tests.waiting import POLL_INTERVAL
 from tests.tui.conftest import cell, table, until, until_cell
 
 Start = Callable[..., DaemonProc]
@@ -107,7 +108,7 @@ def test_quit_hands_the_processes_to_a_daemon(tmp_path: Path) -> None:
                 break
             if time.monotonic() > deadline:
                 break
-            time.sleep(0.1)  # a bounded wait for a daemon that may never come: cleanup, not a test
+            time.sleep(POLL_INTERVAL)
 
 
 def _any_daemon_info(state: Path) -> dict | None:
