@@ -22,6 +22,7 @@ from typing import TextIO
 from pmtop.core.config import Config, DaemonSettings, find_config, load_config
 from pmtop.core.daemon import Daemon, Endpoint, find_existing, resolve_endpoint
 from pmtop.core.errors import PmtopError
+from pmtop.core.files import PRIVATE_FILE, private_dir
 from pmtop.core.daemon_log import daemon_logs, start_daemon_log, stop_daemon_log
 from pmtop.core.instance import pid_file, probe_health, read_daemon_info
 from pmtop.core.logs import tail_lines
@@ -167,12 +168,15 @@ def detach(args: argparse.Namespace, paths: InstancePaths, config: Config) -> in
             command += [flag, str(value)]
     if args.read_only:
         command.append("--read-only")
-    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(paths.log_dir)
     console = paths.log_dir / "detach-console.log"
     started = time.time()
-    with open(console, "wb") as console_file:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console_file,
+    console_fd = os.open(console, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console_fd,
                                  stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        os.close(console_fd)
     deadline = time.monotonic() + DETACH_TIMEOUT
     while time.monotonic() < deadline:
         if child.poll() is not None:

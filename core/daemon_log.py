@@ -8,9 +8,11 @@ night. Old daemon logs are pruned to the newest `keep`.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
+from .files import PRIVATE_FILE, private_dir
 from .paths import InstancePaths
 
 LOGGER_NAME = "pmtop.core"
@@ -19,13 +21,16 @@ FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s"
 
 def start_daemon_log(paths: InstancePaths, *, keep: int = 10) -> tuple[Path, logging.Handler]:
     """Open a new daemon log and attach it to the core's logger; returns its path and handler."""
-    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(paths.log_dir)
     stamp = time.strftime("%Y%m%d_%H%M%S")
-    path = paths.log_dir / f"daemon-{stamp}.log"
     n = 1
-    while path.exists():
-        n += 1
-        path = paths.log_dir / f"daemon-{stamp}-{n}.log"
+    while True:  # created here, 0600: logging's own open would follow the umask
+        path = paths.log_dir / (f"daemon-{stamp}.log" if n == 1 else f"daemon-{stamp}-{n}.log")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+            break
+        except FileExistsError:
+            n += 1
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     logger = logging.getLogger(LOGGER_NAME)

@@ -1,22 +1,72 @@
-"""Writing state files so that a crash or a full disk never leaves a half-written one."""
+"""Writing state files so that a crash or a full disk never leaves a half-written one, and so that
+nobody but their owner can read them.
+
+The state folder, the registry and the logs hold commands, environments (secrets, often) and output,
+so pmtop's folders are 0700 and its files 0600 whatever the umask (SPEC §6): modes are given at
+creation (the umask can only take bits away), and folders an earlier version made are tightened.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from .errors import PmtopError
+
+PRIVATE_DIR: Final = 0o700
+PRIVATE_FILE: Final = 0o600
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner may enter: created 0700 (missing parents too), or tightened.
+
+    A folder that belongs to another user is refused: in a folder someone else can write, that user
+    could have planted the token or registry pmtop is about to trust.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=PRIVATE_DIR)
+    info = path.stat()
+    if info.st_uid != os.geteuid():
+        raise PmtopError(f"{path} belongs to user id {info.st_uid}, not to this user: "
+                         "refusing to keep pmtop's state there")
+    if stat.S_IMODE(info.st_mode) != PRIVATE_DIR:
+        os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def tighten_files(folder: Path) -> None:
+    """Make the regular files directly in `folder` 0600 (files an earlier version wrote 0644)."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours: nothing to tighten
+            if entry.is_file(follow_symlinks=False) and stat.S_IMODE(entry.stat().st_mode) & 0o077:
+                os.chmod(entry.path, PRIVATE_FILE)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
     """Temp file in the same folder, fsync, rename over `path`, fsync the folder.
 
     Readers see the old content or the new, never a mix; `mode` is set before any byte is written,
     so a secret is never readable by others even for a moment.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -36,7 +86,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
-def write_json_atomic(path: Path, value: Any, *, mode: int = 0o644) -> None:
+def write_json_atomic(path: Path, value: Any, *, mode: int = PRIVATE_FILE) -> None:
     write_atomic(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), mode=mode)
 
 

@@ -18,8 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InstanceLocked, PmtopError
-from .files import write_atomic, write_json_atomic
+from .files import private_dir, tighten_files, write_atomic, write_json_atomic
 from .paths import InstancePaths
+
+
+def make_private(paths: InstancePaths) -> None:
+    """pmtop's state and log folders (the instance's and the ones above that hold every instance's),
+    0700: made so, or tightened if an earlier version left them open; and the state files 0600. The
+    per-process log folders inside need no walk: nobody else can enter the instance's log folder."""
+    for folder in (paths.state_dir.parent, paths.state_dir, paths.log_dir.parent, paths.log_dir):
+        private_dir(folder)
+    tighten_files(paths.state_dir)
 
 
 class InstanceLock:
@@ -30,7 +39,7 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock or raise `InstanceLocked` naming the supervisor that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self._paths)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .files import PRIVATE_DIR, PRIVATE_FILE, private_dir
 from .model import LogSpec
 
 STREAMS = ("stdout", "stderr")
@@ -36,7 +37,7 @@ class RotatingFile:
         self.path = path
         self.max_bytes = max(1, max_bytes)
         self.backups = backups
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, PRIVATE_FILE)
         self._size = os.fstat(self._fd).st_size
 
     def write(self, data: bytes) -> None:
@@ -62,7 +63,7 @@ class RotatingFile:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         else:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, 0o644)
+        self._fd = os.open(self.path, flags, PRIVATE_FILE)
         self._size = 0
 
     def close(self) -> None:
@@ -265,18 +266,18 @@ def new_run_dir(process_dir: Path, previous: Path | None = None, now: float | No
     if previous is not None and previous.parent == process_dir and previous.name.startswith(stamp):
         n = _run_sort_key(previous)[1] + 1
     else:
-        process_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(process_dir)
         used = [_run_sort_key(p)[1] for p in process_dir.glob(f"{stamp}*")]
         n = max(used, default=0) + 1
     while True:
         candidate = process_dir / (stamp if n == 1 else f"{stamp}-{n}")
         try:
-            candidate.mkdir()
+            candidate.mkdir(mode=PRIVATE_DIR)  # the mode is all it takes: the umask can only remove bits
             return candidate
         except FileExistsError:
             n += 1
         except FileNotFoundError:  # the process folder was removed behind our back
-            process_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(process_dir)
 
 
 def run_dirs(process_dir: Path) -> list[Path]:
