@@ -145,8 +145,9 @@ class ProcessRunner:
 
     # -- status -----------------------------------------------------------------------------------
 
-    def status(self) -> ProcessStatus:
-        facts = self.facts if self.pid is not None else None
+    def status(self, sampled: Facts | None = None) -> ProcessStatus:
+        """The current status; `sampled` (an on-demand sample of this run) wins over the watcher's facts."""
+        facts = (sampled or self.facts) if self.pid is not None else None
         return ProcessStatus(
             name=self.spec.name,
             state=self.state,

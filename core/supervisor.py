@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from .facts import Facts, FactsSampler
 
 
+FACTS_MAX_AGE = 1.0
+"""Seconds an on-demand sample of facts stays fresh enough to answer another request (SPEC §6)."""
+
+
 class Supervisor:
     def __init__(
         self,
@@ -71,6 +75,9 @@ class Supervisor:
             if spec.name not in self._runners:
                 self._runners[spec.name] = self._make_runner(spec)
         self._facts: FactsSampler | None = None
+        self._sampled: dict[str, tuple[int, Facts]] = {}
+        self._sampled_at = -FACTS_MAX_AGE
+        """The last on-demand sample (`_fresh_facts`) and its monotonic time."""
         """Created by the first subscriber that wants facts (psutil is not even imported before)."""
         self._sessions = SessionWatch(self._session_ended)
         self._background: set[asyncio.Task[None]] = set()
@@ -260,18 +267,39 @@ class Supervisor:
         )
 
     async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:
-        """Every process; with `facts`, CPU, memory and ports sampled now if nobody keeps them fresh
-        (CPU % is then the average since the previous sample, or unknown on the first)."""
-        if facts and (self._facts is None or not self._facts.running):
-            sampler = self._sampler()
-            for name, sampled in (await sampler.sample_now()).items():
-                runner = self._runners.get(name)
-                if runner is not None and runner.pid is not None:
-                    runner.facts = sampled
-        return [r.status() for r in self._runners.values()]
+        """Every process; with `facts`, with CPU, memory and ports at most `FACTS_MAX_AGE` old."""
+        if not facts:
+            return [r.status() for r in self._runners.values()]
+        sampled = await self._fresh_facts()
+        return [r.status(self._sample_of(r, sampled)) for r in self._runners.values()]
 
-    async def status(self, name: str) -> ProcessStatus:
-        return self._runner(name).status()
+    async def status(self, name: str, *, facts: bool = False) -> ProcessStatus:
+        runner = self._runner(name)
+        if not facts:
+            return runner.status()
+        return runner.status(self._sample_of(runner, await self._fresh_facts()))
+
+    async def _fresh_facts(self) -> dict[str, tuple[int, Facts]]:
+        """An on-demand sample of every process (name -> (pid, facts)), unless a watcher's sampler
+        keeps the runners' own facts fresh (then empty). A sample under `FACTS_MAX_AGE` old is reused,
+        so a burst of requests or scrapes costs one sample, and an idle, unwatched supervisor none.
+        CPU % is the average since the previous sample, unknown on the first.
+
+        The sample is kept here, not in the runners: a status published later must not carry facts
+        from whenever someone last asked."""
+        if self._facts is not None and self._facts.watchers:
+            return {}
+        if time.monotonic() - self._sampled_at >= FACTS_MAX_AGE:
+            roots = self._fact_roots()
+            found = await self._sampler().sample_now(roots)
+            self._sampled = {name: (roots[name], facts) for name, facts in found.items() if name in roots}
+            self._sampled_at = time.monotonic()
+        return self._sampled
+
+    @staticmethod
+    def _sample_of(runner: ProcessRunner, sampled: dict[str, tuple[int, Facts]]) -> Facts | None:
+        entry = sampled.get(runner.name)
+        return entry[1] if entry is not None and entry[0] == runner.pid else None
 
     async def spec(self, name: str) -> ProcessSpec:
         return self._runner(name).spec
@@ -413,6 +441,9 @@ class Supervisor:
                 yield events
             finally:
                 sampler.release()
+                if sampler.watchers == 0:  # nobody keeps them fresh: stale facts must not be shown
+                    for runner in self._runners.values():
+                        runner.facts = None
 
     def _sampler(self) -> FactsSampler:
         if self._facts is None:

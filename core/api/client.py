@@ -236,15 +236,16 @@ class HttpController:
         return SupervisorInfo.from_dict(data)
 
     async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:
-        data = await self._request("GET", "/processes", params={"facts": "1"} if facts else None)
+        data = await self._request("GET", "/processes", params={"facts": "1" if facts else "0"})
         return [ProcessStatus.from_dict(item) for item in data["processes"]]
 
-    async def status(self, name: str) -> ProcessStatus:
-        return ProcessStatus.from_dict(await self._request("GET", self._path(name)))
+    async def status(self, name: str, *, facts: bool = False) -> ProcessStatus:
+        params = {"facts": "1" if facts else "0"}
+        return ProcessStatus.from_dict(await self._request("GET", self._path(name), params=params))
 
     async def spec(self, name: str) -> ProcessSpec:
         """Rebuilt from the daemon's `config` table, with what a table does not hold put back."""
-        data = await self._request("GET", self._path(name))
+        data = await self._request("GET", self._path(name), params={"facts": "0"})
         config: dict[str, Any] = data["config"]
         project, cwd = data.get("project"), config.get("cwd")
         base = project or (cwd if isinstance(cwd, str) and cwd.startswith("/") else "/")

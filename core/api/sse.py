@@ -124,16 +124,15 @@ async def finish(response: web.StreamResponse, why: str, reason: str) -> web.Str
 
 
 async def stream_events(
-    request: web.Request, controller: Controller, *, heartbeat: float, closing: asyncio.Event
+    request: web.Request, controller: Controller, *, facts: bool, heartbeat: float, closing: asyncio.Event
 ) -> web.StreamResponse:
     """`GET /events`: a snapshot (one `status` per process), then every change and removal.
 
-    `?facts=1` asks for live CPU, memory and ports too (the supervisor samples them only while
-    someone asks).
+    The snapshot carries CPU, memory and ports at most a second old; `?facts=1` keeps them live (the
+    supervisor samples them once a second only while someone asks).
     """
-    facts = request.query.get("facts", "") in ("1", "true", "yes")
     async with controller.subscribe(facts=facts) as events:
-        snapshot = await controller.processes()
+        snapshot = await controller.processes(facts=True)
         response = await open_stream(request, heartbeat)
         try:  # one write: a thousand processes are one burst, not a thousand
             await response.write(b"".join(render_process_event(status) for status in snapshot))

@@ -158,14 +158,20 @@ def test_corrupt_registry_is_set_aside(start_daemon: Start, tmp_path: Path) -> N
 
 
 
-def test_facts_on_request_without_a_watcher(start_daemon: Start, tmp_path: Path) -> None:
-    write_config(tmp_path, f"[process.a]\ncommand = {SLEEP}\n")
+def test_facts_in_every_status_without_a_watcher(start_daemon: Start, tmp_path: Path) -> None:
+    """SPEC §6: facts are part of every status, sampled on request; `?facts=0` skips them."""
+    listener = ('["python3", "-c", "import socket, time\\ns = socket.socket()\\ns.bind((\'127.0.0.1\', 0))'
+                '\\ns.listen()\\nprint(s.getsockname()[1], flush=True)\\ntime.sleep(600)"]')
+    write_config(tmp_path, f"[process.a]\ncommand = {listener}\n")
     daemon = start_daemon("--port", "auto")
     daemon.wait_state("a", "running")
-    plain = daemon.api("GET", "/processes").json()["processes"][0]
-    assert plain["memory_rss"] is None, "nobody watches: nothing is sampled"
-    sampled = daemon.api("GET", "/processes?facts=1").json()["processes"][0]
-    assert sampled["memory_rss"] > 0 and sampled["ports"] == []
+    port = int(poll(lambda: daemon.api("GET", "/processes/a/logs").json()["lines"], "a to print its port")[0])
+    skipped = daemon.api("GET", "/processes?facts=0").json()["processes"][0]
+    assert skipped["memory_rss"] is None and skipped["ports"] == [], "facts=0: nothing is sampled"
+    listed = daemon.api("GET", "/processes").json()["processes"][0]
+    assert listed["memory_rss"] > 0 and listed["ports"] == [port], "no query: facts included"
+    detail = daemon.api("GET", "/processes/a").json()
+    assert detail["memory_rss"] > 0 and detail["ports"] == [port]
 
 
 def test_a_second_sigint_does_not_wait_out_stop_timeouts(start_daemon: Start, tmp_path: Path) -> None:
