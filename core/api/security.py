@@ -2,8 +2,10 @@
 
 The rules, in the order the server applies them:
 
-- a peer whose address matches a trusted-hosts pattern may do everything;
-- anyone else needs the bearer token and is then limited by the remote-access permissions;
+- every request (but `GET /alive` and `/health`) needs the bearer token, from every address:
+  loopback is not trust, since every local user can reach a loopback port;
+- a token-holding peer whose address matches a trusted-hosts pattern may do everything;
+- any other is limited by the remote-access permissions and may not change these settings;
 - a remote registration must also name an executable that the whitelist allows and the blacklist
   does not (an empty whitelist refuses every remote registration).
 
@@ -31,7 +33,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,39 +40,12 @@ from ..config_schema import NAME_PATTERN
 from ..errors import ConfigError
 from ..files import set_aside, write_json_atomic
 from ..model import ProcessSpec
+from .protocol import CONFIG_SECTIONS, Access, Permission, Route
 
 log = logging.getLogger("pmtop.api")
 
 FILENAME: Final = "security.json"
 FORMAT_VERSION: Final = 1
-
-
-class Permission(StrEnum):
-    """The remote-access switches; each names what an untrusted (token-holding) client may do."""
-
-    REGISTER = "register"
-    DEREGISTER = "deregister"
-    START = "start"
-    STOP = "stop"
-    DISABLE = "disable"
-    AUTOSTART = "autostart"
-    MONITOR_RESTART = "monitor_restart"
-
-
-#: What an untrusted (token-holding) client needs for each named route of the server.
-ROUTE_PERMISSIONS: Final[Mapping[str, tuple[Permission, ...]]] = {
-    "process-register": (Permission.REGISTER,),
-    "process-remove": (Permission.DEREGISTER,),
-    "process-start": (Permission.START,),
-    "process-stop": (Permission.STOP,),
-    "process-stop-many": (Permission.STOP,),
-    "process-restart": (Permission.START, Permission.STOP),
-    "process-enable": (Permission.DISABLE,),
-    "process-disable": (Permission.DISABLE,),
-    "monitor-restart": (Permission.MONITOR_RESTART,),
-}
-#: Routes no untrusted client may use, whatever its permissions: they change the daemon or its security.
-TRUSTED_ONLY_ROUTES: Final = frozenset({"monitor-shutdown", "monitor-reload", "config-put"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +111,7 @@ def section_to_json(settings: SecuritySettings, section: str) -> dict[str, Any]:
     raise KeyError(section)
 
 
-SECTIONS: Final = (
-    "remote-access", "trusted-hosts", "executable-whitelist", "executable-blacklist",
-    "standalone-mode", "partner-discovery",
-)
+SECTIONS: Final = CONFIG_SECTIONS
 
 
 def apply_section(settings: SecuritySettings, section: str, body: object) -> SecuritySettings:
@@ -267,11 +238,11 @@ def _not_permitted(permission: Permission) -> str:
     return f"remote access does not permit {permission.value!r} (remote-access.{permission.value} is false)"
 
 
-def route_refusal(route: str, access: RemoteAccess) -> str | None:
-    """Why an untrusted client may not use the named `route`, or None when it may."""
-    if route in TRUSTED_ONLY_ROUTES:
+def route_refusal(route: Route, access: RemoteAccess) -> str | None:
+    """Why a token-holding client from an untrusted host may not use `route`, or None when it may."""
+    if route.access is Access.TRUSTED:
         return "allowed only from a trusted host"
-    for permission in ROUTE_PERMISSIONS.get(route, ()):
+    for permission in route.permissions:
         if not access.allows(permission):
             return _not_permitted(permission)
     return None
@@ -310,15 +281,16 @@ def normalize_address(address: str) -> str:
     return str(ip)
 
 
+LOCALHOST_ADDRESSES: Final = frozenset({"127.0.0.1", "::1"})
+"""What `localhost` in the trusted hosts means: the addresses that name has, not all of 127.0.0.0/8
+(any local user can send from 127.0.0.2; it is no more ours than any other address)."""
+
+
 def address_matches(address: str, patterns: Iterable[str]) -> bool:
-    """Does the (normalized) peer address match an address pattern, or `localhost` its loopback?"""
-    try:
-        loopback = ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        loopback = False
+    """Does the (normalized) peer address match an address pattern, or is it `localhost`'s?"""
     for pattern in patterns:
         if pattern.lower() == "localhost":
-            if loopback:
+            if address in LOCALHOST_ADDRESSES:
                 return True
         elif not is_hostname_pattern(pattern) and fnmatch.fnmatchcase(address, pattern.lower()):
             return True

@@ -3,8 +3,9 @@
 The app is a thin edge. Handlers parse and check the request, call the controller, and serialise;
 errors are raised, never formatted in a handler, and turned into `{"error": {"code", "message"}}`
 with a status by one middleware (`errors_middleware`). A second middleware decides who may do what
-(`security_middleware`, rules in `security.py`). Routes carry names, and the permission table is keyed
-by them, so adding a route without thinking about its permission is visible in one place.
+(`security_middleware`, rules in `security.py`). The routes are those of `protocol.ROUTES`, each with
+its declared `Access`; the app registers exactly those (`HANDLERS` maps each to its handler), and a
+request whose route has no entry there is refused, so a route can never be open by omission.
 
 The daemon imports this module lazily: `pmtop ps` and friends never load aiohttp.
 """
@@ -28,16 +29,16 @@ from ..config_schema import parse_process, spec_to_table
 from ..controller import Controller
 from ..errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
 from ..model import ProcessState, ProcessStatus, Scope
-from . import metrics, sse
-from .security import SECTIONS, HostMatcher, SecurityStore, apply_section, section_to_json
+from . import metrics, openapi, sse
+from .hosts import HostHeaderCheck
+from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access
+from .security import HostMatcher, SecurityStore, apply_section, section_to_json
 from .security import registration_refusal, route_refusal, token_matches
 
 log = logging.getLogger("pmtop.api")
 
 MAX_BODY: Final = 1024 * 1024
 MAX_LOG_LINES: Final = 100_000
-OPEN_PATHS: Final = frozenset({"/alive", "/health"})
-"""No authentication: clients (and other pmtop instances) find daemons with these."""
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -77,6 +78,7 @@ HOSTS: Final = web.AppKey("hosts", HostMatcher)
 CLOSING: Final = web.AppKey("closing", asyncio.Event)
 """Set on shutdown: every event stream ends instead of holding the exit up."""
 CONFIG_LOCK: Final = web.AppKey("config_lock", asyncio.Lock)
+HOST_CHECK: Final = web.AppKey("host_check", HostHeaderCheck)
 TRUSTED: Final = web.RequestKey("trusted", bool)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -152,24 +154,35 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.json_response(error_body("internal_error", "internal error (see the daemon log)"), status=500)
 
 
+UNAUTHORIZED_HEADERS: Final = {"WWW-Authenticate": 'Bearer realm="pmtop"'}
+
+
 @web.middleware
 async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Trusted hosts may do everything; others need the token and a permission (SPEC §6)."""
-    if request.path in OPEN_PATHS:
-        return await handler(request)
+    """SPEC §6, in order: the Host header (DNS rebinding), the token (everyone, loopback included),
+    read-only, then what an untrusted peer may do. Nothing before this runs for a refused request."""
     app = request.app
+    host_problem = await app[HOST_CHECK].problem(request)
+    if host_problem is not None:
+        raise HttpError(403, "host_not_allowed", host_problem)
+    not_found = request.match_info.http_exception is not None  # 404/405: the router says so, after the token
+    route = None if not_found else ROUTES_BY_NAME.get(request.match_info.route.name or "")
+    if route is not None and route.access is Access.OPEN:
+        return await handler(request)
+    if not token_matches(request.headers.get("Authorization", ""), app[OPTIONS].token):
+        raise HttpError(401, "unauthorized", "this request needs the owner's token: "
+                        "Authorization: Bearer <token> (`pmtop token` prints it)", UNAUTHORIZED_HEADERS)
+    if not_found:
+        return await handler(request)
+    if route is None:  # registered outside the route table: refuse rather than guess
+        raise HttpError(403, "forbidden", f"{request.method} {request.path}: this route declares no access rule")
+    if app[OPTIONS].read_only and request.method not in SAFE_METHODS:
+        raise HttpError(403, "read_only", "pmtop is read-only")
     settings = app[SECURITY].settings
     trusted = await app[HOSTS].is_trusted(request.remote, settings.trusted_hosts)
     request[TRUSTED] = trusted
-    if not trusted and not token_matches(request.headers.get("Authorization", ""), app[OPTIONS].token):
-        raise HttpError(401, "unauthorized", "a bearer token is required from this host",
-                        {"WWW-Authenticate": 'Bearer realm="pmtop"'})
-    if request.match_info.http_exception is not None:  # 404/405: let the router say so
-        return await handler(request)
-    if app[OPTIONS].read_only and request.method not in SAFE_METHODS:
-        raise HttpError(403, "read_only", "pmtop is read-only")
     if not trusted:
-        refusal = route_refusal(request.match_info.route.name or "", settings.remote_access)
+        refusal = route_refusal(route, settings.remote_access)
         if refusal is not None:
             raise HttpError(403, "forbidden", f"{request.method} {request.path}: {refusal}")
     return await handler(request)
@@ -225,13 +238,14 @@ async def daemon_status(request: web.Request) -> web.Response:
 
 
 async def metrics_text(request: web.Request) -> web.Response:
-    text = metrics.render(await _controller(request).processes())
+    text = metrics.render(await _controller(request).processes(facts=True))
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     app = request.app
-    return await sse.stream_events(request, app[CONTROLLER], heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING])
+    return await sse.stream_events(request, app[CONTROLLER], facts=_flag(request, "facts"),
+                                   heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING])
 
 
 async def monitor_reload(request: web.Request) -> web.Response:
@@ -255,7 +269,7 @@ def _accepted_then(hook: Callable[[DaemonHooks], None]) -> Handler:
 # ----------------------------------------------------------------------------- process endpoints
 
 async def list_processes(request: web.Request) -> web.Response:
-    statuses = await _controller(request).processes(facts=_flag(request, "facts"))
+    statuses = await _controller(request).processes(facts=_flag(request, "facts", default=True))
     return _json({"processes": [s.to_dict() for s in statuses]})
 
 
@@ -292,7 +306,7 @@ async def register(request: web.Request) -> web.Response:
 
 async def process_detail(request: web.Request) -> web.Response:
     controller = _controller(request)
-    status = await controller.status(_name(request))
+    status = await controller.status(_name(request), facts=_flag(request, "facts", default=True))
     spec = await controller.spec(_name(request))
     return _json({**status.to_dict(), "config": spec_to_table(spec), "project": spec.project,
                   "session_pid": spec.session_pid})
@@ -319,8 +333,8 @@ async def stop_many(request: web.Request) -> web.StreamResponse:
     if (await request.read()).strip():
         body = await _body(request)
         names = body.get("names")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise HttpError(422, "bad_request", "names: must be a list of process names")
+        if set(body) != {"names"} or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise HttpError(422, "bad_request", 'the body must be {"names": [process names]} (or none, for all)')
     statuses = await _controller(request).stop_many(names)
     return _json({"processes": [s.to_dict() for s in statuses]})
 
@@ -338,11 +352,13 @@ def _int_query(request: web.Request, key: str, default: int, maximum: int) -> in
     return value
 
 
-def _flag(request: web.Request, key: str) -> bool:
-    raw = request.query.get(key, "0").lower()
-    if raw not in ("0", "1", "true", "false", "yes", "no", ""):
+def _flag(request: web.Request, key: str, *, default: bool = False) -> bool:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    if raw.lower() not in ("0", "1", "true", "false", "yes", "no"):
         raise HttpError(400, "bad_request", f"{key} must be 1 or 0 (got {raw!r})")
-    return raw in ("1", "true", "yes")
+    return raw.lower() in ("1", "true", "yes")
 
 
 async def process_logs(request: web.Request) -> web.StreamResponse:
@@ -370,32 +386,67 @@ async def process_history(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------------------ config endpoints
 
-def _section(request: web.Request) -> str:
-    section = request.match_info["section"]
-    if section not in SECTIONS:
-        raise HttpError(404, "not_found", f"no config section {section!r} (one of: {', '.join(SECTIONS)})")
-    return section
+def get_config(section: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return _json(section_to_json(request.app[SECURITY].settings, section))
+
+    return handler
 
 
-async def get_config(request: web.Request) -> web.Response:
-    return _json(section_to_json(request.app[SECURITY].settings, _section(request)))
-
-
-async def put_config(request: web.Request) -> web.Response:
+def put_config(section: str) -> Handler:
     """Validate, persist, then apply: a refused or failed write changes nothing."""
-    section = _section(request)
-    body = await _body(request)
-    store = request.app[SECURITY]
-    async with request.app[CONFIG_LOCK]:  # read-modify-write, one at a time
-        settings = apply_section(store.settings, section, body)
-        await asyncio.to_thread(store.save, settings)
-    return _json(section_to_json(settings, section))
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        store = request.app[SECURITY]
+        async with request.app[CONFIG_LOCK]:  # read-modify-write, one at a time
+            settings = apply_section(store.settings, section, body)
+            await asyncio.to_thread(store.save, settings)
+        return _json(section_to_json(settings, section))
+
+    return handler
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return _json(openapi.document())
 
 
 # --------------------------------------------------------------------------------------- the app
 
 async def _close_streams(app: web.Application) -> None:
     app[CLOSING].set()
+
+
+_ACTIONS: Final[Mapping[str, Callable[[Controller, str], Awaitable[ProcessStatus]]]] = {
+    "start": lambda c, n: c.start(n),
+    "stop": lambda c, n: c.stop(n),
+    "restart": lambda c, n: c.restart(n),
+    "enable": lambda c, n: c.enable(n),
+    "disable": lambda c, n: c.disable(n),
+}
+
+HANDLERS: Final[Mapping[str, Handler]] = {
+    "alive": alive,
+    "health": health,
+    "openapi": openapi_document,
+    "status": daemon_status,
+    "metrics": metrics_text,
+    "events": events,
+    "monitor-reload": monitor_reload,
+    "monitor-shutdown": _accepted_then(lambda d: d.request_shutdown()),
+    "monitor-restart": _accepted_then(lambda d: d.request_restart()),
+    "processes": list_processes,
+    "process-register": register,
+    "process-stop-many": stop_many,
+    "process": process_detail,
+    "process-remove": remove,
+    **{f"process-{verb}": _action(act) for verb, act in _ACTIONS.items()},
+    "process-logs": process_logs,
+    "process-history": process_history,
+    **{f"config-get-{section}": get_config(section) for section in CONFIG_SECTIONS},
+    **{f"config-put-{section}": put_config(section) for section in CONFIG_SECTIONS},
+}
+"""Route name (`protocol.ROUTES`) -> handler; `make_app` checks the two name the same routes."""
 
 
 def make_app(
@@ -408,41 +459,20 @@ def make_app(
     heartbeat: float = 15.0,
 ) -> web.Application:
     """The API for `controller`. Run it with `web.AppRunner` + `web.TCPSite` (tests: port 0)."""
+    if not token:
+        raise ValueError("the API needs a token: every request but /alive and /health must show it")
+    missing = {route.name for route in ROUTES} ^ set(HANDLERS)
+    assert not missing, f"routes and handlers differ: {sorted(missing)}"
     app = web.Application(middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY)
     app[CONTROLLER] = controller
     app[DAEMON] = daemon
     app[SECURITY] = security
     app[OPTIONS] = ApiOptions(token=token, read_only=read_only, heartbeat=heartbeat)
     app[HOSTS] = HostMatcher()
+    app[HOST_CHECK] = HostHeaderCheck()
     app[CLOSING] = asyncio.Event()
     app[CONFIG_LOCK] = asyncio.Lock()
     app.on_shutdown.append(_close_streams)
-    r = app.router
-    r.add_get("/alive", alive, name="alive")
-    r.add_get("/health", health, name="health")
-    r.add_get("/status", daemon_status, name="status")
-    r.add_get("/metrics", metrics_text, name="metrics")
-    r.add_get("/events", events, name="events", allow_head=False)
-    r.add_post("/monitor/reload", monitor_reload, name="monitor-reload")
-    r.add_post("/monitor/shutdown", _accepted_then(lambda d: d.request_shutdown()), name="monitor-shutdown")
-    r.add_post("/monitor/restart", _accepted_then(lambda d: d.request_restart()), name="monitor-restart")
-    r.add_get("/processes", list_processes, name="processes")
-    r.add_post("/processes", register, name="process-register")
-    r.add_get("/processes/{name}", process_detail, name="process")
-    r.add_delete("/processes/{name}", remove, name="process-remove")
-    actions: dict[str, Callable[[Controller, str], Awaitable[ProcessStatus]]] = {
-        "start": lambda c, n: c.start(n),
-        "stop": lambda c, n: c.stop(n),
-        "restart": lambda c, n: c.restart(n),
-        "enable": lambda c, n: c.enable(n),
-        "disable": lambda c, n: c.disable(n),
-    }
-    for verb, act in actions.items():
-        if verb == "stop":  # before the per-name route, which would take `*` for a name
-            r.add_post("/processes/*/stop", stop_many, name="process-stop-many")
-        r.add_post(f"/processes/{{name}}/{verb}", _action(act), name=f"process-{verb}")
-    r.add_get("/processes/{name}/logs", process_logs, name="process-logs", allow_head=False)
-    r.add_get("/processes/{name}/history", process_history, name="process-history")
-    r.add_get("/config/{section}", get_config, name="config-get")
-    r.add_put("/config/{section}", put_config, name="config-put")
+    for route in ROUTES:  # in table order: `/processes/*/stop` before `/processes/{name}/stop`
+        app.router.add_route(route.method, route.path, HANDLERS[route.name], name=route.name)
     return app

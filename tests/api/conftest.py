@@ -64,7 +64,8 @@ class Api:
     runner: web.AppRunner
     clients: list[httpx.AsyncClient | HttpController] = field(default_factory=list)
 
-    def http(self, token: str | None = None) -> httpx.AsyncClient:
+    def http(self, token: str | None = TOKEN) -> httpx.AsyncClient:
+        """A client that shows `token` (the owner's, unless told otherwise; None: no token at all)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10.0, trust_env=False)
         self.clients.append(client)

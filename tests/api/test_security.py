@@ -12,6 +12,7 @@ import stat
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pmtop.core.api.security import (
@@ -31,29 +32,31 @@ from tests.conftest import spec
 SLEEPER = ["python3", "-c", "import time; time.sleep(600)"]
 
 
-async def test_untrusted_needs_the_token(serve: Serve) -> None:
+async def test_a_trusted_host_still_needs_the_token(serve: Serve) -> None:
+    """Loopback is not trust: every local user can reach it. 127.0.0.1 is a trusted host here."""
     api = await serve(spec("web"))
-    api.distrust_loopback()
-    anonymous = api.http()
+    anonymous = api.http(None)
     assert (await anonymous.get("/alive")).text == "OK", "/alive needs no token"
     assert (await anonymous.get("/health")).json()["service"] == "pmtop", "/health needs no token"
-    for path in ("/processes", "/status", "/metrics", "/events", "/config/trusted-hosts", "/nope"):
+    for path in ("/processes", "/status", "/metrics", "/events", "/config/trusted-hosts", "/openapi.json", "/nope"):
         response = await anonymous.get(path)
-        error(response, 401, "unauthorized")
+        assert "pmtop token" in error(response, 401, "unauthorized")
         assert response.headers["www-authenticate"].startswith("Bearer")
     error(await api.http("wrong-token").get("/processes"), 401, "unauthorized")
     error(await api.http(TOKEN + "x").get("/processes"), 401, "unauthorized")
     error(await anonymous.get("/processes", headers={"Authorization": f"Basic {TOKEN}"}), 401, "unauthorized")
+    error(await anonymous.get("/processes", headers={"Authorization": "Bearer"}), 401, "unauthorized")
+    owner = api.http()
+    assert (await owner.get("/processes")).json()["processes"][0]["name"] == "web"
+    error(await owner.get("/nope"), 404, "not_found")
+
+
+async def test_untrusted_with_the_token_may_read(serve: Serve) -> None:
+    api = await serve(spec("web"))
+    api.distrust_loopback()
     remote = api.http(TOKEN)
     assert (await remote.get("/processes")).json()["processes"][0]["name"] == "web"
-    assert (await remote.get("/config/remote-access")).status_code == 200, "GET config: any authenticated client"
-    error(await remote.get("/nope"), 404, "not_found")
-
-
-async def test_trusted_host_needs_no_token(serve: Serve) -> None:
-    api = await serve(spec("web"))
-    assert (await api.http().get("/processes")).status_code == 200
-    assert (await api.http("wrong").get("/processes")).status_code == 200, "a trusted host may do everything"
+    assert (await remote.get("/config/remote-access")).status_code == 200, "GET config: any token holder"
 
 
 async def test_remote_access_permissions(serve: Serve) -> None:
@@ -213,7 +216,9 @@ def test_missing_sections_take_defaults(paths: InstancePaths) -> None:
 
 @pytest.mark.parametrize(("address", "patterns", "trusted"), [
     ("127.0.0.1", ("localhost",), True),
-    ("127.0.0.2", ("localhost",), True),
+    ("127.0.0.2", ("localhost",), False),
+    ("127.1.2.3", ("localhost",), False),
+    ("::ffff:127.0.0.1", ("localhost",), True),
     ("::1", ("localhost",), True),
     ("10.0.0.1", ("localhost",), False),
     ("192.168.1.77", ("192.168.1.*",), True),
@@ -255,9 +260,11 @@ async def test_hostname_patterns_through_the_server(serve: Serve) -> None:
 
     api = await serve(resolver=resolve)
     api.store.save(dataclasses.replace(api.store.settings, trusted_hosts=("*.example.com",)))
-    assert (await api.http().get("/processes")).status_code == 200
+    assert (await api.http().put("/config/standalone-mode", json={"enabled": True})).status_code == 200
     api.store.save(dataclasses.replace(api.store.settings, trusted_hosts=("*.example.org",)))
-    error(await api.http().get("/processes"), 401, "unauthorized")
+    refused = await api.http().put("/config/standalone-mode", json={"enabled": False})
+    assert "trusted host" in error(refused, 403, "forbidden")
+    assert api.store.settings.standalone_mode, "the refused PUT changed nothing"
 
 
 def test_executable_rules(tmp_path: Path) -> None:
@@ -274,3 +281,68 @@ def test_executable_rules(tmp_path: Path) -> None:
     assert executable_refusal(bare, (str(link),), ()) is None, "looked up on the spec's own PATH"
     assert executable_refusal(bare, (), ()) is not None, "empty whitelist refuses"
     assert executable_refusal(bare, ("/nowhere/*",), ()) is not None
+
+
+# ------------------------------------------------------------------------- routes fail closed
+
+async def test_a_route_outside_the_table_is_refused(paths: InstancePaths) -> None:
+    """A route someone adds without declaring its access is refused, even with the token (fail closed)."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from pmtop.core.api.server import make_app
+    from tests.api.conftest import FakeDaemon
+
+    async def leak(request: web.Request) -> web.Response:
+        return web.json_response({"secret": True})
+
+    from pmtop.core.supervisor import Supervisor
+
+    app = make_app(Supervisor([], paths=paths), FakeDaemon(), security=SecurityStore(paths.state_dir), token=TOKEN)
+    app.router.add_get("/named-but-undeclared", leak, name="undeclared")
+    app.router.add_get("/unnamed", leak)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with httpx.AsyncClient(base_url=str(server.make_url("")),
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            for path in ("/named-but-undeclared", "/unnamed"):
+                assert "declares no access" in error(await client.get(path), 403, "forbidden")
+    finally:
+        await server.close()
+
+
+def test_every_route_declares_its_access() -> None:
+    from pmtop.core.api.protocol import ROUTES, Access
+    from pmtop.core.api.server import HANDLERS
+
+    assert {route.name for route in ROUTES} == set(HANDLERS)
+    assert {route.name for route in ROUTES if route.access is Access.OPEN} == {"alive", "health"}
+    for route in ROUTES:
+        assert isinstance(route.access, Access), route
+        if route.method != "GET" and route.access is Access.TOKEN:
+            assert route.permissions, f"{route} changes something: an untrusted peer needs a permission"
+
+
+# ------------------------------------------------------------------------------ the Host header
+
+@pytest.mark.parametrize(("header", "local", "names", "allowed"), [
+    ("127.0.0.1:19881", "127.0.0.1", frozenset(), True),
+    ("localhost:19881", "127.0.0.1", frozenset(), True),
+    ("LocalHost", "127.0.0.1", frozenset(), True),
+    ("[::1]:19881", "::1", frozenset(), True),
+    ("[::1]:19881", "127.0.0.1", frozenset(), False),
+    ("127.0.0.2:19881", "127.0.0.1", frozenset(), False),
+    ("evil.example:19881", "127.0.0.1", frozenset(), False),
+    ("localhost.evil.example", "127.0.0.1", frozenset(), False),
+    ("buildbox", "127.0.0.1", frozenset({"buildbox"}), False),
+    ("buildbox:19881", "192.168.1.5", frozenset({"buildbox"}), True),
+    ("buildbox.evil.example", "192.168.1.5", frozenset({"buildbox"}), False),
+    ("192.168.1.5", "::ffff:192.168.1.5", frozenset(), True),
+    ("", "127.0.0.1", frozenset(), False),
+    (None, "127.0.0.1", frozenset(), False),
+])
+def test_host_header_rule(header: str | None, local: str, names: frozenset[str], allowed: bool) -> None:
+    from pmtop.core.api.hosts import host_problem
+
+    assert (host_problem(header, local, names) is None) is allowed

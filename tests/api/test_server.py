@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,7 @@ from pmtop.core.errors import ConfigError, DaemonUnavailable, PortInUse
 from pmtop.core.model import ProcessState
 from tests.api.conftest import Serve, read_until
 from tests.conftest import spec
-from tests.waiting import poll_until, wait_state
+from tests.waiting import POLL_INTERVAL, poll_until, wait_state
 
 S = ProcessState
 PRINTER = "import sys, time\nfor i in range(5): print(f'out {i}'); print(f'err {i}', file=sys.stderr)\nsys.stdout.flush(); time.sleep(600)"
@@ -215,6 +216,16 @@ async def test_metrics_are_prometheus_text(serve: Serve) -> None:
     assert samples['pmtop_process_uptime_seconds{name="web"}'] >= 0
     assert samples['pmtop_process_uptime_seconds{name="off"}'] == 0
     assert {"pmtop_process_healthy", "pmtop_process_cpu_percent", "pmtop_process_memory_rss_bytes"} <= typed
+    assert samples['pmtop_process_memory_rss_bytes{name="web"}'] > 0, "a scrape samples memory, unwatched"
+    assert 'pmtop_process_memory_rss_bytes{name="off"}' not in samples, "not running: no sample"
+
+    async def cpu_sampled() -> bool:  # CPU % is measured between two samples, a second apart at least
+        return 'pmtop_process_cpu_percent{name="web"}' in (await http.get("/metrics")).text
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while not await cpu_sampled():
+        assert asyncio.get_running_loop().time() < deadline, "a later scrape never had the CPU %"
+        await asyncio.sleep(POLL_INTERVAL)
     await api.sup.stop("web")
 
 
@@ -307,7 +318,8 @@ async def test_stop_many_stops_dependents_first(tmp_path) -> None:
     await server.start_server()
     try:
         seen: list = []
-        async with sup.subscribe() as events, httpx.AsyncClient(base_url=str(server.make_url(""))) as client:
+        async with sup.subscribe() as events, httpx.AsyncClient(
+                base_url=str(server.make_url("")), headers={"Authorization": "Bearer t"}) as client:
             await sup.boot()
             await wait_state(events, "web", ProcessState.RUNNING)
             assert (await client.post("/processes/*/stop", json={"names": "db"})).status_code == 422

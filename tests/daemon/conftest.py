@@ -48,8 +48,14 @@ class DaemonProc:
     def state_dir(self) -> Path:
         return self.home / "state" / self.instance
 
+    @property
+    def token(self) -> str:
+        """The owner's token, read from the instance's file as the CLI does."""
+        return (self.state_dir / "token").read_text().strip()
+
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.url + path, timeout=30, **kw)
+        headers = {"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
+        return httpx.request(method, self.url + path, timeout=30, headers=headers, **kw)
 
     def processes(self) -> dict[str, dict[str, Any]]:
         return {p["name"]: p for p in self.api("GET", "/processes").json()["processes"]}
@@ -82,11 +88,11 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
     started: list[DaemonProc] = []
 
     def start(*args: str, cwd: Path | None = None, home: Path | None = None, instance: str = "default",
-              wait: bool = True, env: dict[str, str] | None = None) -> DaemonProc:
+              wait: bool = True, env: dict[str, str] | None = None, umask: int = -1) -> DaemonProc:
         home = home or tmp_path / "home"
         environ = {**os.environ, "PMTOP_HOME": str(home), **(env or {})}
         proc = subprocess.Popen([*PMTOP, "--headless", *args], cwd=cwd or tmp_path, env=environ,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, umask=umask)
         daemon = DaemonProc(proc, home, instance)
         started.append(daemon)
         if wait:

@@ -28,7 +28,7 @@ async def test_attached_dashboard_drives_a_real_daemon(start_daemon: Start, tmp_
     write_config(tmp_path, f"[process.web]\ncommand = {SLEEP}\n[process.api]\ncommand = {SLEEP}\n")
     daemon = start_daemon("--port", "auto")
     daemon.wait_state("api", "running")
-    async with HttpController(daemon.url) as controller:
+    async with HttpController(daemon.url, token=daemon.token) as controller:
         app = PmtopApp(controller, mode="attached")
         async with app.run_test(size=SIZE) as pilot:
             await until_cell(pilot, "api", "state", "running")

@@ -207,7 +207,7 @@ async def test_the_dashboard_drives_a_daemon_over_http(serve: Serve) -> None:  #
     from pmtop.core.api.client import HttpController
 
     api = await serve(spec("web"), spec("api"))
-    ctl = api.controller(token=None)
+    ctl = api.controller()
     app = PmtopApp(ctl, mode="attached")
     async with api.sup.subscribe() as events, app.run_test(size=SIZE) as pilot:
         await until_rows(pilot, ["web", "api"])
