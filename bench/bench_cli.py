@@ -44,8 +44,9 @@ def config(count: int) -> str:
 
 
 @contextmanager
-def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int]]:
-    """A daemon running `count` sleeps; yields (its folder, the environment to reach it, its port)."""
+def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int, str]]:
+    """A daemon running `count` sleeps; yields (its folder, the environment to reach it, its port, its
+    token, read from the instance's token file as every client does)."""
     folder = root / f"project-{count}"
     folder.mkdir()
     (folder / "pmtop.toml").write_text(config(count))
@@ -57,7 +58,7 @@ def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int]]
     try:
         info_path = Path(env["PMTOP_HOME"]) / "state" / "default" / "daemon.json"
         deadline = time.monotonic() + 120
-        port = 0
+        port, token = 0, ""
         while True:  # a process we cannot await: poll with a deadline
             if proc.poll() is not None:
                 raise SystemExit(f"the daemon exited: {(root / f'daemon-{count}.log').read_text()}")
@@ -65,7 +66,8 @@ def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int]]
                 info = json.loads(info_path.read_text())
                 if info["pid"] == proc.pid:
                     port = int(info["port"])
-                    with Client("127.0.0.1", port) as client:
+                    token = (info_path.parent / "token").read_text().strip()
+                    with Client("127.0.0.1", port, token=token) as client:
                         if sum(s["state"] == "running" for s in client.processes()) == count:
                             break
             except (OSError, ValueError, KeyError):
@@ -73,7 +75,7 @@ def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int]]
             if time.monotonic() > deadline:
                 raise SystemExit("the daemon did not get all its processes running within 120s")
             time.sleep(0.1)
-        yield folder, env, port
+        yield folder, env, port, token
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -110,13 +112,13 @@ def bench_ps(folder: Path, env: dict[str, str]) -> None:
     print(f"pmtop ps --json (200 processes)  {median_ms(ps_json)}")
 
 
-def bench_list(port: int) -> None:
+def bench_list(port: int, token: str) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     times = []
     size = 0
     for _ in range(RUNS):
         start = time.perf_counter()
-        conn.request("GET", "/processes")
+        conn.request("GET", "/processes", headers={"Authorization": f"Bearer {token}"})
         body = conn.getresponse().read()
         json.loads(body)
         times.append(time.perf_counter() - start)
@@ -125,10 +127,10 @@ def bench_list(port: int) -> None:
     print(f"GET /processes (1,000 processes) {median_ms(times)}   ({size / 1024:.0f} KiB, keep-alive, parsed)")
 
 
-def bench_events(port: int, count: int) -> None:
+def bench_events(port: int, token: str, count: int) -> None:
     """From sending a stop/start to its first status event arriving on an open `/events` stream."""
     name = "p0000"
-    stream = Client("127.0.0.1", port).events("/events")
+    stream = Client("127.0.0.1", port, token=token).events("/events")
     seen = 0
     while seen < count:  # the snapshot: one status per process
         event, _ = next(stream)
@@ -138,7 +140,7 @@ def bench_events(port: int, count: int) -> None:
     for i in range(EVENTS):
         verb, first_state = ("stop", "stopping") if i % 2 == 0 else ("start", "starting")
         start = time.perf_counter()
-        actor.request("POST", f"/processes/{name}/{verb}")
+        actor.request("POST", f"/processes/{name}/{verb}", headers={"Authorization": f"Bearer {token}"})
         while True:
             event, data = next(stream)
             if event == "status":
@@ -161,11 +163,11 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="pmtop-bench-cli-"))
     try:
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of {RUNS} runs")
-        with daemon(root, 200) as (folder, env, port):
+        with daemon(root, 200) as (folder, env, port, token):
             bench_ps(folder, env)
-            bench_events(port, 200)
-        with daemon(root, 1000) as (_, _, port):
-            bench_list(port)
+            bench_events(port, token, 200)
+        with daemon(root, 1000) as (_, _, port, token):
+            bench_list(port, token)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

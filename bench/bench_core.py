@@ -540,7 +540,8 @@ class Daemon:
             time.sleep(POLL_INTERVAL)
         info = json.loads(info_path.read_text())
         conn = http.client.HTTPConnection(info["host"], info["port"], timeout=seconds + settle + 30)
-        conn.request("GET", "/events?facts=1")
+        token = (info_path.parent / "token").read_text().strip()
+        conn.request("GET", "/events?facts=1", headers={"Authorization": f"Bearer {token}"})
         response = conn.getresponse()
         events = [0]
 

@@ -142,7 +142,7 @@ class Client:
         if code == DaemonUnavailable.code:
             return DaemonUnavailable(message)
         if status == 401:
-            message = f"{message} (give it with --token or $PMTOP_TOKEN)"
+            message = f"{message}; on another machine give it with --token-file FILE or $PMTOP_TOKEN"
         elif status == 403:
             message = f"refused by the pmtop daemon at {self.url}: {message}"
         return ApiError(status, code, message)

@@ -70,7 +70,7 @@ def target_of(args: argparse.Namespace) -> Target:
         instance=getattr(args, "instance", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
-        token=getattr(args, "token", None),
+        token_file=getattr(args, "token_file", None),
         config=getattr(args, "config", None),
     )
 
@@ -319,6 +319,18 @@ def init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def token(args: argparse.Namespace) -> int:
+    """Print this instance's token, creating it (0600, in a 0700 folder) if no daemon made it yet,
+    so that Prometheus or a script can be set up before the first start."""
+    from pmtop.core.instance import ensure_token, make_private
+    from pmtop.core.paths import instance_paths
+
+    paths = instance_paths(target_of(args).instance)
+    make_private(paths)
+    emit(ensure_token(paths))
+    return EXIT_OK
+
+
 COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
     "ps": ps,
     "start": action,
@@ -332,6 +344,7 @@ COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
     "status": status,
     "reload": reload,
     "shutdown": shutdown,
+    "token": token,
     "instances": instances,
     "init": init,
 }

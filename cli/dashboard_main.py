@@ -22,6 +22,7 @@ from pmtop.core.instance import read_token
 from pmtop.core.paths import InstancePaths, instance_paths
 
 from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
+from .locate import read_token_file
 
 
 EARLY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -39,7 +40,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
     if existing is not None:
         if existing.config_differs:
             print(config_mismatch_line(existing.info.config), file=sys.stderr)
-        token = args.token or os.environ.get("PMTOP_TOKEN") or read_token(paths)
+        token = ((read_token_file(args.token_file) if args.token_file else None)
+                 or os.environ.get("PMTOP_TOKEN") or read_token(paths))
         return asyncio.run(attached(existing.info.url, token, args))
     raise_open_file_limit()
     daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=args.read_only)

@@ -2,7 +2,8 @@
 
 The instance is `--instance`, else the config's `[daemon] instance`, else "default". Host and port
 are each `--host`/`--port`, else the instance's `daemon.json`, else the config's `[daemon]` value,
-else 127.0.0.1:19881. The token is `--token`, else `$PMTOP_TOKEN`, else the instance's token file.
+else 127.0.0.1:19881. The token is read from `--token-file`, else `$PMTOP_TOKEN`, else the instance's
+token file (never from the command line, which every local user can read with `ps`).
 
 Everything here is on `pmtop ps`'s path, which must finish in 100 ms, interpreter start included, so
 it reads the few files it needs itself instead of importing the modules that own them:
@@ -92,6 +93,17 @@ def read_token(state_dir: Path) -> str | None:
         return None
 
 
+def read_token_file(path: str) -> str:
+    """The token in `--token-file FILE`; a missing, unreadable or empty file is a usage error."""
+    try:
+        token = Path(path).expanduser().read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the token file {path}: {exc.strerror or exc}") from None
+    if not token:
+        raise UsageError(f"the token file {path} is empty")
+    return token
+
+
 # ------------------------------------------------------------------------------------ config file
 
 def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
@@ -166,7 +178,7 @@ def locate(
     instance: str | None = None,
     host: str | None = None,
     port: object = None,
-    token: str | None = None,
+    token_file: str | None = None,
     config: str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
@@ -196,7 +208,8 @@ def locate(
         instance=chosen,
         host=connectable(chosen_host),
         port=chosen_port,
-        token=token or env.get("PMTOP_TOKEN") or read_token(state_dir),
+        token=(read_token_file(token_file) if token_file else None) or env.get("PMTOP_TOKEN")
+        or read_token(state_dir),
         config=config_path,
         recorded=recorded,
         guessed=explicit_port is None and recorded is None,

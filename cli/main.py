@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from pmtop.core.errors import PmtopError
+from pmtop.core.version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing itself costs `pmtop ps` ~4 ms)
@@ -42,8 +43,8 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--host", metavar="HOST", default=default, help="API address (default 127.0.0.1)")
     parser.add_argument("--port", metavar="PORT", default=default,
                         help='API port (default 19881), or "auto" for the first free one from there up')
-    parser.add_argument("--token", metavar="TOKEN", default=default,
-                        help="bearer token for a remote daemon (default: $PMTOP_TOKEN, else the local token file)")
+    parser.add_argument("--token-file", metavar="FILE", default=default,
+                        help="read the API token from FILE (default: $PMTOP_TOKEN, else this instance's token file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --headless: start in the background, return once it answers")
     parser.add_argument("--read-only", action="store_true", help="refuse every action; viewing only")
     parser.add_argument("--theme", metavar="NAME", help="dashboard theme")
+    parser.add_argument("--version", action="version", version=f"pmtop {__version__}")
     common = Parser(add_help=False)
     _common_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("reload", parents=[common], help="reload the daemon's config file")
     sub.add_parser("shutdown", parents=[common], help="stop the daemon (and its processes)")
+    sub.add_parser("token", parents=[common], help="print this instance's API token (for curl or Prometheus)")
     instances = sub.add_parser("instances", parents=[common], help="every running pmtop daemon of this user")
     instances.add_argument("--json", action="store_true", help="print JSON")
     init = sub.add_parser("init", parents=[common], help="write a commented starter pmtop.toml here")

@@ -85,7 +85,9 @@ class Daemon:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            token = (self.state_dir / "token").read_text().strip()  # as the CLI reads it
+            conn.request(method, path, body=data,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
             response = conn.getresponse()
             raw = response.read()
             ctype = response.getheader("Content-Type") or ""

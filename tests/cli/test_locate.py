@@ -119,7 +119,14 @@ def test_token_order(tmp_path: Path) -> None:
     env = {"PMTOP_HOME": str(home)}
     assert loc.locate(environ=env, cwd=tmp_path).token == token
     assert loc.locate(environ={**env, "PMTOP_TOKEN": "from-env"}, cwd=tmp_path).token == "from-env"
-    assert loc.locate(token="given", environ={**env, "PMTOP_TOKEN": "from-env"}, cwd=tmp_path).token == "given"
+    given = tmp_path / "token-file"
+    given.write_text("from-file\n")
+    assert loc.locate(token_file=str(given), environ={**env, "PMTOP_TOKEN": "from-env"}, cwd=tmp_path).token == "from-file"
+    with pytest.raises(loc.UsageError, match="cannot read the token file"):
+        loc.locate(token_file=str(tmp_path / "nope"), environ=env, cwd=tmp_path)
+    given.write_text("\n")
+    with pytest.raises(loc.UsageError, match="is empty"):
+        loc.locate(token_file=str(given), environ=env, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "http", "-1"])

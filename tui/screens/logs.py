@@ -149,9 +149,10 @@ class LogScreen(Screen[None]):
 
     def _write(self) -> None:
         self._write_scheduled = False
-        if self._buffer:
+        panes = self.query(LogPane)  # the screen may be closing: its timer can outlive its widgets
+        if self._buffer and panes:
             lines, self._buffer = self._buffer, []
-            pane = self.query_one(LogPane)
+            pane = panes.first()
             following = self.following
             pane.write_lines(lines, scroll_end=False)
             if following:  # once the new size is known (an immediate scroll would use the old one)
