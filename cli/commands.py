@@ -319,6 +319,18 @@ def init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def export(args: argparse.Namespace) -> int:
+    from .convert import export as run
+
+    return run(args)
+
+
+def import_(args: argparse.Namespace) -> int:
+    from .convert import import_ as run
+
+    return run(args)
+
+
 COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
     "ps": ps,
     "start": action,
@@ -334,6 +346,8 @@ COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
     "shutdown": shutdown,
     "instances": instances,
     "init": init,
+    "export": export,
+    "import": import_,
 }
 
 
