@@ -165,11 +165,12 @@ while not ok():
 def probe_argv(health: HealthSpec, *, interval: float, attempts: int, initial_delay: float) -> list[str]:
     """`python3 -c PROBE_SCRIPT ...` for `health`: the words of a command, never a shell line."""
     target = health.url or health.address or "-"
-    return ["python3", "-c", PROBE_SCRIPT, health.type.value, target, _number(health.timeout),
-            _number(interval), str(attempts), _number(initial_delay), *health.command]
+    return ["python3", "-c", PROBE_SCRIPT, health.type.value, target, number(health.timeout),
+            number(interval), str(attempts), number(initial_delay), *health.command]
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
+    """`2`, `0.25`: a number as a command-line word."""
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
