@@ -115,8 +115,8 @@ def endpoint(health: HealthSpec) -> Endpoint | None:
             path += "?" + parts.query
         return Endpoint(host=parts.hostname or "127.0.0.1", port=port, scheme=parts.scheme, path=path)
     if health.type is HealthCheckType.TCP and health.address:
-        host, _, port = health.address.rpartition(":")
-        return Endpoint(host=host.strip("[]"), port=int(port), scheme="tcp", path="")
+        host, _, number = health.address.rpartition(":")
+        return Endpoint(host=host.strip("[]"), port=int(number), scheme="tcp", path="")
     return None
 
 

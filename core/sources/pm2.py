@@ -99,7 +99,7 @@ def _app(process: Imported, app: dict[str, Any], result: ImportResult) -> None:
     table["max_restarts"] = int(app.get("max_restarts", 16))
     table["reset_after"] = _ms(app.get("min_uptime", 1000))
     if "exp_backoff_restart_delay" in app:
-        delay, delays = float(app["exp_backoff_restart_delay"]), []
+        delay, delays = float(app["exp_backoff_restart_delay"]), list[str]()
         while delay < EXP_BACKOFF_MAX and len(delays) < 20:
             delays.append(_ms(round(delay)))
             delay *= 1.5
