@@ -331,6 +331,18 @@ def token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def export(args: argparse.Namespace) -> int:
+    from .convert import export as run
+
+    return run(args)
+
+
+def import_(args: argparse.Namespace) -> int:
+    from .convert import import_ as run
+
+    return run(args)
+
+
 COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
     "ps": ps,
     "start": action,
@@ -347,6 +359,8 @@ COMMANDS: Final[Mapping[str, Callable[[argparse.Namespace], int]]] = {
     "token": token,
     "instances": instances,
     "init": init,
+    "export": export,
+    "import": import_,
 }
 
 

@@ -96,6 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     instances.add_argument("--json", action="store_true", help="print JSON")
     init = sub.add_parser("init", parents=[common], help="write a commented starter pmtop.toml here")
     init.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
+    export = sub.add_parser("export", parents=[common], help="write this config as systemd units, a Nomad job, "
+                            "Kubernetes manifests, a Compose file or a Procfile, with a fidelity report")
+    export.add_argument("target", metavar="TARGET", help="systemd | nomad | kubernetes | compose | procfile")
+    export.add_argument("--out", "-o", metavar="DIR", default=".",
+                        help="folder to write to (default: here; - prints the files instead)")
+    export.add_argument("--name", metavar="APP", help="the app's name (default: the config's folder)")
+    export.add_argument("--strict", action="store_true",
+                        help="fail, writing nothing, if any setting cannot be expressed exactly")
+    export.add_argument("--image", metavar="IMAGE", help="container image (kubernetes, compose)")
+    export.add_argument("--systemd-version", type=int, metavar="N",
+                        help="the systemd the units are for (default: this machine's)")
+    export.add_argument("--force", action="store_true", help="overwrite files that exist")
+    imp = sub.add_parser("import", parents=[common], help="turn a Procfile, supervisord .conf, process-compose "
+                         "YAML or PM2 ecosystem JSON into a commented pmtop.toml")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--output", "-o", metavar="FILE", default="pmtop.toml",
+                     help="where to write (default: ./pmtop.toml; never overwritten; - prints it)")
+    imp.add_argument("--format", choices=["procfile", "supervisord", "process-compose", "pm2", "compose"],
+                     help="the file's kind (default: from its name and content)")
     return parser
 
 

@@ -1,0 +1,220 @@
+"""Kubernetes manifests: a Deployment per process (a Job for `restart = "no"`), probes from `[health]`.
+
+    kubectl apply -f APP.k8s.yaml
+
+Host binaries are not in a container: every container runs `--image` (or a placeholder that the report
+names), with the process's argv as its `command` (which replaces the image's ENTRYPOINT and CMD), its
+`cwd` as `workingDir` and its `env`. The check becomes a liveness and a readiness probe (the same check,
+`failureThreshold = failures`), and `startup` a startupProbe. Kubernetes has no start order between
+workloads, so `depends_on` is reported, not written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ..config import Config
+from ..model import FailAction, HealthCheckType, HealthSpec, ProcessSpec, RestartPolicy, Scope
+from .common import describe_check, dns_label, endpoint, seconds, whole_seconds
+from .model import ExportOptions, ExportResult, SimpleTarget
+from .notes import app_notes
+from .rules import Context, Report, Rules
+from .yaml_text import dump_all
+
+PLACEHOLDER_IMAGE: Final = "registry.example/REPLACE-ME:latest"
+
+
+@dataclass(slots=True)
+class Workload:
+    process: ProcessSpec
+    app: str
+    image: str
+    job: bool
+    container: dict[str, Any] = field(default_factory=dict)
+    pod: dict[str, Any] = field(default_factory=dict)
+    """Pod spec keys besides `containers`."""
+    spec: dict[str, Any] = field(default_factory=dict)
+    """Deployment or Job spec keys besides the template."""
+
+    def labels(self) -> dict[str, str]:
+        return {"app.kubernetes.io/name": self.process.name, "app.kubernetes.io/part-of": self.app}
+
+    def manifest(self) -> dict[str, Any]:
+        name = dns_label(f"{self.app}-{self.process.name}")
+        template = {"metadata": {"labels": self.labels()},
+                    "spec": {**self.pod, "containers": [self.container]}}
+        if self.job:
+            return {"apiVersion": "batch/v1", "kind": "Job",
+                    "metadata": {"name": name, "labels": self.labels()},
+                    "spec": {**self.spec, "template": template}}
+        return {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "labels": self.labels()},
+                "spec": {**self.spec, "selector": {"matchLabels": self.labels()}, "template": template}}
+
+
+RULES: Final = Rules[Workload]("kubernetes")
+
+
+@RULES.maps("command")
+def _command(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    work.container["name"] = dns_label(spec.name)
+    work.container["image"] = work.image
+    work.container["command"] = list(spec.command)
+
+
+@RULES.maps("cwd")
+def _cwd(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    if spec.cwd:
+        work.container["workingDir"] = spec.cwd
+        ctx.note(spec, "cwd", f"workingDir {spec.cwd} must exist in the image")
+
+
+@RULES.maps("env")
+def _env(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    if spec.env:
+        work.container["env"] = [{"name": key, "value": value} for key, value in spec.env.items()]
+
+
+@RULES.maps("depends_on")
+def _depends_on(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    for dep, condition in spec.depends_on.items():
+        ctx.dropped(spec, "depends_on", f"{dep} = {condition}: Kubernetes has no start order between "
+                                        "workloads (wait in an initContainer, or retry in the app)")
+
+
+@RULES.maps("autostart", "enabled", "scope")
+def _membership(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    if not (spec.enabled and spec.autostart):
+        key = "enabled" if not spec.enabled else "autostart"
+        if work.job:
+            work.spec["suspend"] = True
+            ctx.note(spec, key, "false: the Job is suspended (spec.suspend: true)")
+        else:
+            work.spec["replicas"] = 0
+            ctx.note(spec, key, "false: replicas: 0 (kubectl scale starts it)")
+    elif not work.job:
+        work.spec["replicas"] = 1
+    if spec.scope is Scope.SESSION:
+        ctx.dropped(spec, "scope", '"session": nothing stops the workload when a session PID exits')
+
+
+@RULES.maps("restart", "backoff", "max_restarts", "reset_after", "retry_forever", "retry_forever_interval")
+def _restart(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    restart = spec.restart
+    if work.job:
+        work.pod["restartPolicy"] = "Never"
+        work.spec["backoffLimit"] = 0
+        return
+    if restart.policy is RestartPolicy.ON_FAILURE:
+        ctx.approximated(spec, "restart", '"on-failure": a Deployment restarts its container after a clean '
+                                          "exit too")
+    ctx.approximated(spec, "backoff", "kubelet's own back-off (10s, doubling to 5m) replaces "
+                                      "[" + ", ".join(seconds(b) for b in restart.backoff) + "]")
+    if not restart.retry_forever:
+        ctx.approximated(spec, "max_restarts", f"a Deployment never gives up (pmtop: failed after "
+                                               f"{restart.max_restarts} consecutive failures)")
+
+
+@RULES.maps("stop_signal", "stop_timeout")
+def _stop(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    grace = whole_seconds(spec.stop_timeout)
+    work.pod["terminationGracePeriodSeconds"] = grace
+    if grace != spec.stop_timeout:
+        ctx.approximated(spec, "stop_timeout", f"{seconds(spec.stop_timeout)} -> terminationGracePeriodSeconds: "
+                                               f"{grace} (whole seconds)")
+    if spec.stop_signal.name != "SIGTERM":
+        ctx.approximated(spec, "stop_signal", f"{spec.stop_signal.name}: the kubelet sends the image's "
+                                              "STOPSIGNAL (SIGTERM unless the image says otherwise)")
+
+
+@RULES.maps("log_max_bytes", "log_backups", "log_keep_runs")
+def _logs(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    for key in ("log_max_bytes", "log_backups", "log_keep_runs"):
+        if key in ctx.settings:
+            ctx.approximated(spec, key, "the kubelet rotates container logs by its own settings "
+                                        "(containerLogMaxSize, containerLogMaxFiles)")
+
+
+def _probe(spec: ProcessSpec, health: HealthSpec, ctx: Context) -> dict[str, Any]:
+    where = endpoint(health)
+    if health.type is HealthCheckType.EXEC:
+        return {"exec": {"command": list(health.command)}}
+    assert where is not None
+    if where.loopback:
+        ctx.approximated(spec, "health", f"{describe_check(health)}: the kubelet probes the pod's IP, not "
+                                         f"{where.host}: the process must listen on 0.0.0.0")
+    if health.type is HealthCheckType.TCP:
+        return {"tcpSocket": {"port": where.port}}
+    return {"httpGet": {"path": where.path, "port": where.port, "scheme": where.scheme.upper()}}
+
+
+def _timing(spec: ProcessSpec, ctx: Context, setting: str, **values: float) -> dict[str, int]:
+    """Kubernetes takes whole seconds (at least 1); a rounded value is reported."""
+    out = {}
+    for key, value in values.items():
+        whole = whole_seconds(value, 0 if key == "initialDelaySeconds" else 1)
+        out[key] = whole
+        if whole != value:
+            ctx.approximated(spec, setting, f"{key}: {seconds(value)} -> {whole} (whole seconds, at least 1)")
+    return out
+
+
+@RULES.maps("health")
+def _health(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    health = spec.health
+    if health is None:
+        return
+    probe = _probe(spec, health, ctx)
+    timing = _timing(spec, ctx, "health", periodSeconds=health.interval, timeoutSeconds=health.timeout)
+    work.container["livenessProbe"] = {**probe, **timing, "failureThreshold": health.failures}
+    work.container["readinessProbe"] = {**probe, **timing, "failureThreshold": health.failures}
+    startup = health.startup
+    if startup is not None:
+        work.container["startupProbe"] = {
+            **probe,
+            **_timing(spec, ctx, "health.startup", initialDelaySeconds=startup.initial_delay,
+                      periodSeconds=startup.interval, timeoutSeconds=health.timeout),
+            "failureThreshold": startup.max_attempts,
+        }
+        if startup.fail_action is not FailAction.RESTART:
+            ctx.approximated(spec, "health.startup.fail_action", f'"{startup.fail_action}": the kubelet '
+                                                                 "restarts a container whose startupProbe fails")
+
+
+@RULES.maps("ready_log_line")
+def _ready_log_line(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    """(A setting of a later pmtop.) No probe can read a container's log: a note for a startupProbe."""
+    if "ready_log_line" in ctx.settings:
+        ctx.dropped(spec, "ready_log_line", f"{ctx.settings['ready_log_line']!r}: a probe cannot read the log; "
+                                            "give the container a startupProbe that checks readiness instead")
+
+
+def render(config: Config, options: ExportOptions) -> ExportResult:
+    app = options.name
+    report = Report()
+    image = options.image or PLACEHOLDER_IMAGE
+    documents = []
+    for spec in config.processes:
+        work = Workload(process=spec, app=app, image=image, job=spec.restart.policy is RestartPolicy.NO)
+        RULES.apply(spec, work, report)
+        documents.append(work.manifest())
+    if options.image is None:
+        report.approximated("image", f"host programs are not in a container: every container runs the "
+                                     f"placeholder {PLACEHOLDER_IMAGE}; build an image that holds the commands "
+                                     "and pass it with --image")
+    else:
+        report.note("image", f"every container runs {options.image}: it must hold the commands")
+    for setting, detail in app_notes(logs="kubectl logs (the previous run: --previous)",
+                                     control="the Kubernetes API and its RBAC"):
+        report.note(setting, detail)
+    report.note("networking", "each process is its own pod with its own 127.0.0.1: processes reach each "
+                              "other through Services, which are not written")
+    source = config.path.name if config.path else "pmtop.toml"
+    header = f"# The processes of {source}, written by `pmtop export kubernetes`.\n"
+    return ExportResult(target="kubernetes", files={f"{app}.k8s.yaml": dump_all(documents, header)},
+                        losses=tuple(report.losses))
+
+
+TARGET: Final = SimpleTarget(name="kubernetes", summary="Kubernetes Deployments and Jobs with probes",
+                             renderer=render)

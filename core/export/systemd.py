@@ -1,0 +1,343 @@
+"""systemd user units: one `APP-NAME.service` per process and an `APP.target` that wants them.
+
+    systemctl --user link ./APP-*.service ./APP.target  (or copy them to ~/.config/systemd/user/)
+    systemctl --user start APP.target                   systemctl --user enable APP.target  (at login)
+
+Lessons from foreman's systemd export, whose bugs users hit for years: `ExecStart=` gets the argv
+itself, each word quoted by systemd's own rules (never a `sh -c` glued line), and nothing says
+`StopWhenUnneeded=`, which stopped whole apps when one unit went away. Units are `PartOf=` the target,
+so stopping or restarting the target stops or restarts them all, and the target `Wants=` them, so
+starting it starts them all (except the disabled and the not-autostarted).
+
+`depends_on` becomes `Requires=` + `After=`. `healthy` is made real by a readiness gate on the
+dependency: an `ExecStartPost=` probe (Python standard library, see `common.PROBE_SCRIPT`), so the
+dependency's start job, which `After=` waits for, ends only once its check passes. `completed` makes the
+dependency `Type=oneshot` with `RemainAfterExit=yes`, whose start job ends when it has exited 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Final
+
+from ..config import Config
+from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
+from .common import describe_check, dependents, probe_argv, seconds, whole_seconds
+from .model import ExportOptions, ExportResult, SimpleTarget
+from .rules import Context, Report, Rules
+from .notes import app_notes
+
+#: Where a systemd user manager looks for a program named without a path (systemd.service(5)).
+SYSTEMD_PATH: Final = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+STEPS_VERSION: Final = 254
+"""The first systemd with `RestartSteps=` and `RestartMaxDelaySec=`."""
+DEFAULT_START_TIMEOUT: Final = 90.0
+#: Signals that systemd counts as a clean end (exit by them is "success" and not restarted on-failure),
+#: while pmtop counts them as a crash unless it sent them itself.
+CLEAN_SIGNALS: Final = "SIGHUP SIGINT SIGTERM SIGPIPE"
+
+
+@dataclass(slots=True)
+class Unit:
+    """One unit file, as ordered `key=value` lines per section."""
+
+    process: ProcessSpec
+    name: str
+    app: str
+    sections: dict[str, list[tuple[str, str]]] = field(
+        default_factory=lambda: {"Unit": [], "Service": []})
+    version: int = STEPS_VERSION
+    """The systemd the unit is written for."""
+    oneshot: bool = False
+    """Others wait for it to complete: `Type=oneshot`."""
+    gate: bool = False
+    """Its health check gates its start (`ExecStartPost=`): others wait for it healthy, or it has a startup check."""
+
+    def set(self, section: str, key: str, value: str) -> None:
+        self.sections.setdefault(section, []).append((key, value))
+
+    def render(self, source: str) -> str:
+        lines = [f"# {self.name}: process {self.process.name!r} of {source}, written by `pmtop export systemd`."]
+        for section, entries in self.sections.items():
+            if entries:
+                lines += ["", f"[{section}]", *(f"{key}={value}" for key, value in entries)]
+        return "\n".join(lines) + "\n"
+
+
+RULES: Final = Rules[Unit]("systemd")
+
+
+def unit_name(app: str, process: str) -> str:
+    return f"{app}-{process}.service"
+
+
+# --------------------------------------------------------------------------------------- quoting
+
+_SAFE: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
+_C_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a",
+                     "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+
+
+def _specifiers(text: str) -> str:
+    """`%` starts a specifier (`%h`, `%n`) in nearly every unit setting; `%%` is a literal one."""
+    return text.replace("%", "%%")
+
+
+def quote_word(word: str, *, first: bool = False, dollars: bool = True) -> str:
+    """One word of a systemd command line or assignment list, read back by systemd as exactly `word`.
+
+    Double quotes with C escapes (systemd.syntax(7)); `%` doubled (specifiers) and, in command lines,
+    `$` doubled (systemd substitutes `$VAR` there). A lone `;` would separate commands, so it is `\\;`.
+    The first word of a command is quoted when it starts with one of systemd's prefixes (`-@:+!`).
+    """
+    text = _specifiers(word)
+    if dollars:
+        text = text.replace("$", "$$")
+    if text == ";":
+        return "\\;"
+    if text and all(c in _SAFE for c in text) and not (first and text[0] in "-@:+!"):
+        return text
+    out = []
+    for char in text:
+        if char in _C_ESCAPES:
+            out.append(_C_ESCAPES[char])
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def command_line(argv: list[str] | tuple[str, ...]) -> str:
+    return " ".join(quote_word(word, first=i == 0) for i, word in enumerate(argv))
+
+
+# ------------------------------------------------------------------------------------------ rules
+
+def _program(word: str, ctx: Context, spec: ProcessSpec) -> str:
+    """A bare program name stays bare when systemd's fixed search path finds the same file; else absolute."""
+    if os.sep in word:
+        return word
+    found = shutil.which(word)
+    if found is None:
+        ctx.note(spec, "command", f"{word!r} is not on this machine's PATH; systemd will look for it in "
+                                  f"{':'.join(SYSTEMD_PATH)}")
+        return word
+    if os.path.dirname(found) in SYSTEMD_PATH:
+        return word
+    ctx.note(spec, "command", f"{word!r} written as {found} (systemd does not search $PATH)")
+    return found
+
+
+@RULES.maps("command")
+def _command(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    argv = [_program(spec.command[0], ctx, spec), *spec.command[1:]]
+    unit.set("Service", "Type", "oneshot" if unit.oneshot else "exec")
+    if unit.oneshot:
+        unit.set("Service", "RemainAfterExit", "yes")
+    unit.set("Service", "ExecStart", command_line(argv))
+
+
+@RULES.maps("cwd")
+def _cwd(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    if spec.cwd:
+        unit.set("Service", "WorkingDirectory", _specifiers(spec.cwd))
+
+
+@RULES.maps("env")
+def _env(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    for key, value in spec.env.items():
+        unit.set("Service", "Environment", quote_word(f"{key}={value}", dollars=False))
+
+
+@RULES.maps("env_file")
+def _env_file(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    """(A setting of a later pmtop: dotenv files, later ones winning, as systemd's are.)"""
+    files = ctx.settings.get("env_file")
+    for path in [files] if isinstance(files, str) else files or ():
+        unit.set("Service", "EnvironmentFile", _specifiers(str(path)))
+    if files:
+        ctx.note(spec, "env_file", "EnvironmentFile= reads KEY=VALUE lines; dotenv's `export` and "
+                                   "${VAR} expansion are not understood by systemd")
+
+
+@RULES.maps("depends_on")
+def _depends_on(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    for dep in spec.depends_on:
+        name = unit_name(unit.app, dep)
+        unit.set("Unit", "Requires", name)
+        unit.set("Unit", "After", name)
+
+
+@RULES.maps("autostart", "enabled", "scope")
+def _membership(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    unit.set("Unit", "PartOf", f"{unit.app}.target")
+    if not spec.enabled:
+        ctx.approximated(spec, "enabled", f"false: not wanted by {unit.app}.target, but systemd can still start "
+                                          f"it by hand or for a dependent (`systemctl --user mask {unit.name}` "
+                                          "forbids it)")
+    elif not spec.autostart:
+        ctx.note(spec, "autostart", f"false: not wanted by {unit.app}.target; "
+                                    f"`systemctl --user start {unit.name}` starts it")
+    if spec.scope is Scope.SESSION:
+        ctx.dropped(spec, "scope", '"session": nothing stops the unit when a session PID exits')
+
+
+@RULES.maps("restart")
+def _restart(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    policy = spec.restart.policy
+    if unit.oneshot and policy is RestartPolicy.ALWAYS:
+        ctx.approximated(spec, "restart", '"always" on a process others wait to complete: a oneshot unit '
+                                          "cannot restart after success; Restart=on-failure")
+        policy = RestartPolicy.ON_FAILURE
+    unit.set("Service", "Restart", policy.value)
+    if policy is RestartPolicy.ON_FAILURE:
+        unit.set("Service", "RestartForceExitStatus", CLEAN_SIGNALS)
+
+
+def systemd_delays(first: float, last: float, steps: int, count: int) -> list[float]:
+    """The delays systemd >= 254 waits before restart 1..count (its service_restart_usec_next)."""
+    delays = []
+    for n in range(1, count + 1):
+        if n <= 1 or steps == 0 or first <= 0 or first >= last:
+            delays.append(first)
+        elif n > steps:
+            delays.append(last)
+        else:
+            delays.append(first * (last / first) ** ((n - 1) / steps))
+    return delays
+
+
+@RULES.maps("backoff")
+def _backoff(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    if spec.restart.policy is RestartPolicy.NO:
+        return
+    backoff = list(spec.restart.backoff)
+    first, last = backoff[0], backoff[-1]
+    unit.set("Service", "RestartSec", seconds(first))
+    if len(set(backoff)) == 1:
+        return
+    shown = "[" + ", ".join(seconds(b) for b in backoff) + "]"
+    if unit.version < STEPS_VERSION or last <= first:
+        ctx.approximated(spec, "backoff", f"{shown}: systemd {unit.version} waits RestartSec={seconds(first)} "
+                                          f"before every restart (RestartSteps= needs systemd {STEPS_VERSION})")
+        return
+    steps = len(backoff) - 1
+    unit.set("Service", "RestartSteps", str(steps))
+    unit.set("Service", "RestartMaxDelaySec", seconds(last))
+    got = systemd_delays(first, last, steps, len(backoff))
+    if any(abs(a - b) > 0.01 * b for a, b in zip(got, backoff, strict=True)):
+        ctx.approximated(spec, "backoff", f"{shown}: systemd grows the delay geometrically: "
+                                          "[" + ", ".join(_short(d) for d in got) + "]")
+
+
+def _short(value: float) -> str:
+    return seconds(round(value, 1 if value < 10 else 0))
+
+
+@RULES.maps("max_restarts", "reset_after", "retry_forever", "retry_forever_interval")
+def _limits(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    restart = spec.restart
+    if restart.policy is RestartPolicy.NO:
+        return
+    if restart.retry_forever:
+        unit.set("Unit", "StartLimitIntervalSec", "0")
+        ctx.approximated(spec, "retry_forever", f"after {restart.max_restarts} failures pmtop retries every "
+                                                f"{seconds(restart.retry_forever_interval)}; systemd keeps "
+                                                "restarting at the last backoff delay (StartLimitIntervalSec=0)")
+        return
+    delays = [restart.backoff[min(i, len(restart.backoff) - 1)] for i in range(restart.max_restarts)]
+    window = whole_seconds(sum(delays) + restart.reset_after, 1)
+    unit.set("Unit", "StartLimitIntervalSec", f"{window}s")
+    unit.set("Unit", "StartLimitBurst", str(restart.max_restarts + 1))
+    ctx.approximated(spec, "max_restarts", f"{restart.max_restarts} consecutive failures (forgiven after "
+                                           f"{seconds(restart.reset_after)} of running): systemd gives up after "
+                                           f"{restart.max_restarts + 1} starts within {window}s")
+
+
+@RULES.maps("stop_signal", "stop_timeout")
+def _stop(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    unit.set("Service", "KillMode", "control-group")
+    unit.set("Service", "KillSignal", spec.stop_signal.name)
+    unit.set("Service", "TimeoutStopSec", seconds(spec.stop_timeout))
+
+
+@RULES.maps("log_max_bytes", "log_backups", "log_keep_runs")
+def _logs(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    for key in ("log_max_bytes", "log_backups", "log_keep_runs"):
+        if key in ctx.settings:
+            ctx.approximated(spec, key, "journald keeps the output, with its own size limits "
+                                        "(SystemMaxUse= in journald.conf)")
+
+
+@RULES.maps("health")
+def _health(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    health = spec.health
+    if health is None:
+        return
+    if not unit.gate:
+        ctx.dropped(spec, "health", f"{describe_check(health)} every {seconds(health.interval)}: systemd does "
+                                    "not check a running unit (and nothing waits for it healthy, so no gate)")
+        return
+    startup = health.startup
+    if startup is not None:
+        interval, attempts, delay = startup.interval, startup.max_attempts, startup.initial_delay
+    else:
+        interval, attempts, delay = health.interval, 0, 0.0
+    probe = probe_argv(health, interval=interval, attempts=attempts, initial_delay=delay)
+    probe[0] = _program(probe[0], ctx, spec)
+    unit.set("Service", "ExecStartPost", command_line(probe))
+    budget = delay + attempts * (interval + health.timeout) + 5 if attempts else DEFAULT_START_TIMEOUT
+    if budget > DEFAULT_START_TIMEOUT:
+        unit.set("Service", "TimeoutStartSec", f"{whole_seconds(budget)}s")
+    ctx.approximated(spec, "health", f"{describe_check(health)}: checked until it passes at start "
+                                     "(ExecStartPost= readiness gate); systemd does not re-check a running "
+                                     f"unit, so {health.failures} failures -> restart is lost")
+    if startup is not None and startup.fail_action is not FailAction.RESTART:
+        ctx.approximated(spec, "health.startup.fail_action", f'"{startup.fail_action}": a failed start-up '
+                                                             "check fails the start, and Restart= decides")
+
+
+# ----------------------------------------------------------------------------------------- render
+
+def render(config: Config, options: ExportOptions) -> ExportResult:
+    app = options.name
+    report = Report()
+    source = config.path.name if config.path else "pmtop"
+    waiters = dependents(config)
+    files: dict[str, str] = {}
+    wanted: list[str] = []
+    for spec in config.processes:
+        conditions = set(waiters.get(spec.name, {}).values())
+        unit = Unit(process=spec, name=unit_name(app, spec.name), app=app, version=options.systemd_version,
+                    oneshot=DependencyCondition.COMPLETED in conditions,
+                    gate=spec.health is not None and (
+                        DependencyCondition.HEALTHY in conditions or spec.health.startup is not None))
+        unit.set("Unit", "Description", f"{app}: {spec.name} (from {source})")
+        RULES.apply(spec, unit, report)
+        files[unit.name] = unit.render(source)
+        if spec.enabled and spec.autostart:
+            wanted.append(unit.name)
+    files[f"{app}.target"] = _target(app, source, wanted)
+    if any(spec.depends_on for spec in config.processes):
+        report.approximated("depends_on", "Requires=: a process whose dependency fails to start fails too "
+                                          "(pmtop keeps it waiting), and stopping or restarting a dependency "
+                                          "by hand stops or restarts its dependents")
+    for setting, detail in app_notes(logs=f"journald: journalctl --user -u '{app}-*'",
+                                     control="systemctl --user, under your own user's rights"):
+        report.note(setting, detail)
+    return ExportResult(target="systemd", files=files, losses=tuple(report.losses))
+
+
+def _target(app: str, source: str, wanted: list[str]) -> str:
+    lines = [f"# {app}.target: the processes of {source}, written by `pmtop export systemd`.",
+             "", "[Unit]", f"Description={app}: every process of {source}"]
+    if wanted:
+        lines.append("Wants=" + " ".join(wanted))
+    lines += ["", "[Install]", "WantedBy=default.target"]
+    return "\n".join(lines) + "\n"
+
+
+TARGET: Final = SimpleTarget(name="systemd", summary="systemd user units and a .target", renderer=render)

@@ -1,0 +1,146 @@
+"""Compose files: each service's command, environment, `depends_on` conditions, healthcheck and restart.
+
+The other half of `pmtop export compose`, so that an export can be read back: the service's
+`entrypoint` + `command` are the argv (Compose splits a string like a shell, without running one),
+a healthcheck that runs pmtop's own probe becomes the http or tcp check it came from, any other
+`CMD` healthcheck an exec check. The image and everything container-specific are reported.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any, Final
+
+from ..export.common import PROBE_SCRIPT
+from .model import ImportResult, Imported
+
+CONDITIONS: Final = {"service_started": "started", "service_healthy": "healthy",
+                     "service_completed_successfully": "completed"}
+KNOWN: Final = {"image", "entrypoint", "command", "working_dir", "environment", "depends_on", "restart",
+                "stop_signal", "stop_grace_period", "healthcheck", "logging", "profiles", "build"}
+
+
+def detect(path: Path, text: str) -> bool:
+    return path.suffix in (".yaml", ".yml") and re.search(r"^services:", text, re.M) is not None
+
+
+def _literal(text: str) -> str:
+    return text.replace("$$", "$")
+
+
+def _words(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [_literal(str(v)) for v in value]
+    return [_literal(w) for w in shlex.split(str(value))]
+
+
+def read(path: Path, text: str) -> ImportResult:
+    import yaml
+
+    result = ImportResult(source="compose", path=str(path))
+    document = yaml.safe_load(text) or {}
+    services = document.get("services") if isinstance(document, dict) else None
+    if not isinstance(services, dict):
+        raise ValueError("no `services:` mapping")
+    for name, body in services.items():
+        _service(result.add(str(name)), body or {}, result)
+    return result
+
+
+def _duration(value: Any) -> str:
+    return str(value).replace(" ", "")
+
+
+def _service(process: Imported, body: dict[str, Any], result: ImportResult) -> None:
+    table, who = process.table, process.name
+    argv = [*_words(body.get("entrypoint")), *_words(body.get("command"))]
+    if not argv:
+        result.dropped("command", "none given: the image's default command; written as `false`", who)
+        argv = ["false"]
+    table["command"] = argv
+    if "image" in body:
+        process.comments.append(f"image: {body['image']}")
+        result.note("image", f"{body['image']}: pmtop runs the command on this machine", who)
+    if "working_dir" in body:
+        table["cwd"] = str(body["working_dir"])
+    environment = body.get("environment")
+    if isinstance(environment, dict):
+        table["env"] = {str(k): _literal(str(v)) for k, v in environment.items() if v is not None}
+    elif isinstance(environment, list):
+        table["env"] = dict(_literal(str(item)).partition("=")[::2] for item in environment)
+    depends = body.get("depends_on")
+    if isinstance(depends, list):
+        table["depends_on"] = [str(d) for d in depends]
+    elif isinstance(depends, dict):
+        table["depends_on"] = {str(d): CONDITIONS.get(str((s or {}).get("condition", "service_started")), "started")
+                               for d, s in depends.items()}
+    _restart(process, str(body.get("restart", "no")), result)
+    if "stop_signal" in body:
+        table["stop_signal"] = str(body["stop_signal"]).removeprefix("SIG")
+    if "stop_grace_period" in body:
+        table["stop_timeout"] = _duration(body["stop_grace_period"])
+    _logging(process, body.get("logging") or {}, result)
+    profiles = body.get("profiles") or []
+    if "disabled" in profiles:
+        table["enabled"] = False
+    elif profiles:
+        table["autostart"] = False
+    if body.get("healthcheck"):
+        _healthcheck(process, body["healthcheck"], result)
+    for key in body:
+        if key not in KNOWN:
+            result.dropped(key, "container-specific, no pmtop equivalent", who)
+
+
+def _restart(process: Imported, restart: str, result: ImportResult) -> None:
+    table = process.table
+    if restart.startswith("on-failure"):
+        table["restart"] = "on-failure"
+        _, _, count = restart.partition(":")
+        if count:
+            table["max_restarts"] = int(count)
+        else:
+            table["retry_forever"] = True
+    elif restart in ("always", "unless-stopped"):
+        table["restart"] = "always"
+        table["retry_forever"] = True
+    else:
+        table["restart"] = "no"
+
+
+def _logging(process: Imported, logging: dict[str, Any], result: ImportResult) -> None:
+    options = logging.get("options") or {}
+    if "max-size" in options:
+        size = str(options["max-size"]).upper()
+        process.table["log_max_bytes"] = size + ("B" if size[-1:] in "KMG" else "")
+    if "max-file" in options:
+        process.table["log_backups"] = max(0, int(options["max-file"]) - 1)
+
+
+def _healthcheck(process: Imported, check: dict[str, Any], result: ImportResult) -> None:
+    test = check.get("test")
+    if check.get("disable") or test in (["NONE"], "NONE"):
+        return
+    words = [_literal(str(w)) for w in test] if isinstance(test, list) else ["CMD-SHELL", str(test)]
+    health: dict[str, Any]
+    if words[0] == "CMD" and len(words) >= 6 and words[2:4] == ["-c", PROBE_SCRIPT] and words[4] in ("http", "tcp"):
+        kind, target = words[4], words[5]
+        health = {"type": kind, "url" if kind == "http" else "address": target}
+    elif words[0] == "CMD":
+        health = {"type": "exec", "command": words[1:]}
+    else:
+        health = {"type": "exec", "command": ["sh", "-c", " ".join(words[1:])]}
+    for key, name in (("interval", "interval"), ("timeout", "timeout")):
+        if key in check:
+            health[name] = _duration(check[key])
+    if "retries" in check:
+        health["failures"] = int(check["retries"])
+    if "start_interval" in check:
+        health["startup"] = {"interval": _duration(check["start_interval"])}
+        result.approximated("healthcheck.start_period", "the start period becomes a start-up check at "
+                                                        "start_interval", process.name)
+    process.table["health"] = health
