@@ -335,7 +335,7 @@ class FloorRespawner:
 
 async def restart_latency(samples: int, warmup: int, home: Path) -> RestartResult:
     from pmtop.core.model import ProcessSpec, ProcessState, ProcessStatus, RestartPolicy, RestartSpec
-    from pmtop.core.paths import instance_paths
+    from pmtop.core.locations import instance_paths
     from pmtop.core.supervisor import Supervisor
 
     with env_var("PMTOP_HOME", str(home)):

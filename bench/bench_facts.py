@@ -32,8 +32,8 @@ from collections.abc import Callable, Mapping
 
 import psutil
 
-from pmtop.core import facts
-from pmtop.core.facts import Facts, FactsSampler, _Reader
+from pmtop.core.system import facts
+from pmtop.core.system.facts import Facts, FactsSampler, _Reader
 
 TARGET_PCT = 3.0
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pmtop.core.logs import tail_lines
+from pmtop.core.process.logs import tail_lines
 
 SIZE_MB = 100
 RUNS = 20

@@ -166,7 +166,7 @@ async def child_cpu() -> None:
 
 
 async def child_latency() -> None:
-    from pmtop.core.paths import instance_paths
+    from pmtop.core.locations import instance_paths
     from pmtop.core.supervisor import Supervisor
     from pmtop.core.model import ProcessSpec, ProcessStatus
     from pmtop.tui.app import PmtopApp

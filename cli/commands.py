@@ -322,8 +322,8 @@ def init(args: argparse.Namespace) -> int:
 def token(args: argparse.Namespace) -> int:
     """Print this instance's token, creating it (0600, in a 0700 folder) if no daemon made it yet,
     so that Prometheus or a script can be set up before the first start."""
-    from pmtop.core.instance import ensure_token, make_private
-    from pmtop.core.paths import instance_paths
+    from pmtop.core.daemon.instance import ensure_token, make_private
+    from pmtop.core.locations import instance_paths
 
     paths = instance_paths(target_of(args).instance)
     make_private(paths)

@@ -20,14 +20,14 @@ from collections.abc import AsyncIterator
 from typing import TextIO
 
 from pmtop.core.config import Config, DaemonSettings, find_config, load_config
-from pmtop.core.daemon import Daemon, Endpoint, find_existing, resolve_endpoint
+from pmtop.core.daemon.service import Daemon, Endpoint, find_existing, resolve_endpoint
 from pmtop.core.errors import PmtopError
 from pmtop.core.files import PRIVATE_FILE, private_dir
-from pmtop.core.daemon_log import daemon_logs, start_daemon_log, stop_daemon_log
-from pmtop.core.instance import pid_file, probe_health, read_daemon_info
-from pmtop.core.logs import tail_lines
+from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon_log
+from pmtop.core.daemon.instance import pid_file, probe_health, read_daemon_info
+from pmtop.core.process.logs import tail_lines
 from pmtop.core.model import ProcessEvent, ProcessRemoved
-from pmtop.core.paths import InstancePaths, instance_paths
+from pmtop.core.locations import InstancePaths, instance_paths
 
 DETACH_TIMEOUT = 10.0
 NO_PROCESSES_HINT = (

@@ -15,11 +15,11 @@ import os
 import signal
 import sys
 
-from pmtop.core.daemon import Daemon, find_existing, resolve_endpoint
-from pmtop.core.daemon_log import start_daemon_log, stop_daemon_log
+from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
+from pmtop.core.daemon.logfile import start_daemon_log, stop_daemon_log
 from pmtop.core.errors import PmtopError
-from pmtop.core.instance import read_token
-from pmtop.core.paths import InstancePaths, instance_paths
+from pmtop.core.daemon.instance import read_token
+from pmtop.core.locations import InstancePaths, instance_paths
 
 from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
 from .locate import read_token_file

@@ -9,7 +9,7 @@ Everything here is on `pmtop ps`'s path, which must finish in 100 ms, interprete
 it reads the few files it needs itself instead of importing the modules that own them:
 `pmtop.core.config` (its schema and model cost ~30 ms; here the config is only located and its
 `[daemon]` table read leniently with `tomllib`, so a broken config never stops `pmtop ps`),
-`pmtop.core.instance` (~30 ms: `secrets`, `dataclasses`, `typing`, `tempfile`), `pmtop.core.paths`
+`pmtop.core.daemon.instance` (~30 ms: `secrets`, `dataclasses`, `typing`, `tempfile`), `pmtop.core.locations`
 (`dataclasses`, ~10 ms) and platformdirs (~15 ms). tests/cli/test_locate.py keeps each copy equal to
 its original.
 """
@@ -35,7 +35,7 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 19881
 """`pmtop.core.config.DEFAULT_PORT`."""
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-"""`pmtop.core.config_schema.NAME_PATTERN`."""
+"""`pmtop.core.config.schema.NAME_PATTERN`."""
 CONFIG_FILENAME: Final = "pmtop.toml"
 CONFIG_ENV_VAR: Final = "PMTOP_CONFIG"
 
@@ -43,7 +43,7 @@ CONFIG_ENV_VAR: Final = "PMTOP_CONFIG"
 # ----------------------------------------------------------------------------------- instance files
 
 def state_base(environ: Mapping[str, str]) -> Path:
-    """The folder with one state folder per instance (`pmtop.core.paths.instance_paths`'s parent)."""
+    """The folder with one state folder per instance (`pmtop.core.locations.instance_paths`'s parent)."""
     home = environ.get("PMTOP_HOME")
     if home:
         return Path(home).expanduser() / "state"

@@ -271,6 +271,23 @@ class ProcessStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveChild:
+    """A child as its supervisor last saw it alive."""
+
+    pid: int
+    create_time: float
+    """psutil's create time: with the PID, the identity of the process."""
+    started_at: float
+    run_dir: str | None = None
+    restarts: int = 0
+    consecutive_failures: int = 0
+    pipes: Mapping[str, int] = field(default_factory=dict)
+    """stream -> pipe inode of the child's stdout/stderr, to reattach the output after adoption."""
+    keeper_fds: Mapping[str, int] = field(default_factory=dict)
+    """stream -> fd number in the child that holds that pipe's read end (see spawner)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorInfo:
     """Who is supervising: what the dashboard header and `pmtop status` show."""
 

@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING
 from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from . import health, logs
-from .config_schema import spec_to_table
-from .config_writer import add_process_table, remove_process_table
+from .checks import probes as health
+from .process import logs
+from .config.schema import spec_to_table
+from .config.writer import add_process_table, remove_process_table
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
 from .events import EventBus
-from .machine import ProcessRunner
-from .sessions import SessionWatch
-from .store import LiveChild
+from .process.machine import ProcessRunner
+from .system.sessions import SessionWatch
+from .model import LiveChild
 from .model import (
     ACTIVE_STATES,
     EndReason,
@@ -35,11 +36,11 @@ from .model import (
     Scope,
     SupervisorInfo,
 )
-from .paths import InstancePaths
+from .locations import InstancePaths
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .facts import Facts, FactsSampler
+    from .system.facts import Facts, FactsSampler
 
 
 FACTS_MAX_AGE = 1.0
@@ -447,7 +448,7 @@ class Supervisor:
 
     def _sampler(self) -> FactsSampler:
         if self._facts is None:
-            from .facts import FactsSampler
+            from .system.facts import FactsSampler
 
             self._facts = FactsSampler(roots=self._fact_roots, on_sample=self._on_facts)
         return self._facts

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from pmtop.core.model import ProcessSpec, RestartSpec
-from pmtop.core.paths import InstancePaths, instance_paths
+from pmtop.core.locations import InstancePaths, instance_paths
 from pmtop.core.supervisor import Supervisor
 
 

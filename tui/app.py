@@ -22,7 +22,7 @@ from textual.theme import Theme
 from pmtop.core.controller import Controller
 from pmtop.core.errors import PmtopError
 from pmtop.core.model import ACTIVE_STATES, ProcessStatus, SupervisorInfo
-from pmtop.core.paths import user_config_dir
+from pmtop.core.locations import user_config_dir
 
 from .commands import ProcessCommands
 from .screens.help import HelpScreen, key_rows

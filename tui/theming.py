@@ -26,7 +26,7 @@ from textual.theme import BUILTIN_THEMES, Theme
 
 from pmtop.core.errors import PmtopError
 from pmtop.core.model import Health, ProcessState
-from pmtop.core.paths import user_config_dir
+from pmtop.core.locations import user_config_dir
 
 DEFAULT_THEME: Final = "dark"
 SHIPPED_ORDER: Final = ("dark", "light", "high-contrast")

@@ -27,17 +27,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ..config_schema import NAME_PATTERN, parse_process, spec_to_table
+from ..config.schema import NAME_PATTERN, parse_process, spec_to_table
 from ..controller import Controller
-from ..errors import (
-    ActionRefused,
-    ApiError,
-    ConfigError,
-    DaemonUnavailable,
-    NoSuchProcess,
-    PmtopError,
-    ProcessExists,
-)
+from ..errors import ActionRefused, ApiError, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
 from ..model import ProcessEvent, ProcessRemoved, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
 from . import DEFAULT_HEARTBEAT, HEARTBEAT_HEADER
 

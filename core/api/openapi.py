@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
-from ..config_schema import FIELDS, NAME_PATTERN
+from ..config.schema import FIELDS, NAME_PATTERN
 from ..model import DependencyCondition, EndReason, FailAction, Health, HealthCheckType, ProcessState
 from ..model import RestartPolicy, Scope
 from ..version import __version__

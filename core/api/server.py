@@ -24,8 +24,8 @@ from typing import Any, Final, Protocol
 
 from aiohttp import web
 
-from .. import logs as log_files
-from ..config_schema import parse_process, spec_to_table
+from ..process import logs as log_files
+from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
 from ..errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
 from ..model import ProcessState, ProcessStatus, Scope

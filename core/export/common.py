@@ -10,7 +10,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from ..config import Config
-from ..durations import format_duration
+from ..values import format_duration
 from ..model import DependencyCondition, HealthCheckType, HealthSpec, ProcessSpec
 
 # --------------------------------------------------------------------------------------------- names

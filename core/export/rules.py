@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ..config_schema import spec_to_table
+from ..config.schema import spec_to_table
 from ..model import ProcessSpec
 from .model import Loss, LossKind
 

@@ -16,14 +16,7 @@ from pmtop.core.api import HEARTBEAT_HEADER
 from pmtop.core.api.client import HttpController
 from pmtop.core.errors import ApiError
 from pmtop.core.controller import Controller
-from pmtop.core.errors import (
-    ActionRefused,
-    ConfigError,
-    DaemonUnavailable,
-    NoSuchProcess,
-    PortInUse,
-    ProcessExists,
-)
+from pmtop.core.errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PortInUse, ProcessExists
 from pmtop.core.model import (
     DependencyCondition,
     HealthCheckType,

@@ -24,7 +24,7 @@ from pmtop.core.api.security import (
     normalize_address,
 )
 from pmtop.core.model import ProcessSpec
-from pmtop.core.paths import InstancePaths
+from pmtop.core.locations import InstancePaths
 from tests.api.conftest import TOKEN, UNTRUSTED, Serve
 from tests.api.test_server import error
 from tests.conftest import spec

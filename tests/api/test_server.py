@@ -298,7 +298,7 @@ async def test_stop_many_stops_dependents_first(tmp_path) -> None:
     from pmtop.core.api.security import SecurityStore
     from pmtop.core.api.server import make_app
     from pmtop.core.model import DependencyCondition, ProcessState
-    from pmtop.core.paths import instance_paths
+    from pmtop.core.locations import instance_paths
     from pmtop.core.supervisor import Supervisor
     from tests.conftest import spec
     from tests.waiting import wait_state

@@ -21,7 +21,7 @@ def test_the_ps_path_imports_only_what_it_needs() -> None:
     """What `pmtop ps` must not pay for (each costs it 4-30 ms; see cli/locate.py)."""
     code = ("import pmtop.cli.main, pmtop.cli.commands, pmtop.cli.locate, sys; "
             "heavy = {'textual', 'httpx', 'aiohttp', 'http.client', 'typing', 'dataclasses', 'platformdirs', "
-            "'pmtop.core.config', 'pmtop.core.model', 'pmtop.core.instance', 'tomllib'} & set(sys.modules); "
+            "'pmtop.core.config', 'pmtop.core.model', 'pmtop.core.daemon.instance', 'tomllib'} & set(sys.modules); "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env={**os.environ, "PMTOP_HOME": "/nonexistent"})
 

@@ -11,8 +11,8 @@ from pmtop.cli import locate as loc
 from pmtop.cli.client import UsageError
 from pmtop.core import config as core_config
 from pmtop.core.errors import ConfigError
-from pmtop.core.instance import DaemonInfo, ensure_token, write_daemon_files
-from pmtop.core.paths import instance_paths
+from pmtop.core.daemon.instance import DaemonInfo, ensure_token, write_daemon_files
+from pmtop.core.locations import instance_paths
 
 
 def record(home: Path, instance: str, port: int, host: str = "127.0.0.1") -> None:

@@ -18,18 +18,8 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pmtop.core.config import (
-    DEFAULT_PORT,
-    NAME_PATTERN,
-    Config,
-    DaemonSettings,
-    find_config,
-    find_line,
-    load_config,
-    parse_process,
-    spec_to_table,
-    validate_name,
-)
+from pmtop.core.config import DEFAULT_PORT, NAME_PATTERN, Config, DaemonSettings, find_config, load_config, parse_process, spec_to_table, validate_name
+from pmtop.core.config.loader import find_line
 from pmtop.core.errors import ConfigError
 from pmtop.core.model import (
     DependencyCondition,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pmtop.core.config import load_config, parse_process, spec_to_table
-from pmtop.core.config_writer import add_process_table, remove_process_table
+from pmtop.core.config.writer import add_process_table, remove_process_table
 from pmtop.core.errors import ConfigError
 
 ORIGINAL = """\

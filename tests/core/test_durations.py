@@ -10,14 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pmtop.core.durations import (
-    format_duration,
-    format_signal,
-    format_size,
-    parse_duration,
-    parse_signal,
-    parse_size,
-)
+from pmtop.core.values import format_duration, format_signal, format_size, parse_duration, parse_signal, parse_size
 
 DETERMINISTIC = settings(derandomize=True, max_examples=300, deadline=None)
 

@@ -14,8 +14,8 @@ from typing import Any
 import psutil
 import pytest
 
-from pmtop.core import facts as facts_mod
-from pmtop.core.facts import Facts, FactsSampler, _Reader
+from pmtop.core.system import facts as facts_mod
+from pmtop.core.system.facts import Facts, FactsSampler, _Reader
 from tests.waiting import poll_until
 
 MB = 1024 * 1024
@@ -262,7 +262,7 @@ async def test_vanished_zombie_and_churning_processes_are_skipped(
 
         sampler = FactsSampler(roots, lambda changed: None, interval=0.01)
         sampler._reader = reader
-        with caplog.at_level(logging.WARNING, logger="pmtop.core.facts"):
+        with caplog.at_level(logging.WARNING, logger="pmtop.core.system.facts"):
             async with sampler.watching():
                 await poll_until(lambda: samples >= 2 * 20, what="20 samples by the task")
         assert not caplog.records, caplog.text
@@ -365,7 +365,7 @@ async def test_a_failing_callback_does_not_stop_sampling(spawn: Spawn, caplog: p
         raise RuntimeError("boom")
 
     sampler = FactsSampler(lambda: {"p": pid}, on_sample, interval=INTERVAL)
-    with caplog.at_level(logging.ERROR, logger="pmtop.core.facts"):
+    with caplog.at_level(logging.ERROR, logger="pmtop.core.system.facts"):
         async with sampler.watching():
             await poll_until(lambda: calls >= 3, what="three callbacks despite errors")
     assert "sampling process facts failed" in caplog.text

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from pmtop.core import health
+from pmtop.core.checks import probes as health
 from pmtop.core.model import (
     DependencyCondition,
     EndReason,
@@ -532,7 +532,7 @@ def test_parse_address_refuses(address: str) -> None:
 def test_httpx_is_imported_only_when_an_http_probe_runs() -> None:
     code = (
         "import sys\n"
-        "import pmtop.core.health, pmtop.core.health_monitor, pmtop.core.machine\n"
+        "import pmtop.core.checks.probes, pmtop.core.checks.monitor, pmtop.core.process.machine\n"
         "assert 'httpx' not in sys.modules, 'httpx imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

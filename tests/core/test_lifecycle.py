@@ -213,7 +213,7 @@ async def test_grandchild_is_killed_with_its_group(make_supervisor: Make) -> Non
 
 
 def asyncio_safe_logs(sup: Supervisor) -> list[str]:
-    from pmtop.core import logs
+    from pmtop.core.process import logs
 
     runner = sup._runners["parent"]
     return logs.tail_lines(runner.run_dir / "stdout.log", 5) if runner.run_dir else []
@@ -258,7 +258,7 @@ async def test_sigterm_ignorer_is_killed_after_stop_timeout(make_supervisor: Mak
 
 
 def asyncio_logs(sup: Supervisor, name: str) -> list[str]:
-    from pmtop.core import logs
+    from pmtop.core.process import logs
 
     runner = sup._runners[name]
     return logs.tail_lines(runner.run_dir / "stdout.log", 5) if runner.run_dir else []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pmtop.core.config import load_config, parse_process
 from pmtop.core.model import Scope
-from pmtop.core.paths import InstancePaths
+from pmtop.core.locations import InstancePaths
 from pmtop.core.supervisor import Supervisor
 from tests.waiting import wait_for
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pmtop.core.model import RestartPolicy, RestartSpec
-from pmtop.core.policy import GiveUp, Outcome, Rest, Retry, backoff_delay, decide
+from pmtop.core.process.policy import GiveUp, Outcome, Rest, Retry, backoff_delay, decide
 
 delays = st.floats(min_value=0, max_value=3600, allow_nan=False)
 specs = st.builds(

@@ -14,7 +14,7 @@ from typing import Any
 
 import hcl2
 
-from pmtop.core.durations import parse_duration
+from pmtop.core.values import parse_duration
 
 SPEC: dict[str, tuple[set[str], set[str]]] = {
     # block: (attributes, blocks)

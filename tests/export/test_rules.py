@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from pmtop.core.config_schema import FIELDS
+from pmtop.core.config.schema import FIELDS
 from pmtop.core.export import TARGET_MODULES, target
 from pmtop.core.export.model import LossKind
 from pmtop.core.export.rules import Report, Rules

@@ -21,7 +21,7 @@ from tests.waiting import poll_until
 CHILD = textwrap.dedent("""
     import asyncio, sys
     from pmtop.core.model import ProcessSpec
-    from pmtop.core.paths import instance_paths
+    from pmtop.core.locations import instance_paths
     from pmtop.core.supervisor import Supervisor
     from pmtop.tui import run_app
 

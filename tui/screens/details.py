@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from pmtop.core.config import spec_to_table
-from pmtop.core.durations import format_duration
+from pmtop.core.values import format_duration
 from pmtop.core.errors import PmtopError
 from pmtop.core.model import HealthCheckType, ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
 

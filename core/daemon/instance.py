@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InstanceLocked, PmtopError
-from .files import private_dir, tighten_files, write_atomic, write_json_atomic
-from .paths import InstancePaths
+from ..errors import InstanceLocked, PmtopError
+from ..files import private_dir, tighten_files, write_atomic, write_json_atomic
+from ..locations import InstancePaths
 
 
 def make_private(paths: InstancePaths) -> None:

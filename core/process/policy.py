@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .model import RestartPolicy, RestartSpec
+from ..model import RestartPolicy, RestartSpec
 
 
 class Outcome(Enum):

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from . import spawner
-from .model import HealthCheckType, HealthSpec, describe_exit
+from ..system import spawner
+from ..model import HealthCheckType, HealthSpec, describe_exit
 
 if TYPE_CHECKING:
     import httpx

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from .model import DependencyCondition, Health, ProcessState
+from ..model import DependencyCondition, Health, ProcessState
 
 S = ProcessState
 UNREGISTERED_RECHECK = 1.0

@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import DEFAULT_PORT, Config, load_config, parse_process, spec_to_table
-from .errors import ConfigError, PortInUse
+from ..config import DEFAULT_PORT, Config, load_config, parse_process, spec_to_table
+from ..errors import ConfigError, PortInUse
 from .instance import (
     DaemonInfo,
     InstanceLock,
@@ -32,11 +32,11 @@ from .instance import (
     remove_daemon_files,
     write_daemon_files,
 )
-from .model import ProcessSpec, Scope
-from .paths import InstancePaths, instance_paths
-from .store import Registry, RegistryData
-from .supervisor import Supervisor
-from .version import __version__
+from ..model import ProcessSpec, Scope
+from ..locations import InstancePaths, instance_paths
+from .registry import Registry, RegistryData
+from ..supervisor import Supervisor
+from ..version import __version__
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -238,8 +238,8 @@ class Daemon:
     async def _serve(self, sock: socket.socket, token: str) -> web.AppRunner:
         from aiohttp import web
 
-        from .api.security import SecurityStore
-        from .api.server import make_app
+        from ..api.security import SecurityStore
+        from ..api.server import make_app
 
         assert self.supervisor is not None
         app = make_app(self.supervisor, self, security=SecurityStore(self.paths.state_dir), token=token,

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config_schema import format_key_path
-from .errors import ConfigError
-from .files import write_atomic
+from .schema import format_key_path
+from ..errors import ConfigError
+from ..files import write_atomic
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 

@@ -40,7 +40,7 @@ from typing import Final, Literal, NamedTuple
 
 import psutil
 
-log = logging.getLogger("pmtop.core.facts")
+log = logging.getLogger("pmtop.core.system.facts")
 
 HAS_PROC: Final = sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd")
 FULL_WALK_EVERY: Final = 10

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .config_schema import (
+from .schema import (
     DEFAULTABLE,
     FIELDS,
     NAME_PATTERN,
@@ -43,8 +43,8 @@ from .config_schema import (
     want_str,
     want_table,
 )
-from .errors import ConfigError
-from .model import ProcessSpec
+from ..errors import ConfigError
+from ..model import ProcessSpec
 
 __all__ = [
     "CONFIG_FILENAME",

@@ -20,11 +20,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from . import dependencies, health, launch, logs, spawner
-from .health_monitor import HealthMonitor, HealthReport, Unhealthy
-from .errors import ActionRefused, IllegalTransition
-from .events import EventBus
-from .model import (
+from . import dependencies, launch, logs
+from ..checks import probes as health
+from ..system import spawner
+from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
+from ..errors import ActionRefused, IllegalTransition
+from ..events import EventBus
+from ..model import (
     HISTORY_LENGTH,
     DependencyCondition,
     EndReason,
@@ -38,10 +40,10 @@ from .model import (
     describe_exit,
 )
 from .policy import GiveUp, Outcome, Rest, Retry, decide
-from .store import LiveChild
+from ..model import LiveChild
 
 if TYPE_CHECKING:
-    from .facts import Facts
+    from ..system.facts import Facts
 
 S = ProcessState
 log = logging.getLogger("pmtop.core")

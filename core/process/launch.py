@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import logs, spawner
-from .model import ProcessSpec
-from .store import LiveChild
+from . import logs
+from ..system import spawner
+from ..model import ProcessSpec
+from ..model import LiveChild
 
 
 @dataclass(eq=False)

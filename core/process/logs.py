@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .files import PRIVATE_DIR, PRIVATE_FILE, private_dir
-from .model import LogSpec
+from ..files import PRIVATE_DIR, PRIVATE_FILE, private_dir
+from ..model import LogSpec
 
 STREAMS = ("stdout", "stderr")
 _READ_CHUNK = 65536

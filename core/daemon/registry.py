@@ -19,28 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .files import set_aside, write_json_atomic
+from ..files import set_aside, write_json_atomic
+from ..model import LiveChild
 
 log = logging.getLogger("pmtop.core")
 
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True)
-class LiveChild:
-    """A child as its supervisor last saw it alive."""
-
-    pid: int
-    create_time: float
-    """psutil's create time: with the PID, the identity of the process."""
-    started_at: float
-    run_dir: str | None = None
-    restarts: int = 0
-    consecutive_failures: int = 0
-    pipes: Mapping[str, int] = field(default_factory=dict)
-    """stream -> pipe inode of the child's stdout/stderr, to reattach the output after adoption."""
-    keeper_fds: Mapping[str, int] = field(default_factory=dict)
-    """stream -> fd number in the child that holds that pipe's read end (see spawner)."""
 
 
 @dataclass(slots=True)

@@ -22,8 +22,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .health import Probe, ProbeResult, probe_once
-from .model import FailAction, Health, HealthSpec, StartupCheck
+from .probes import Probe, ProbeResult, probe_once
+from ..model import FailAction, Health, HealthSpec, StartupCheck
 
 RUNNING_REASON = "running"
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from .durations import format_duration, format_signal, format_size, parse_duration, parse_signal, parse_size
-from .errors import ConfigError
-from .model import (
+from ..values import format_duration, format_signal, format_size, parse_duration, parse_signal, parse_size
+from ..errors import ConfigError
+from ..model import (
     DependencyCondition,
     FailAction,
     HealthCheckType,

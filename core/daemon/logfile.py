@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from .files import PRIVATE_FILE, private_dir
-from .paths import InstancePaths
+from ..files import PRIVATE_FILE, private_dir
+from ..locations import InstancePaths
 
 LOGGER_NAME = "pmtop.core"
 FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s"
