@@ -408,6 +408,17 @@ def pid_running(pid: int) -> bool:
 
 
 def describe_partner(partner: object) -> str:
-    if isinstance(partner, dict):
-        return ", ".join(f"{k} {v}" for k, v in partner.items() if v is not None) or "none"
-    return str(partner)
+    """`up: watcher at 127.0.0.1:19882 (pid 4242), 1 restart; answering (pid 4242)`."""
+    if not isinstance(partner, dict):
+        return str(partner)
+    words = str(partner.get("state", "?"))
+    if partner.get("instance"):
+        where = f" at {partner['host']}:{partner['port']}" if partner.get("host") and partner.get("port") else ""
+        pid = f" (pid {partner['pid']})" if partner.get("pid") else ""
+        words += f": {partner['instance']}{where}{pid}"
+    restarts = partner.get("restarts")
+    if isinstance(restarts, int) and restarts:
+        words += f", {restarts} restart{'s' if restarts != 1 else ''}"
+    if partner.get("reason"):
+        words += f"; {partner['reason']}"
+    return words

@@ -55,7 +55,8 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.detach:
         return detach(args, paths, config)
     raise_open_file_limit()
-    code = asyncio.run(serve(config, paths, endpoint, read_only=args.read_only))
+    code = asyncio.run(serve(config, paths, endpoint, read_only=args.read_only,
+                             standalone=getattr(args, "standalone", False)))
     # Every process is stopped (or handed over), every file written and closed: skip the
     # interpreter's teardown, which takes longer than stopping 200 processes did.
     sys.stdout.flush()
@@ -86,10 +87,10 @@ def format_event(event: ProcessEvent, now: float | None = None) -> str:
 
 
 async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, read_only: bool,
-                out: TextIO = sys.stdout) -> int:
+                out: TextIO = sys.stdout, standalone: bool = False) -> int:
     """Run the daemon until SIGTERM/SIGINT (a second SIGINT kills the processes without waiting)."""
     loop = asyncio.get_running_loop()
-    daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=read_only)
+    daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=read_only, standalone=standalone)
     log_path, log_handler = start_daemon_log(paths)
     forced = False
 
@@ -157,10 +158,12 @@ def write(out: TextIO, text: str) -> None:
 
 # -- --detach ---------------------------------------------------------------------------------------
 
-def detach(args: argparse.Namespace, paths: InstancePaths, config: Config) -> int:
+def detach(args: argparse.Namespace, paths: InstancePaths, config: Config, *, face: list[str] | None = None) -> int:
     """Start the daemon in a new session; succeed only when its PID file holds its PID, its port
-    is bound, and `/health` answers with that PID (SPEC §5)."""
-    command = [sys.executable, "-m", "pmtop.cli.main", "--headless", "--instance", paths.instance]
+    is bound, and `/health` answers with that PID (SPEC §5). `face`: what to run instead of
+    `--headless --instance INSTANCE` (`pmtop watcher` detaches this way too)."""
+    face = face if face is not None else ["--headless", "--instance", paths.instance]
+    command = [sys.executable, "-m", "pmtop.cli.main", *face]
     if config.path is not None:
         command += ["--config", str(config.path)]
     for flag, value in (("--host", args.host), ("--port", args.port)):
@@ -168,6 +171,8 @@ def detach(args: argparse.Namespace, paths: InstancePaths, config: Config) -> in
             command += [flag, str(value)]
     if args.read_only:
         command.append("--read-only")
+    if getattr(args, "standalone", False):
+        command.append("--standalone")
     private_dir(paths.log_dir)
     console = paths.log_dir / "detach-console.log"
     started = time.time()

@@ -44,7 +44,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
                  or os.environ.get("PMTOP_TOKEN") or read_token(paths))
         return asyncio.run(attached(existing.info.url, token, args))
     raise_open_file_limit()
-    daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=args.read_only)
+    daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=args.read_only,
+                    standalone=getattr(args, "standalone", False))
     return asyncio.run(local(daemon, paths, args))
 
 

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--detach", action="store_true",
                         help="with --headless: start in the background, return once it answers")
     parser.add_argument("--read-only", action="store_true", help="refuse every action; viewing only")
+    parser.add_argument("--standalone", action="store_true",
+                        help="watch no partner and restart none (see `pmtop watcher`), for this run")
     parser.add_argument("--theme", metavar="NAME", help="dashboard theme")
     parser.add_argument("--version", action="version", version=f"pmtop {__version__}")
     common = Parser(add_help=False)
@@ -94,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("token", parents=[common], help="print this instance's API token (for curl or Prometheus)")
     instances = sub.add_parser("instances", parents=[common], help="every running pmtop daemon of this user")
     instances.add_argument("--json", action="store_true", help="print JSON")
+    watcher = sub.add_parser("watcher", parents=[common], help="run the watcher: a second supervisor that "
+                             "restarts this instance's daemon, and is restarted by it (port 19882)")
+    watcher.add_argument("--detach", action="store_true", help="start in the background, return once it answers")
     init = sub.add_parser("init", parents=[common], help="write a commented starter pmtop.toml here")
     init.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     export = sub.add_parser("export", parents=[common], help="write this config as systemd units, a Nomad job, "
@@ -129,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     if command is not None:
         args.argv = command
     try:
+        if args.command == "watcher":
+            from .watcher_main import run_watcher
+
+            return run_watcher(args)
         if args.command is not None:
             from .commands import run_command
 

@@ -301,12 +301,17 @@ class SupervisorInfo:
     port: int | None = None
     """Where its API listens; None while it serves none."""
     read_only: bool = False
+    partner: str | None = None
+    """The partner's state (`up`, `restarting`, `lost`...: SPEC §9); None when it has none."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SupervisorInfo:
+        partner = data.get("partner")
+        if isinstance(partner, Mapping):
+            partner = partner.get("state")
         return cls(
             instance=str(data["instance"]),
             pid=int(data["pid"]),
@@ -316,6 +321,7 @@ class SupervisorInfo:
             host=data.get("host"),
             port=data.get("port"),
             read_only=bool(data.get("read_only", False)),
+            partner=str(partner) if partner and partner != "none" else None,
         )
 
 

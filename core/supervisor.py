@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING
 from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -64,6 +64,8 @@ class Supervisor:
         self.address: tuple[str, int] | None = None
         """Set by whoever serves the API for this supervisor."""
         self.read_only = False
+        self.partner: Callable[[], str | None] | None = None
+        """Set by the daemon: its partner's state word for the header (SPEC §9)."""
         self._bus = EventBus()
         self.output = logs.OutputHub()
         """Live output of every run, for `follow`."""
@@ -265,6 +267,7 @@ class Supervisor:
             host=host,
             port=port,
             read_only=self.read_only,
+            partner=self.partner() if self.partner is not None else None,
         )
 
     async def processes(self, *, facts: bool = False) -> list[ProcessStatus]:

@@ -197,6 +197,9 @@ class SecurityStore:
         self.path = state_dir / FILENAME
         self.set_aside_as: Path | None = None
         """Where a corrupt file was moved at load time (the daemon may report it)."""
+        self.listeners: list[Callable[[SecuritySettings], None]] = []
+        """Told of every saved change (the partner watch follows `partner-discovery` and standalone
+        mode); possibly called from a worker thread."""
         self._settings = self._load()
 
     @property
@@ -222,6 +225,8 @@ class SecurityStore:
         """Persist, then take effect: a failed write leaves both the file and the settings unchanged."""
         write_json_atomic(self.path, settings_to_json(settings), mode=0o600)
         self._settings = settings
+        for listener in list(self.listeners):
+            listener(settings)
 
 
 # ------------------------------------------------------------------------------ untrusted clients

@@ -34,12 +34,15 @@ from .instance import (
 )
 from ..model import ProcessSpec, Scope
 from ..locations import InstancePaths, instance_paths
+from .partner import PartnerLink
 from .registry import Registry, RegistryData
 from ..supervisor import Supervisor
 from ..version import __version__
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from ..api.security import SecurityStore
 
 log = logging.getLogger("pmtop.core")
 
@@ -165,9 +168,13 @@ class Daemon:
         endpoint: Endpoint,
         read_only: bool = False,
         stop_on_exit: bool | None = None,
+        standalone: bool = False,
+        partner: PartnerLink | None = None,
     ) -> None:
         self.config = config
         self.paths = instance_paths(instance or config.daemon.instance)
+        self.partner = partner if partner is not None else PartnerLink(self.paths, standalone=standalone)
+        """SPEC §9: the supervisor this one watches and restarts (none until a watcher announces itself)."""
         self.endpoint = endpoint
         self.read_only = read_only
         self.stop_on_exit = config.daemon.stop_on_exit if stop_on_exit is None else stop_on_exit
@@ -187,6 +194,7 @@ class Daemon:
         self._sock: socket.socket | None = None
         self._token = ""
         self._saved = RegistryData()
+        self.security: SecurityStore | None = None
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -210,6 +218,7 @@ class Daemon:
             raise
         supervisor.address = (self.endpoint.host, self._sock.getsockname()[1])
         supervisor.read_only = self.read_only
+        supervisor.partner = self.partner.summary
         self.supervisor = supervisor
         return supervisor
 
@@ -231,6 +240,8 @@ class Daemon:
                           config=str(self.config.path) if self.config.path else None)
         write_daemon_files(self.paths, info)
         self.info_record = info
+        assert self.security is not None
+        self.partner.attach(self.security, config=self.config.path, address=(self.endpoint.host, port))
         log.info("daemon %s serving on %s:%s (pid %s)", self.paths.instance, self.endpoint.host, port,
                  os.getpid())
         return info
@@ -242,8 +253,8 @@ class Daemon:
         from ..api.server import make_app
 
         assert self.supervisor is not None
-        app = make_app(self.supervisor, self, security=SecurityStore(self.paths.state_dir), token=token,
-                       read_only=self.read_only)
+        self.security = SecurityStore(self.paths.state_dir)
+        app = make_app(self.supervisor, self, security=self.security, token=token, read_only=self.read_only)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()
@@ -271,6 +282,11 @@ class Daemon:
             return
         self.stopped = True
         stop = self.stop_on_exit if stop_processes is None else stop_processes
+        if self.info_record is not None:
+            # First: a partner that finds daemon.json gone knows this is a deliberate stop, however
+            # long stopping the processes takes, and does not restart what is going away on purpose.
+            remove_daemon_files(self.paths, self.info_record)
+        await self.partner.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -285,8 +301,6 @@ class Daemon:
             else:
                 self._save_registry()  # while the runners still know their children
                 await self.supervisor.detach()
-        if self.info_record is not None:
-            remove_daemon_files(self.paths, self.info_record)
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -337,7 +351,7 @@ class Daemon:
         }
 
     def status(self) -> dict[str, Any]:
-        return {"adopted": list(self.adopted), "stop_on_exit": self.stop_on_exit, "partner": None}
+        return {"adopted": list(self.adopted), "stop_on_exit": self.stop_on_exit, "partner": self.partner.status()}
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file: add, change and remove its processes; others keep running."""

@@ -12,6 +12,7 @@ the worker waits with a growing backoff and subscribes again, then re-reads ever
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from functools import cached_property
 from collections.abc import Iterable
@@ -50,6 +51,8 @@ FIRST_FLUSH_DELAY: Final = 0.01
 """After a quiet spell, wait this long for the rest of a burst before applying the first event."""
 COUNTDOWN_INTERVAL: Final = 0.1
 RECONNECT_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 5.0)
+PARTNER_REFRESH: Final = 3.0
+"""Seconds between two looks at the partner's state (the watch itself checks every 3 s)."""
 
 #: Which states each per-process action makes sense in (the rest are shown disabled).
 ACTION_STATES: Final[dict[str, frozenset[ProcessState]]] = {
@@ -129,6 +132,7 @@ class MainScreen(Screen[None]):
         header.read_only = app.read_only
         self._countdown = self.set_interval(COUNTDOWN_INTERVAL, self._tick_countdown, pause=True)
         self.set_interval(1.0, self._tick_uptime)
+        self.set_interval(PARTNER_REFRESH, self._refresh_partner)
         self.restyle()
         self.table.focus()
         self._selection_changed()
@@ -211,6 +215,18 @@ class MainScreen(Screen[None]):
         if touched:
             self._selection_changed()
         self.pmtop.statuses_changed.publish({e.name for e in events})
+
+    @work(exclusive=True, group="partner", exit_on_error=False)
+    async def _refresh_partner(self) -> None:
+        """The partner's state (SPEC §9) is no process event: the dashboard, which samples facts every
+        second anyway while it is open, asks for it now and then."""
+        info = self.header.info
+        if info is None:
+            return
+        with contextlib.suppress(PmtopError, OSError):
+            fresh = await self.pmtop.controller.info()
+            if fresh != info:
+                self.header.info = fresh
 
     def _tick_countdown(self) -> None:
         self.table.refresh_clock_cells(backoff=True)

@@ -61,6 +61,8 @@ class StatusHeader(Widget):
             text.append(f"  {self.mode}  connecting…")
         if self.read_only or (info is not None and info.read_only):
             text.append("  read-only", style="bold")
+        if info is not None and info.partner is not None:  # SPEC §9: the watcher pair
+            text.append(f"  partner: {info.partner}", style="" if info.partner == "up" else "bold")
         if self.lost is not None:
             text.append("  ")
             text.append(f" {self.lost} ", style="bold reverse")
