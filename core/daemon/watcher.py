@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -338,7 +339,7 @@ class PartnerWatch:
             return f"{self.target.host} is not this machine: never restarted from here"
         if not self.target.trusted and not self._ever_seen:
             return "never seen answering as pmtop: not restarted"
-        if self._learned.get("standalone"):
+        if self._learned.get("standalone") or _standalone_on_disk(self.target.state_dir):
             return "it runs in standalone mode: not restarted"
         return None
 
@@ -461,6 +462,15 @@ class PartnerWatch:
         if fd is not None:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
+
+
+def _standalone_on_disk(state_dir: Path) -> bool:
+    """The partner's persisted standalone mode (its `security.json`; this user's own file)."""
+    try:
+        data = json.loads((state_dir / "security.json").read_bytes())
+        return data["standalone-mode"]["enabled"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _read_token(state_dir: Path) -> str | None:
