@@ -24,7 +24,7 @@ from pmtop.core.daemon.service import Daemon, Endpoint, find_existing, resolve_e
 from pmtop.core.errors import PmtopError
 from pmtop.core.files import PRIVATE_FILE, private_dir
 from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon_log
-from pmtop.core.daemon.instance import pid_file, probe_health, read_daemon_info
+from pmtop.core.daemon.instance import DaemonInfo, pid_file, probe_health, read_daemon_info
 from pmtop.core.process.logs import tail_lines
 from pmtop.core.model import ProcessEvent, ProcessRemoved
 from pmtop.core.locations import InstancePaths, instance_paths
@@ -185,6 +185,10 @@ def detach(args: argparse.Namespace, paths: InstancePaths, config: Config, *, fa
     deadline = time.monotonic() + DETACH_TIMEOUT
     while time.monotonic() < deadline:
         if child.poll() is not None:
+            other = _other_supervisor(paths, deadline)
+            if other is not None:  # started at the same time as another, which won the instance lock
+                print(f"pmtop is already running for instance {paths.instance!r} at {other.url} (pid {other.pid}).")
+                return 0
             return detach_failed(f"the daemon exited with status {child.returncode} during start-up",
                                  paths, console, started)
         info = read_daemon_info(paths)
@@ -200,6 +204,24 @@ def detach(args: argparse.Namespace, paths: InstancePaths, config: Config, *, fa
     except subprocess.TimeoutExpired:
         child.kill()
     return detach_failed(f"the daemon did not answer within {DETACH_TIMEOUT:g}s", paths, console, started)
+
+
+def _other_supervisor(paths: InstancePaths, deadline: float) -> DaemonInfo | None:
+    """The supervisor that holds the instance lock, once it serves (None: nobody holds it)."""
+    from pmtop.core.daemon.peer import lock_holder
+
+    lock = paths.state_dir / "instance.lock"
+    while time.monotonic() < deadline:
+        holder = lock_holder(lock)
+        if holder is None:
+            return None
+        info = read_daemon_info(paths)
+        if info is not None and info.pid == holder:
+            health = probe_health(info.host, info.port, timeout=1.0)
+            if health and health.get("service") == "pmtop" and health.get("pid") == holder:
+                return info
+        time.sleep(0.05)  # another process's start-up cannot be awaited from here; bounded by the deadline
+    return None
 
 
 def _pid_file_holds(paths: InstancePaths, port: int, pid: int) -> bool:

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Final
 
 from ..files import PRIVATE_FILE, private_dir
 from ..locations import InstancePaths
@@ -19,8 +20,16 @@ LOGGER_NAME = "pmtop.core"
 FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s"
 
 
-def start_daemon_log(paths: InstancePaths, *, keep: int = 10) -> tuple[Path, logging.Handler]:
-    """Open a new daemon log and attach it to the core's logger; returns its path and handler."""
+KEEP: Final = 10
+"""Daemon logs kept per instance."""
+
+
+def start_daemon_log(paths: InstancePaths) -> tuple[Path, logging.Handler]:
+    """Open a new daemon log and attach it to the core's logger; returns its path and handler.
+
+    Old logs are pruned by the supervisor once it holds the instance lock (`prune_daemon_logs`), not
+    here: of ten supervisors started at once, nine lose the lock, and none of them may prune the
+    winner's log."""
     private_dir(paths.log_dir)
     stamp = time.strftime("%Y%m%d_%H%M%S")
     n = 1
@@ -37,7 +46,6 @@ def start_daemon_log(paths: InstancePaths, *, keep: int = 10) -> tuple[Path, log
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    prune_daemon_logs(paths.log_dir, keep)
     return path, handler
 
 
@@ -47,10 +55,20 @@ def stop_daemon_log(handler: logging.Handler) -> None:
 
 
 def daemon_logs(log_dir: Path) -> list[Path]:
-    """Daemon logs of an instance, oldest first."""
-    return sorted(log_dir.glob("daemon-*.log"), key=lambda p: p.stat().st_mtime)
+    """Daemon logs of an instance, oldest first (one removed meanwhile is left out)."""
+    dated = []
+    for path in log_dir.glob("daemon-*.log"):
+        try:
+            dated.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
+    return [path for _, path in sorted(dated)]
 
 
-def prune_daemon_logs(log_dir: Path, keep: int) -> None:
+def prune_daemon_logs(log_dir: Path, keep: int = KEEP) -> None:
+    """Keep the newest `keep`, and every log this process writes (whatever its age)."""
+    mine = {Path(h.baseFilename) for h in logging.getLogger(LOGGER_NAME).handlers
+            if isinstance(h, logging.FileHandler)}
     for old in daemon_logs(log_dir)[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+        if old not in mine:
+            old.unlink(missing_ok=True)

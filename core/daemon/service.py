@@ -34,6 +34,7 @@ from .instance import (
 )
 from ..model import ProcessSpec, Scope
 from ..locations import InstancePaths, instance_paths
+from .logfile import prune_daemon_logs
 from .partner import PartnerLink
 from .registry import Registry, RegistryData
 from ..supervisor import Supervisor
@@ -206,6 +207,7 @@ class Daemon:
         """Lock the instance, bind the port, build the supervisor: nothing runs yet, so a caller
         can subscribe to it before the first event."""
         self._lock.acquire()
+        prune_daemon_logs(self.paths.log_dir)  # the lock is ours: no other supervisor's log is current
         try:
             token = ensure_token(self.paths)  # never empty: every request but /alive and /health needs it
             self._sock = bind(self.endpoint)
