@@ -86,6 +86,16 @@ def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
         os.close(dir_fd)
 
 
+def remove_stale_temp_files(folder: Path) -> None:
+    """Temp files of `write_atomic` that a killed writer left behind (call only while no other
+    process may write in `folder`: under its instance lock)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
 def write_json_atomic(path: Path, value: Any, *, mode: int = PRIVATE_FILE) -> None:
     write_atomic(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), mode=mode)
 

@@ -22,6 +22,7 @@ from .config.writer import add_process_table, remove_process_table
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
 from .events import EventBus
 from .process.machine import ProcessRunner
+from .system import strays
 from .system.sessions import SessionWatch
 from .model import LiveChild
 from .model import (
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 
 FACTS_MAX_AGE = 1.0
 """Seconds an on-demand sample of facts stays fresh enough to answer another request (SPEC §6)."""
+
+
+HUNT_SPACING = 1.0
+"""Seconds between two looks for escaped processes: a crash loop costs one scan a second at most."""
 
 
 class Supervisor:
@@ -84,10 +89,15 @@ class Supervisor:
         """Created by the first subscriber that wants facts (psutil is not even imported before)."""
         self._sessions = SessionWatch(self._session_ended)
         self._background: set[asyncio.Task[None]] = set()
+        self._hunt: asyncio.TimerHandle | asyncio.Task[list[int]] | None = None
+        self._hunt_again = False
+        self._hunted_at = -HUNT_SPACING
+        self._closing = False
 
     def _make_runner(self, spec: ProcessSpec) -> ProcessRunner:
         return ProcessRunner(
-            spec, bus=self._bus, log_dir=self.paths.log_dir, lookup=self._runners.get, output=self.output
+            spec, bus=self._bus, log_dir=self.paths.log_dir, lookup=self._runners.get, output=self.output,
+            on_run_end=self._schedule_hunt,
         )
 
     def _runner(self, name: str) -> ProcessRunner:
@@ -156,6 +166,9 @@ class Supervisor:
     async def shutdown(self) -> None:
         """Stop everything in reverse dependency order, then end every subscription."""
         await self.stop_many(reason="supervisor exiting", end_reason=EndReason.SUPERVISOR_EXIT)
+        if self._hunt is not None:  # runs ended: nothing they left may outlive the supervisor
+            await self._cancel_hunt()
+            await self.hunt_strays()
         await self._close()
 
     def kill_all(self) -> None:
@@ -176,6 +189,15 @@ class Supervisor:
         await health.close_probes()
         self.output.close()
         self._bus.close()
+        await self._cancel_hunt()
+
+    async def _cancel_hunt(self) -> None:
+        self._closing = True
+        hunt, self._hunt = self._hunt, None
+        if isinstance(hunt, asyncio.TimerHandle):
+            hunt.cancel()
+        elif hunt is not None:
+            await asyncio.wait([hunt])
 
     # -- hand-over, reload, sessions --------------------------------------------------------------
 
@@ -241,6 +263,59 @@ class Supervisor:
             import logging
 
             logging.getLogger("pmtop.core").warning("session ended, but %s stays: %s", name, exc)
+
+    # -- escaped processes ------------------------------------------------------------------------
+
+    def _schedule_hunt(self) -> None:
+        """A run ended: look for processes that escaped it, soon, in a thread, one look at a time."""
+        if self._hunt is not None:
+            self._hunt_again = True
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._hunted_at + HUNT_SPACING - loop.time())
+        self._hunt = loop.call_later(delay, self._start_hunt)
+
+    def _start_hunt(self) -> None:
+        self._hunt_again = False
+        self._hunted_at = asyncio.get_running_loop().time()
+        task = asyncio.get_running_loop().create_task(self.hunt_strays(), name="pmtop:strays")
+        self._hunt = task
+        task.add_done_callback(self._hunt_done)
+
+    def _hunt_done(self, task: asyncio.Task[list[int]]) -> None:
+        self._hunt = None
+        if not task.cancelled() and task.exception() is not None:
+            import logging
+
+            logging.getLogger("pmtop.core").error("looking for escaped processes failed: %s", task.exception())
+        if self._hunt_again and not self._closing:
+            self._schedule_hunt()
+
+    async def hunt_strays(self) -> list[int]:
+        """Kill what escaped an ended run (provably ours: `system.strays`); their PIDs.
+
+        A process still belongs to its runner while that run goes on (its group, its session, or
+        started by it); anything else marked with this instance's log folder is left over."""
+        log_dir = str(self.paths.log_dir)
+        found = await asyncio.to_thread(strays.find_marked, log_dir)
+        killed: dict[str, list[int]] = {}
+        for marked in found:
+            name = Path(marked.run_dir).parent.name
+            runner = self._runners.get(name)
+            if runner is not None and runner.owns(marked.pid, marked.pgid, marked.sid, marked.run_dir):
+                continue
+            if await asyncio.to_thread(strays.kill_marked, marked, log_dir):
+                killed.setdefault(name, []).append(marked.pid)
+        for name, pids in killed.items():
+            runner = self._runners.get(name)
+            if runner is not None:
+                runner.note_escapees(pids)
+            else:
+                import logging
+
+                logging.getLogger("pmtop.core").warning("killed pid %s, left running by %s (no longer registered)",
+                                                        ", ".join(map(str, pids)), name)
+        return [pid for pids in killed.values() for pid in pids]
 
     # -- facts ------------------------------------------------------------------------------------
 

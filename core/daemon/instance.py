@@ -36,6 +36,9 @@ class InstanceLock:
         self.path = paths.state_dir / "instance.lock"
         self._paths = paths
         self._fd: int | None = None
+        self.unclean = False
+        """The last holder died holding the lock (its PID was still in the file): it may have left
+        half-done work (see `Daemon.prepare`)."""
 
     def acquire(self) -> None:
         """Take the lock or raise `InstanceLocked` naming the supervisor that holds it."""
@@ -52,9 +55,14 @@ class InstanceLock:
                 "use --instance NAME for a separate supervisor"
             ) from None
         self._fd = fd
+        # The file holds its holder's PID while it runs and is emptied by a clean release.
+        self.unclean = bool(os.pread(fd, 64, 0).strip())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
+            os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing releases the flock
             self._fd = None
 

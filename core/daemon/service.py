@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import DEFAULT_PORT, Config, load_config, parse_process, spec_to_table
 from ..errors import ConfigError, PortInUse
+from ..files import remove_stale_temp_files
 from .instance import (
     DaemonInfo,
     InstanceLock,
@@ -196,6 +197,7 @@ class Daemon:
         self._token = ""
         self._saved = RegistryData()
         self.security: SecurityStore | None = None
+        self._unclean = False
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -208,6 +210,10 @@ class Daemon:
         can subscribe to it before the first event."""
         self._lock.acquire()
         prune_daemon_logs(self.paths.log_dir)  # the lock is ours: no other supervisor's log is current
+        # If the last supervisor died (not stopped), what it was writing is half-written temp files,
+        # and what it spawned and had not recorded yet runs on unwatched.
+        self._unclean = self._lock.unclean
+        remove_stale_temp_files(self.paths.state_dir)
         try:
             token = ensure_token(self.paths)  # never empty: every request but /alive and /health needs it
             self._sock = bind(self.endpoint)
@@ -230,6 +236,8 @@ class Daemon:
         assert supervisor is not None and sock is not None, "prepare() first"
         try:
             self.adopted = await supervisor.adopt(self._saved.live)
+            if self._unclean:  # before anything starts: what runs unrecorded must not run twice
+                await supervisor.hunt_strays()
             self._watch_task = asyncio.create_task(self._save_registry_on_changes(), name="pmtop:registry")
             await supervisor.boot()
             self._runner = await self._serve(sock, self._token)

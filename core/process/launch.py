@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import logs
-from ..system import spawner
+from ..system import spawner, strays
 from ..model import ProcessSpec
 from ..model import LiveChild
 
@@ -26,6 +26,8 @@ class Run:
     adopted: bool = False
     create_time: float | None = None
     """The child's create time, as the OS reports it (with the PID, its identity); read on demand."""
+    marker: str | None = None
+    """The run folder named by `PMTOP_RUN_DIR` in the child's environment (see `system.strays`)."""
 
     @property
     def run_dir(self) -> Path:
@@ -63,7 +65,13 @@ def start_run(
     loop: asyncio.AbstractEventLoop,
     on_output: Callable[[str, bytes], None] | None,
 ) -> Run:
-    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `spawner.SpawnError`."""
+    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `spawner.SpawnError`.
+
+    The child's environment carries its name and run folder, which every descendant inherits: how
+    a supervisor proves that a process which left the group is one of its own (`system.strays`).
+    """
+    env = {**(env if env is not None else os.environ), strays.ENV_PROCESS_NAME: spec.name,
+           strays.ENV_RUN_DIR: str(run_dir)}
     run_logs = logs.RunLogs.create(run_dir, spec.logs, loop, on_output)
     executable = _resolve(spec.command[0], env)
     try:
@@ -82,7 +90,7 @@ def start_run(
         raise
     finally:
         run_logs.close_child_ends()
-    return Run(child, run_logs)
+    return Run(child, run_logs, marker=str(run_dir))
 
 
 def adopt_run(
@@ -103,7 +111,7 @@ def adopt_run(
         run_dir = logs.new_run_dir(process_dir)
     run_logs = logs.RunLogs.reattach(run_dir, spec.logs, loop, live.pid, dict(live.keeper_fds),
                                      dict(live.pipes), on_output)
-    return Run(child, run_logs, adopted=True, create_time=live.create_time)
+    return Run(child, run_logs, adopted=True, create_time=live.create_time, marker=live.run_dir)
 
 
 def merged_env(spec: ProcessSpec) -> dict[str, str] | None:

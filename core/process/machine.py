@@ -104,8 +104,11 @@ class ProcessRunner:
         log_dir: Path,
         lookup: DependencyLookup,
         output: logs.OutputHub | None = None,
+        on_run_end: Callable[[], None] | None = None,
     ) -> None:
         self.spec = spec
+        self._on_run_end = on_run_end
+        """Told after each run's group is gone (the supervisor then looks for what escaped it)."""
         self._bus = bus
         self._log_dir = log_dir
         self._lookup = lookup
@@ -290,6 +293,23 @@ class ProcessRunner:
         self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
         return True
 
+    def owns(self, pid: int, pgid: int, sid: int, marker: str) -> bool:
+        """Does a process marked as this runner's belong to the run going on now (its group, its
+        session, or started by it)? If not, it escaped a run that has ended (`system.strays`)."""
+        run = self._run
+        if run is None or run.child.exited.done():
+            return False
+        leader = run.child.pid
+        return leader in (pid, pgid, sid) or marker == run.marker
+
+    def note_escapees(self, pids: list[int]) -> None:
+        """Escaped processes of an ended run were killed: said once, in the reason and the log."""
+        words = ", ".join(map(str, pids))
+        note = f"killed {len(pids)} process{'es' if len(pids) > 1 else ''} that escaped an ended run (pid {words})"
+        log.warning("%s: %s", self.name, note)
+        self.reason = f"{self.reason}; {note}"
+        self.publish()
+
     def live_child(self) -> LiveChild | None:
         """What a successor needs to adopt the current run (None when nothing runs)."""
         run = self._run
@@ -429,6 +449,8 @@ class ProcessRunner:
         finally:
             self._disarm_reset_timer()
         spawner.kill_leftovers(child)
+        if self._on_run_end is not None:
+            self._on_run_end()
         ended = time.time()
         self._child = None
         self._run = None
