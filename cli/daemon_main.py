@@ -128,8 +128,24 @@ async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, rea
     finally:
         stop_daemon_log(log_handler)
     if daemon.restart_requested:
-        os.execv(sys.executable, [sys.executable, "-m", "pmtop.cli.main", *sys.argv[1:]])
+        # Same address: with `--port auto` the first free port may no longer be the one it had.
+        argv = with_port(sys.argv[1:], daemon.info_record.port) if daemon.info_record else sys.argv[1:]
+        os.execv(sys.executable, [sys.executable, "-m", "pmtop.cli.main", *argv])
     return 130 if forced else 0
+
+
+def with_port(argv: list[str], port: int) -> list[str]:
+    """`argv` with its `--port` (any spelling) replaced by `port`."""
+    out: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--port":
+            skip = True
+        elif not word.startswith("--port="):
+            out.append(word)
+    return [*out, "--port", str(port)]
 
 
 async def reload(daemon: Daemon, out: TextIO) -> None:

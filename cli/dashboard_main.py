@@ -77,9 +77,12 @@ async def local(daemon: Daemon, paths: InstancePaths, args: argparse.Namespace) 
 
         async def on_quit(choice: QuitChoice) -> None:
             if choice is QuitChoice.HAND_OVER:
+                # The successor takes over this address (with `--port auto` it might find another).
+                port = daemon.info_record.port if daemon.info_record else args.port
                 await daemon.stop(stop_processes=False)
                 # In a thread: the dashboard keeps drawing (and hearing signals) while it waits.
-                if await asyncio.to_thread(detach, args, paths, daemon.config) != 0:
+                successor = argparse.Namespace(**{**vars(args), "port": str(port)})
+                if await asyncio.to_thread(detach, successor, paths, daemon.config) != 0:
                     raise PmtopError("the headless daemon did not start; the processes keep running "
                                      "unsupervised (see the daemon log)")
             else:

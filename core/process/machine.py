@@ -281,10 +281,12 @@ class ProcessRunner:
     def adopt(self, live: LiveChild) -> bool:
         """Take over the run an earlier supervisor left; False if that process is gone."""
         if self.state is not S.STOPPED or self._task is not None:
+            log.info("%s: not adopting pid %s: already %s", self.name, live.pid, self.state)
             return False
         run = launch.adopt_run(self.spec, live, process_dir=self._log_dir / self.spec.name,
                                loop=asyncio.get_running_loop(), on_output=self._on_output)
         if run is None:
+            log.info("%s: not adopting pid %s: it is gone (or the PID is another process's now)", self.name, live.pid)
             return False
         self.restarts = live.restarts
         self.failures = live.consecutive_failures

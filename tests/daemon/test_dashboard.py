@@ -16,7 +16,7 @@ import psutil
 from pmtop.core.api.client import HttpController
 from pmtop.tui import PmtopApp
 from pmtop.tui.widgets.header import StatusHeader
-from tests.daemon.conftest import PMTOP, SLEEP, DaemonProc, poll, write_config
+from tests.daemon.conftest import PMTOP, SLEEP, DaemonProc, free_port, poll, write_config
 from tests.waiting import POLL_INTERVAL
 from tests.tui.conftest import cell, table, until, until_cell
 
@@ -52,7 +52,9 @@ def test_quit_hands_the_processes_to_a_daemon(tmp_path: Path) -> None:
     state = home / "state" / "default"
     env = {**os.environ, "PMTOP_HOME": str(home), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([*PMTOP, "--port", "auto"], cwd=tmp_path, env=env, stdin=follower,
+    # A port of its own: in the 19881+ range that `--port auto` walks, another suite's daemon could take
+    # the port in the moment between the dashboard letting it go and its successor binding it.
+    proc = subprocess.Popen([*PMTOP, "--port", str(free_port())], cwd=tmp_path, env=env, stdin=follower,
                             stdout=follower, stderr=follower, start_new_session=True)
     os.close(follower)
     screen = bytearray()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.daemon.conftest import SLEEP, DaemonProc, poll, write_config
+from tests.daemon.conftest import SLEEP, DaemonProc, free_port, poll, write_config
 
 Start = Callable[..., DaemonProc]
 
@@ -101,7 +101,7 @@ def test_stop_on_exit_false_leaves_processes_for_the_next(start_daemon: Start, t
 
 def test_monitor_restart_re_executes_and_adopts(start_daemon: Start, tmp_path: Path) -> None:
     write_config(tmp_path, f"[process.keep]\ncommand = {SLEEP}\n")
-    daemon = start_daemon("--port", "auto")
+    daemon = start_daemon("--port", str(free_port()))  # not auto: nobody can take it during the exec
     pid = daemon.wait_state("keep", "running")["pid"]
     started = daemon.api("GET", "/health").json()["uptime"]
     assert daemon.api("POST", "/monitor/restart").status_code == 202
