@@ -245,6 +245,8 @@ def status(args: argparse.Namespace) -> int:
         pairs.append(("adopted", ", ".join(map(str, data["adopted"]))))
     if data.get("partner"):
         pairs.append(("partner", describe_partner(data["partner"])))
+    if data.get("problems"):
+        pairs.append(("problems", "; ".join(map(str, data["problems"]))))
     if data.get("read_only"):
         pairs.append(("read-only", "yes"))
     emit(output.key_values(pairs))

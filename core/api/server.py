@@ -401,7 +401,11 @@ def put_config(section: str) -> Handler:
         store = request.app[SECURITY]
         async with request.app[CONFIG_LOCK]:  # read-modify-write, one at a time
             settings = apply_section(store.settings, section, body)
-            await asyncio.to_thread(store.save, settings)
+            try:
+                await asyncio.to_thread(store.save, settings)
+            except OSError as exc:  # a full or read-only disk: nothing changed
+                raise HttpError(503, "cannot_save", f"cannot save the {section} settings ({store.path}): "
+                                f"{exc.strerror or exc}; nothing was changed") from None
         return _json(section_to_json(settings, section))
 
     return handler

@@ -57,12 +57,14 @@ class InstanceLock:
         self._fd = fd
         # The file holds its holder's PID while it runs and is emptied by a clean release.
         self.unclean = bool(os.pread(fd, 64, 0).strip())
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with contextlib.suppress(OSError):  # a read-only state folder: start-up says so soon enough
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing releases the flock
             self._fd = None
 
@@ -93,11 +95,12 @@ def write_daemon_files(paths: InstancePaths, info: DaemonInfo) -> None:
 
 
 def remove_daemon_files(paths: InstancePaths, info: DaemonInfo) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Remove the PID file and `daemon.json` (if still ours); a read-only state folder keeps them."""
+    with contextlib.suppress(OSError):
         pid_file(paths, info.port).unlink()
     current = read_daemon_info(paths)
     if current is not None and current.pid == info.pid:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             (paths.state_dir / "daemon.json").unlink()
 
 

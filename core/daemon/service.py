@@ -216,6 +216,7 @@ class Daemon:
         self._saved = RegistryData()
         self.security: SecurityStore | None = None
         self._unclean = False
+        self._registry_trouble: str | None = None
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -366,8 +367,15 @@ class Daemon:
             added[spec.name] = table
         try:
             self.registry.save(RegistryData(live=self.supervisor.live_children(), added=added))
-        except OSError as exc:  # a full disk must not take the supervisor down
-            log.error("cannot save registry: %s", exc)
+        except OSError as exc:  # a full or read-only disk must not take the supervisor down
+            if self._registry_trouble is None:  # said once, not at every change
+                log.error("cannot save the registry (%s): %s; a successor could not adopt what runs now",
+                          self.registry.path, exc.strerror or exc)
+            self._registry_trouble = exc.strerror or str(exc)
+            return
+        if self._registry_trouble is not None:
+            log.warning("the registry is saved again (%s)", self.registry.path)
+            self._registry_trouble = None
 
     # -- DaemonHooks (the API server's view of the daemon) ----------------------------------------
 
@@ -385,7 +393,9 @@ class Daemon:
         }
 
     def status(self) -> dict[str, Any]:
-        return {"adopted": list(self.adopted), "stop_on_exit": self.stop_on_exit, "partner": self.partner.status()}
+        problems = [f"registry not saved: {self._registry_trouble}"] if self._registry_trouble else []
+        return {"adopted": list(self.adopted), "stop_on_exit": self.stop_on_exit, "partner": self.partner.status(),
+                "problems": problems}
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file: add, change and remove its processes; others keep running."""

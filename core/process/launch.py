@@ -64,6 +64,7 @@ def start_run(
     run_dir: Path,
     loop: asyncio.AbstractEventLoop,
     on_output: Callable[[str, bytes], None] | None,
+    on_trouble: Callable[[str, str | None, int], None] | None = None,
 ) -> Run:
     """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `spawner.SpawnError`.
 
@@ -72,7 +73,7 @@ def start_run(
     """
     env = {**(env if env is not None else os.environ), strays.ENV_PROCESS_NAME: spec.name,
            strays.ENV_RUN_DIR: str(run_dir)}
-    run_logs = logs.RunLogs.create(run_dir, spec.logs, loop, on_output)
+    run_logs = logs.RunLogs.create(run_dir, spec.logs, loop, on_output, on_trouble)
     executable = _resolve(spec.command[0], env)
     try:
         child = spawner.spawn(
@@ -100,6 +101,7 @@ def adopt_run(
     process_dir: Path,
     loop: asyncio.AbstractEventLoop,
     on_output: Callable[[str, bytes], None] | None,
+    on_trouble: Callable[[str, str | None, int], None] | None = None,
 ) -> Run | None:
     """Take over a run an earlier supervisor left behind; None if that process is gone (or the PID
     now belongs to another program, which is never touched)."""
@@ -110,7 +112,7 @@ def adopt_run(
     if run_dir is None or not run_dir.is_dir():
         run_dir = logs.new_run_dir(process_dir)
     run_logs = logs.RunLogs.reattach(run_dir, spec.logs, loop, live.pid, dict(live.keeper_fds),
-                                     dict(live.pipes), on_output)
+                                     dict(live.pipes), on_output, on_trouble)
     return Run(child, run_logs, adopted=True, create_time=live.create_time, marker=live.run_dir)
 
 

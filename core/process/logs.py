@@ -31,16 +31,35 @@ TAIL_MAX_BYTES = 8 * 1024 * 1024
 
 
 class RotatingFile:
-    """An append-only file that rotates to `name.1`, `name.2`, ... when it would pass `max_bytes`."""
+    """An append-only file that rotates to `name.1`, `name.2`, ... when it would pass `max_bytes`.
+
+    A full or read-only disk is an `OSError` from `write`, never a broken object: a file that could
+    not be opened (or reopened after a rotation) is opened again by the next `write`, so logging
+    resumes on its own once the disk has room again.
+    """
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         self.path = path
         self.max_bytes = max(1, max_bytes)
         self.backups = backups
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, PRIVATE_FILE)
+        self._fd = -1
+        self._size = 0
+        self.at_line_start = True
+        """The file ends with a newline (or is empty): a note can start a line of its own."""
+        with contextlib.suppress(OSError):  # the first write says it (see PipeDrain)
+            self._open(os.O_APPEND)
+
+    def _open(self, mode: int) -> None:
+        if not self.path.parent.is_dir():
+            private_dir(self.path.parent)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC, PRIVATE_FILE)
         self._size = os.fstat(self._fd).st_size
+        if self._size == 0:
+            self.at_line_start = True
 
     def write(self, data: bytes) -> None:
+        if self._fd < 0:
+            self._open(os.O_APPEND)
         view = memoryview(data)
         while view:
             room = self.max_bytes - self._size
@@ -50,21 +69,22 @@ class RotatingFile:
             chunk = view[:room]
             written = os.write(self._fd, chunk)
             self._size += written
+            if written:
+                self.at_line_start = chunk[written - 1] == 0x0A
             view = view[written:]
 
     def _rotate(self) -> None:
         os.close(self._fd)
+        self._fd = -1
         if self.backups > 0:
             for n in range(self.backups - 1, 0, -1):
                 older = self.path.with_name(f"{self.path.name}.{n}")
                 if older.exists():
                     os.replace(older, self.path.with_name(f"{self.path.name}.{n + 1}"))
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._open(os.O_APPEND)
         else:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, PRIVATE_FILE)
-        self._size = 0
+            self._open(os.O_TRUNC)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -92,8 +112,21 @@ class TailBuffer:
         return tuple(tail[-(self._lines.maxlen or 1):])
 
 
+Trouble = Callable[[str | None, int], None]
+"""Told `(problem, 0)` once when a stream's output can no longer be saved, and `(None, lost)` once
+it is saved again, with the number of bytes that were lost in between."""
+RETRY_AFTER = 1.0
+"""Seconds between two tries of a log file that failed (full or read-only disk)."""
+
+
 class PipeDrain:
-    """Drains one child pipe into a `RotatingFile` from the event loop, until EOF."""
+    """Drains one child pipe into a `RotatingFile` from the event loop, until EOF.
+
+    The pipe is drained whatever happens to the file: when the disk is full or read-only, the output
+    is counted and dropped (a child must never block on a full pipe because of the supervisor's
+    disk), the trouble is said once, writing is tried again at most once a second, and when it works
+    the file gets one line saying how much was lost.
+    """
 
     def __init__(
         self,
@@ -102,12 +135,17 @@ class PipeDrain:
         loop: asyncio.AbstractEventLoop,
         tail: TailBuffer | None = None,
         on_data: Callable[[bytes], None] | None = None,
+        on_trouble: Trouble | None = None,
     ) -> None:
         self._fd = fd
         self._sink = sink
         self._loop = loop
         self._tail = tail
         self._on_data = on_data
+        self._on_trouble = on_trouble
+        self._trouble: str | None = None
+        self._lost = 0
+        self._retry_at = 0.0
         self.closed: asyncio.Future[None] = loop.create_future()
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._on_readable)
@@ -120,13 +158,35 @@ class PipeDrain:
         except OSError:
             data = b""
         if data:
-            self._sink.write(data)
+            self._save(data)
             if self._tail is not None:
                 self._tail.feed(data)
             if self._on_data is not None:
                 self._on_data(data)
             return
         self.close()
+
+    def _save(self, data: bytes) -> None:
+        if self._trouble is not None and self._loop.time() < self._retry_at:
+            self._lost += len(data)
+            return
+        try:
+            if self._trouble is not None:
+                cut = b"" if self._sink.at_line_start else b"\n"
+                self._sink.write(cut + f"[pmtop] {self._lost} bytes of output lost: {self._trouble}\n".encode())
+            self._sink.write(data)
+        except OSError as exc:
+            self._lost += len(data)
+            self._retry_at = self._loop.time() + RETRY_AFTER
+            if self._trouble is None:
+                self._trouble = f"{exc.strerror or exc} ({self._sink.path.parent})"
+                if self._on_trouble is not None:
+                    self._on_trouble(self._trouble, 0)
+            return
+        if self._trouble is not None:
+            lost, self._trouble, self._lost = self._lost, None, 0
+            if self._on_trouble is not None:
+                self._on_trouble(None, lost)
 
     def close(self) -> None:
         if self._fd < 0:
@@ -165,6 +225,7 @@ class RunLogs:
         spec: LogSpec,
         loop: asyncio.AbstractEventLoop,
         on_output: Callable[[str, bytes], None] | None = None,
+        on_trouble: Callable[[str, str | None, int], None] | None = None,
     ) -> RunLogs:
         tail = TailBuffer()
         drains: dict[str, PipeDrain] = {}
@@ -175,7 +236,7 @@ class RunLogs:
             read_fd, write_fd = os.pipe()
             keepers[stream] = read_fd
             inodes[stream] = os.fstat(read_fd).st_ino
-            drains[stream] = _drain(run_dir, stream, spec, loop, read_fd, tail, on_output)
+            drains[stream] = _drain(run_dir, stream, spec, loop, read_fd, tail, on_output, on_trouble)
             write_fds.append(write_fd)
         run_logs = cls(run_dir, drains, tail)
         run_logs.child_fds = write_fds
@@ -193,6 +254,7 @@ class RunLogs:
         keeper_fds: dict[str, int],
         pipe_inodes: dict[str, int],
         on_output: Callable[[str, bytes], None] | None = None,
+        on_trouble: Callable[[str, str | None, int], None] | None = None,
     ) -> RunLogs:
         """Drain an adopted child's pipes again, appending to its run's files.
 
@@ -204,7 +266,7 @@ class RunLogs:
         for stream in STREAMS:
             fd = _reopen_pipe(pid, keeper_fds.get(stream), pipe_inodes.get(stream))
             if fd is not None:
-                drains[stream] = _drain(run_dir, stream, spec, loop, fd, tail, on_output)
+                drains[stream] = _drain(run_dir, stream, spec, loop, fd, tail, on_output, on_trouble)
         run_logs = cls(run_dir, drains, tail)
         run_logs.keeper_fds = dict(keeper_fds)
         run_logs.pipe_inodes = dict(pipe_inodes)
@@ -236,10 +298,12 @@ def _drain(
     fd: int,
     tail: TailBuffer,
     on_output: Callable[[str, bytes], None] | None,
+    on_trouble: Callable[[str, str | None, int], None] | None = None,
 ) -> PipeDrain:
     sink = RotatingFile(run_dir / f"{stream}.log", spec.max_bytes, spec.backups)
     on_data = functools.partial(on_output, stream) if on_output is not None else None
-    return PipeDrain(fd, sink, loop, tail if stream == "stderr" else None, on_data)
+    trouble = functools.partial(on_trouble, stream) if on_trouble is not None else None
+    return PipeDrain(fd, sink, loop, tail if stream == "stderr" else None, on_data, trouble)
 
 
 def _reopen_pipe(pid: int, keeper_fd: int | None, inode: int | None) -> int | None:
@@ -263,6 +327,13 @@ def new_run_dir(process_dir: Path, previous: Path | None = None, now: float | No
     look at the folder on a restart, which is on the crash-to-restart path.
     """
     stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now))
+    try:
+        return _make_run_dir(process_dir, stamp, previous)
+    except OSError:  # a full or read-only disk: the run goes on, its log files try again later
+        return process_dir / stamp
+
+
+def _make_run_dir(process_dir: Path, stamp: str, previous: Path | None) -> Path:
     if previous is not None and previous.parent == process_dir and previous.name.startswith(stamp):
         n = _run_sort_key(previous)[1] + 1
     else:

@@ -108,6 +108,7 @@ class ProcessRunner:
     ) -> None:
         self.spec = spec
         self._on_run_end = on_run_end
+        self._log_troubles: dict[str, str] = {}
         """Told after each run's group is gone (the supervisor then looks for what escaped it)."""
         self._bus = bus
         self._log_dir = log_dir
@@ -153,10 +154,13 @@ class ProcessRunner:
     def status(self, sampled: Facts | None = None) -> ProcessStatus:
         """The current status; `sampled` (an on-demand sample of this run) wins over the watcher's facts."""
         facts = (sampled or self.facts) if self.pid is not None else None
+        reason = self.reason
+        for note in self._log_troubles.values():  # until its output is saved again
+            reason = f"{reason}; {note}"
         return ProcessStatus(
             name=self.spec.name,
             state=self.state,
-            reason=self.reason,
+            reason=reason,
             pid=self.pid,
             health=self.health,
             restarts=self.restarts,
@@ -188,6 +192,20 @@ class ProcessRunner:
     def _on_output(self, stream: str, data: bytes) -> None:
         if self._output is not None:
             self._output.feed(self.spec.name, stream, data)
+
+    def _on_log_trouble(self, stream: str, problem: str | None, lost: int) -> None:
+        """A log file failed (full or read-only disk), or works again: said once each, in the
+        reason and the daemon log. The process itself runs on, its output drained and dropped."""
+        if problem is not None:
+            if stream in self._log_troubles:
+                return  # already said (a restart's fresh pipe finds the same full disk)
+            self._log_troubles[stream] = f"{stream} not saved: {problem}"
+            log.warning("%s: %s", self.name, self._log_troubles[stream])
+        elif self._log_troubles.pop(stream, None) is not None:
+            log.warning("%s: %s saved again (%d bytes were lost)", self.name, stream, lost)
+        else:
+            return
+        self.publish()
 
     async def launched(self) -> None:
         """Until the current start has spawned, failed to, or is waiting for a dependency."""
@@ -284,7 +302,8 @@ class ProcessRunner:
             log.info("%s: not adopting pid %s: already %s", self.name, live.pid, self.state)
             return False
         run = launch.adopt_run(self.spec, live, process_dir=self._log_dir / self.spec.name,
-                               loop=asyncio.get_running_loop(), on_output=self._on_output)
+                               loop=asyncio.get_running_loop(), on_output=self._on_output,
+                               on_trouble=self._on_log_trouble)
         if run is None:
             log.info("%s: not adopting pid %s: it is gone (or the PID is another process's now)", self.name, live.pid)
             return False
@@ -413,7 +432,7 @@ class ProcessRunner:
             self.run_dir = run_dir
             try:
                 run = launch.start_run(spec, env=self._env, run_dir=run_dir, loop=loop,
-                                       on_output=self._on_output)
+                                       on_output=self._on_output, on_trouble=self._on_log_trouble)
             except spawner.SpawnError as exc:
                 self._launched.set()
                 loop.call_soon(self._prune_runs, process_dir)
