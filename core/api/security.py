@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..config.schema import NAME_PATTERN
+from ..config.schema import NAME_PATTERN, format_key_path
 from ..errors import ConfigError
 from ..files import set_aside, write_json_atomic
 from ..model import ProcessSpec
@@ -125,7 +125,7 @@ def apply_section(settings: SecuritySettings, section: str, body: object) -> Sec
         raise ConfigError("must be a JSON object", key_path=section)
     for key in body:
         if key not in current:
-            raise ConfigError(f"unknown key (expected: {', '.join(current)})", key_path=f"{section}.{key}")
+            raise ConfigError(f"unknown key (expected: {', '.join(current)})", key_path=format_key_path((section, key)))
     merged = {**current, **body}
     if section == "remote-access":
         values = {key: _bool(merged[key], f"{section}.{key}") for key in current}

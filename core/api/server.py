@@ -194,13 +194,20 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
+def _not_json(word: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON has neither."""
+    raise ValueError(f"{word} is not JSON")
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; 400 for anything else, 413 (from aiohttp) when too big."""
     raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else None
+        data = json.loads(raw, parse_constant=_not_json) if raw.strip() else None
     except ValueError as exc:
         raise HttpError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise HttpError(400, "invalid_json", "the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise HttpError(400, "bad_request", "the body must be a JSON object")
     return data

@@ -138,11 +138,15 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         message, line, column = _syntax_error_position(str(exc), text)
         raise ConfigError(f"invalid TOML: {message}", file=file, line=line, column=column) from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        raise ConfigError("invalid TOML: nested too deeply", file=file) from None
     absolute = Path(os.path.abspath(path))  # not resolve(): a symlinked config keeps its own folder
     try:
         return _build(document, absolute)
     except Invalid as problem:
         raise problem.to_error(file, find_line(text, problem.path)) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply", file=file) from None
 
 
 def _display_name(path: Path) -> str:

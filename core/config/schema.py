@@ -280,6 +280,8 @@ def _signal(value: object, path: KeyPath) -> signal.Signals:
 
 
 Parser = Callable[[Any, KeyPath], Any]
+MAX_LOG_BACKUPS: Final = 1000
+MAX_KEEP_RUNS: Final = 10_000
 
 #: Every key of a process table and the function that checks and converts its value.
 FIELDS: Final[dict[str, Parser]] = {
@@ -299,8 +301,9 @@ FIELDS: Final[dict[str, Parser]] = {
     "stop_signal": _signal,
     "stop_timeout": want_duration,
     "log_max_bytes": want_size,
-    "log_backups": lambda v, p: want_int(v, p, 0),
-    "log_keep_runs": lambda v, p: want_int(v, p, 1),
+    # Bounded: each rotation renames every backup, each run start prunes the folders beyond.
+    "log_backups": lambda v, p: want_int(v, p, 0, MAX_LOG_BACKUPS),
+    "log_keep_runs": lambda v, p: want_int(v, p, 1, MAX_KEEP_RUNS),
     "health": _health,
 }
 #: The keys `[defaults]` may set; the rest only make sense per process.

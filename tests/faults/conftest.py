@@ -157,7 +157,8 @@ class Home:
         info = self.info(instance)
         assert info is not None, f"no daemon.json for {instance}"
         headers = {"Authorization": f"Bearer {self.token(instance)}"}
-        return httpx.request(method, f"http://127.0.0.1:{info['port']}{path}", headers=headers, timeout=30, **kw)
+        with httpx.Client(timeout=30, trust_env=False, verify=False) as client:  # no TLS: no SSL context to build
+            return client.request(method, f"http://127.0.0.1:{info['port']}{path}", headers=headers, **kw)
 
     def try_api(self, method: str, path: str, instance: str = "default", **kw: Any) -> httpx.Response | None:
         try:
