@@ -392,7 +392,7 @@ def test_unknown_keys_are_errors_with_hint_and_line(in_tmp: Path, text: str, exp
         ),
         pytest.param(
             '[process.web]\ncommand = "x"\nlog_keep_runs = 0\n',
-            "pmtop.toml:3: process.web.log_keep_runs: must be an integer >= 1 (got 0)",
+            "pmtop.toml:3: process.web.log_keep_runs: must be an integer from 1 to 10000 (got 0)",
             id="keep-runs",
         ),
         pytest.param(
