@@ -129,6 +129,14 @@ class Home:
         self.started.append(proc)
         return proc
 
+    def spawn_python(self, code: str, *args: str) -> subprocess.Popen[str]:
+        """`python -c CODE ARGS...` as this test's child (a pmtop with a fault built in)."""
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=self.project, env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        self.started.append(proc)
+        return proc
+
     # -- daemons --------------------------------------------------------------------------------------
 
     def detach(self, *flags: str) -> dict[str, Any]:

@@ -201,3 +201,45 @@ def test_sigstop_is_waited_for_and_the_output_drained_not_lost(home: Home) -> No
     assert lines[-1] == "done" and lines[:-1] == [f"{i:08d}" + "x" * 55 for i in range(16384)], "drained, not lost"
     assert home.processes()["flood"]["pid"] == flood_pid and len(copies_of(home, "range(16384)")) == 1
     assert home.daemon_logs("watcher").count("is stopped (SIGSTOP") == 1, "said once"
+
+
+HANGABLE = """
+import os, sys, time
+from pmtop.core.api import server
+
+alive = server.HANDLERS["alive"]
+trigger = os.environ["HANG_TRIGGER"]
+
+
+async def hanging_alive(request):
+    if os.path.exists(trigger):
+        time.sleep(3600)  # the whole event loop stops here: a hung supervisor
+    return await alive(request)
+
+
+server.HANDLERS["alive"] = hanging_alive
+from pmtop.cli.main import main
+sys.exit(main())
+"""
+
+
+def test_a_hung_supervisor_holding_the_lock_is_killed_and_replaced(home: Home) -> None:
+    """Running but not answering (not stopped): the watcher kills it, verified as the lock holder,
+    and starts another, which adopts every process."""
+    trigger = home.project / "hang"
+    home.config(CONFIG)
+    home.extra_env["HANG_TRIGGER"] = str(trigger)
+    hung = home.spawn_python(HANGABLE, "--headless")
+    poll(lambda: home.serving(), "the hangable daemon")
+    home.watcher()
+    default_pid, _ = paired(home)
+    assert default_pid == hung.pid
+    pids = managed(home)
+    trigger.touch()
+    back = poll(lambda: (i := home.serving()) and i["pid"] != default_pid and i, "a new default daemon", timeout=60)
+    assert hung.wait(timeout=10) == -signal.SIGKILL
+    partner = poll(lambda: (p := home.partner("watcher")) and p["state"] == "up" and p, "the watcher to see it up")
+    assert partner["restarts"] == 1 and partner["pid"] == back["pid"]
+    assert "held the instance lock but served nothing" in home.daemon_logs("watcher") or \
+        "killing it" in home.daemon_logs("watcher")
+    assert managed(home) == pids, "adopted, not started again"
