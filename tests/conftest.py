@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,24 @@ import pytest
 from pmtop.core.model import ProcessSpec, RestartSpec
 from pmtop.core.locations import InstancePaths, instance_paths
 from pmtop.core.supervisor import Supervisor
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole session, no process started by a test may still run: every one carries its
+    test's PMTOP_HOME (children inherit it), all under this session's temporary folder. Detached
+    daemons and watchers are nobody's child, so this is where one left behind would show."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    left = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("PMTOP_HOME", "").startswith(base) and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append((proc.pid, proc.cmdline()))
+                proc.kill()
+        except (psutil.Error, OSError):
+            continue
+    assert not left, f"processes left behind by the tests (now killed): {left}"
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ import psutil
 import pytest
 
 from tests.daemon.conftest import SLEEP, DaemonProc, write_config
+from tests.faults.conftest import processes_of
 
 Start = Callable[..., DaemonProc]
 
@@ -83,6 +84,11 @@ def test_the_api_survives_schemathesis(start_daemon: Start, tmp_path: Path) -> N
     running = {p["pid"] for p in daemon.processes().values() if p["pid"] is not None}
     children = {c.pid for c in psutil.Process(daemon.proc.pid).children() if c.status() != psutil.STATUS_ZOMBIE}
     assert children == running, "the daemon's children and the processes it reports differ"
+    # Random partner settings never made the daemon start anything (a watcher, say): every process of
+    # this test's home is the daemon or one it reports.
+    others = [p.cmdline() for p in processes_of(daemon.home) if p.pid != daemon.proc.pid and p.pid not in running]
+    assert not others, f"started because of a fuzzed setting? {others}"
+    assert daemon.api("GET", "/status").json()["partner"].get("restarts", 0) == 0
     daemon_logs = list((daemon.home / "log" / "default").glob("daemon-*.log"))
     assert daemon_logs
     for log in daemon_logs:
