@@ -69,7 +69,7 @@ def kill_everything_of(home: Path) -> list[int]:
             proc.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=15)
+    _, alive = psutil.wait_procs(procs, timeout=3)  # a test's cleanup: what lingers is killed
     for proc in alive:
         try:
             os.killpg(os.getpgid(proc.pid), signal.SIGKILL)

@@ -157,7 +157,7 @@ def refused_cleanly(answer: httpx.Response) -> bool:
 REGISTRATION = st.dictionaries(st.sampled_from([*KEYS, "name", "session_pid", "project"]) | TEXT, VALUES, max_size=5)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=REGISTRATION | VALUES, name=NAMES)
 def test_fuzzed_registrations(daemon: Home, body: Any, name: str) -> None:
     if isinstance(body, dict):
@@ -177,7 +177,7 @@ def test_fuzzed_registrations(daemon: Home, body: Any, name: str) -> None:
         assert daemon.api("DELETE", f"/processes/{created}").status_code == 200
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(section=st.sampled_from(CONFIG_SECTIONS), body=VALUES | st.dictionaries(TEXT, VALUES, max_size=3))
 def test_fuzzed_settings(daemon: Home, section: str, body: Any) -> None:
     if section == "trusted-hosts" and isinstance(body, dict) and isinstance(body.get("hosts"), list):

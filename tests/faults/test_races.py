@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from tests.faults.conftest import Home, poll, processes_of
+from tests.faults.conftest import Home, poll
 
 NAMES = [f"w{i}" for i in range(8)]
 OPS = ("start", "stop", "restart")
@@ -27,11 +27,11 @@ CRASHER = '["python3", "-c", "raise SystemExit(3)"]'
 
 
 class Observer(threading.Thread):
-    """Counts live processes per name until stopped; remembers the worst moment."""
+    """Counts the run leaders of each name (the daemon's children) until stopped; remembers the worst."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, daemon_pid: int) -> None:
         super().__init__(daemon=True)
-        self.home = home
+        self.daemon_process = psutil.Process(daemon_pid)
         self.done = threading.Event()
         self.worst: dict[str, list[int]] = {}
         self.looks = 0
@@ -39,13 +39,15 @@ class Observer(threading.Thread):
     def run(self) -> None:
         while not self.done.is_set():
             seen: dict[str, list[int]] = {}
-            for proc in processes_of(self.home.root):
+            for child in self.daemon_process.children():
                 try:
-                    name = proc.environ().get("PMTOP_PROCESS_NAME")
-                    if name is not None and os.getpgid(proc.pid) == proc.pid:  # a run's leader
-                        seen.setdefault(name, []).append(proc.pid)
+                    if child.status() == psutil.STATUS_ZOMBIE:
+                        continue
+                    name = child.environ().get("PMTOP_PROCESS_NAME")
                 except (psutil.Error, OSError):
                     continue
+                if name is not None:
+                    seen.setdefault(name, []).append(child.pid)
             for name, pids in seen.items():
                 if len(pids) > len(self.worst.get(name, [])):
                     self.worst[name] = pids
@@ -58,7 +60,7 @@ def test_concurrent_clients_a_reload_and_a_crash_loop(home: Home) -> None:
     config = home.config(tables + crasher)
     info = home.detach()
     poll(lambda: all(home.processes()[n]["state"] == "running" for n in NAMES), "all running")
-    observer = Observer(home)
+    observer = Observer(info["pid"])
     observer.start()
     rng = random.Random(100)
     plan = [(rng.choice(NAMES), rng.choice(OPS)) for _ in range(100)]

@@ -95,7 +95,7 @@ def test_a_deliberate_stop_is_not_undone(home: Home) -> None:
     checks = home.partner("watcher")["checks"]
     home.run("shutdown", check=True)
     poll(lambda: home.partner("watcher").get("state") == "stopped", "the watcher to say stopped")
-    poll(lambda: home.partner("watcher")["checks"] > checks + 8, "the watcher to look a few more times")
+    poll(lambda: home.partner("watcher")["checks"] > checks + 4, "the watcher to look a few more times")
     assert home.info() is None and not [p for p in processes_of(home.root) if "--headless" in p.cmdline()]
 
     home.detach()  # started again by hand: watched again
@@ -122,7 +122,7 @@ def test_standalone_mode_stops_all_of_it(home: Home) -> None:
     watcher = home.watcher()
     poll(lambda: "standalone" in home.partner("watcher").get("reason", ""), "the watcher to see standalone mode")
     checks = home.partner("watcher")["checks"]
-    poll(lambda: home.partner("watcher")["checks"] > checks + 8, "the watcher to look a few more times")
+    poll(lambda: home.partner("watcher")["checks"] > checks + 4, "the watcher to look a few more times")
     assert home.serving() is None, "a standalone instance is not restarted"
     assert home.partner("watcher")["restarts"] == 0
     assert {p.pid for p in processes_of(home.root)} - before == {watcher.pid}, "nobody started anything"
@@ -175,6 +175,7 @@ def test_sigstop_is_waited_for_and_the_output_drained_not_lost(home: Home) -> No
              f'for i in range(16384): print(f\'{{i:08d}}\' + \'x\' * 55, flush=False)\\nprint(\'done\', flush=True)\\n'
              f'time.sleep(600)"]')
     home.config(f"[process.flood]\ncommand = {flood}\n")
+    home.extra_env["PMTOP_WATCH_TIMING"] = "0.25,2,1.5"  # paused sooner (each silent check costs its timeout)
     home.detach()
     home.watcher()
     default_pid, _ = paired(home)
@@ -229,6 +230,7 @@ def test_a_hung_supervisor_holding_the_lock_is_killed_and_replaced(home: Home) -
     trigger = home.project / "hang"
     home.config(CONFIG)
     home.extra_env["HANG_TRIGGER"] = str(trigger)
+    home.extra_env["PMTOP_WATCH_TIMING"] = "0.25,2,1.5"
     hung = home.spawn_python(HANGABLE, "--headless")
     poll(lambda: home.serving(), "the hangable daemon")
     home.watcher()
