@@ -22,6 +22,7 @@ from typing import TextIO
 from pmtop.core.config import Config, DaemonSettings, find_config, load_config
 from pmtop.core.daemon.service import Daemon, Endpoint, find_existing, resolve_endpoint
 from pmtop.core.errors import PmtopError
+from pmtop.core.formats import live_reason
 from pmtop.core.files import PRIVATE_FILE, private_dir
 from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon_log
 from pmtop.core.daemon.instance import pid_file, probe_health, read_daemon_info
@@ -82,7 +83,8 @@ def format_event(event: ProcessEvent, now: float | None = None) -> str:
     if isinstance(event, ProcessRemoved):
         return f"{stamp}  {event.name:<16} removed"
     pid = f"pid {event.pid}" if event.pid else ""
-    return f"{stamp}  {event.name:<16} {event.state:<9} {pid:<11} {event.reason}".rstrip()
+    reason = live_reason(event.reason, event.state, event.next_retry_at, time.time() if now is None else now)
+    return f"{stamp}  {event.name:<16} {event.state:<9} {pid:<11} {reason}".rstrip()
 
 
 async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, read_only: bool,
