@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
-
 from pmtop.cli import output
 from pmtop.core.model import Health, ProcessState, ProcessStatus
 
