@@ -48,6 +48,8 @@ class LogScreen(DashboardScreen[None]):
         self.match: tuple[int, int] | None = None
         self._buffer: list[str] = []
         self._write_scheduled = False
+        self._catching_up = False
+        """New lines were written while following; the scroll to the end waits for their size."""
         self._title = Text()
 
     def compose(self) -> ComposeResult:
@@ -59,9 +61,10 @@ class LogScreen(DashboardScreen[None]):
 
     @property
     def following(self) -> bool:
-        """New lines scroll into view: following is on, and the view is at the end (not scrolled back)."""
+        """New lines scroll into view: following is on, and the view is at the end (not scrolled back),
+        or is about to be (lines just written, the scroll to the end pending)."""
         pane = self.query_one(LogPane)
-        return pane.auto_scroll and pane.is_vertical_scroll_end
+        return pane.auto_scroll and (pane.is_vertical_scroll_end or self._catching_up)
 
     def on_mount(self) -> None:
         self.pmtop.store.changed.subscribe(self, self._statuses_changed)
@@ -139,7 +142,13 @@ class LogScreen(DashboardScreen[None]):
             following = self.following
             pane.write_lines(lines, scroll_end=False)
             if following:  # once the new size is known (an immediate scroll would use the old one)
-                pane.call_after_refresh(pane.scroll_end, animate=False)
+                self._catching_up = True
+                pane.call_after_refresh(self._catch_up, pane)
+
+    def _catch_up(self, pane: LogPane) -> None:
+        self._catching_up = False
+        if pane.auto_scroll:  # unless `f` paused it meanwhile
+            pane.scroll_end(animate=False)
 
     def _set_problem(self, problem: str | None) -> None:
         self.problem = problem

@@ -67,14 +67,16 @@ class MainScreen(DashboardScreen[None]):
 
     def on_mount(self) -> None:
         store = self.pmtop.store
-        store.changed.subscribe(self, self._statuses_changed)
+        # Immediate: the rows change within the store's flush, so in the same frame (a deferred call
+        # could land a frame later).
+        store.changed.subscribe(self, self._statuses_changed, immediate=True)
         store.connection_changed.subscribe(self, self._connection_changed)
         self._countdown = self.set_interval(COUNTDOWN_INTERVAL, self._tick_countdown, pause=True)
         self.set_interval(1.0, self._tick_uptime)
         self.restyle()  # renders every row the store already has
         self.table.focus()
         self._connection_changed()
-        self._statuses_changed(set())
+        self._show_changes(set())
 
     def restyle(self) -> None:
         """Apply the current theme's state and health colours to every coloured cell."""
@@ -86,6 +88,12 @@ class MainScreen(DashboardScreen[None]):
     # -- following the store ----------------------------------------------------------------------
 
     def _statuses_changed(self, names: set[str]) -> None:
+        try:
+            self._show_changes(names)
+        except Exception as error:  # a signal swallows its subscribers' errors: fail as any handler would
+            self.call_next(_raise, error)
+
+    def _show_changes(self, names: set[str]) -> None:
         store = self.pmtop.store
         with self.app.batch_update():
             touched = self.table.apply(names)
@@ -299,3 +307,7 @@ class MainScreen(DashboardScreen[None]):
     @on(FilterBar.Done)
     def _filter_done(self) -> None:
         self.table.focus()
+
+
+def _raise(error: Exception) -> None:
+    raise error
