@@ -1,7 +1,8 @@
-"""`PmtopApp` wires the dashboard together: the controller, themes, keymap, help and quitting.
+"""`PmtopApp` wires the dashboard together: the controller, the status store, themes, keymap, help and
+quitting. Screens see it only through the `Dashboard` protocol (screens/base.py), never import it.
 
 It knows the core only through `Controller`, so the same app drives an in-process supervisor (local
-mode) or a daemon over HTTP (attached mode). It never stops or hands over processes itself: the
+mode) or a daemon over HTTP (attached mode); its `StatusStore` follows that core. It never stops or hands over processes itself: the
 user's quit choice goes to the caller's `on_quit`, awaited while the dashboard is still on screen.
 """
 
