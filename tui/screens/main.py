@@ -9,13 +9,14 @@ marked or selected processes, and nothing that changes anything in read-only mod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import ClassVar, Final
+from typing import ClassVar, Final, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
+from textual.signal import Signal
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input
 
@@ -34,6 +35,7 @@ from .details import DetailsScreen
 from .logs import LogScreen
 
 COUNTDOWN_INTERVAL: Final = 0.1
+T = TypeVar("T")
 
 
 class MainScreen(DashboardScreen[None]):
@@ -67,10 +69,8 @@ class MainScreen(DashboardScreen[None]):
 
     def on_mount(self) -> None:
         store = self.pmtop.store
-        # Immediate: the rows change within the store's flush, so in the same frame (a deferred call
-        # could land a frame later).
-        store.changed.subscribe(self, self._statuses_changed, immediate=True)
-        store.connection_changed.subscribe(self, self._connection_changed)
+        self._follow(store.changed, self._show_changes)
+        self._follow(store.connection_changed, self._connection_changed)
         self._countdown = self.set_interval(COUNTDOWN_INTERVAL, self._tick_countdown, pause=True)
         self.set_interval(1.0, self._tick_uptime)
         self.restyle()  # renders every row the store already has
@@ -87,11 +87,17 @@ class MainScreen(DashboardScreen[None]):
 
     # -- following the store ----------------------------------------------------------------------
 
-    def _statuses_changed(self, names: set[str]) -> None:
-        try:
-            self._show_changes(names)
-        except Exception as error:  # a signal swallows its subscribers' errors: fail as any handler would
-            self.call_next(_raise, error)
+    def _follow(self, signal: Signal[T], show: Callable[[T], None]) -> None:
+        """Show what the store publishes as it publishes it: within the store's flush, so in the same
+        frame and in the store's order (the header knows the daemon before the rows appear)."""
+
+        def shown(data: T) -> None:
+            try:
+                show(data)
+            except Exception as error:  # a signal swallows its subscribers' errors: fail as any handler would
+                self.call_next(_raise, error)
+
+        signal.subscribe(self, shown, immediate=True)
 
     def _show_changes(self, names: set[str]) -> None:
         store = self.pmtop.store
