@@ -142,6 +142,8 @@ ACTIONS: Final[tuple[Action, ...]] = (
     _A("help-close", "dismiss", "help", "escape,q,question_mark", "Close"),
 )
 BY_ID: Final = {a.id: a for a in ACTIONS}
+BINDING_IDS: Final = frozenset(a.id for a in ACTIONS if a.keys)
+"""What `keymap.toml` may remap (a palette-only action has no binding)."""
 MAIN: Final = {a.name: a for a in ACTIONS if a.scope == "main"}
 """The process table's actions by name: what `MainScreen.check_action` looks up."""
 PROCESS_ACTIONS: Final = tuple(a for a in MAIN.values() if a.verbs)

@@ -24,7 +24,7 @@ from pmtop.core.errors import PmtopError
 from pmtop.core.locations import user_config_dir
 from pmtop.core.states import ACTIVE_STATES
 
-from .actions import BY_ID, HELP_SECTIONS, bindings, key_rows, of_scope
+from .actions import BINDING_IDS, HELP_SECTIONS, bindings, key_rows, of_scope
 from .commands import ProcessCommands
 from .screens.base import Dashboard
 from .screens.help import HelpScreen
@@ -138,7 +138,7 @@ class PmtopApp(App[QuitChoice]):
         return screen
 
     def on_mount(self) -> None:
-        unknown = sorted(set(self.keymap) - set(BY_ID))
+        unknown = sorted(set(self.keymap) - BINDING_IDS)
         if unknown:
             self._problems.append(f"keymap.toml: unknown binding id(s): {', '.join(unknown)}")
         self.set_keymap(self.keymap)

@@ -12,7 +12,17 @@ from textual.binding import Binding
 from pmtop.core.states import ALL_STATES
 from pmtop.core.model import ProcessState
 from pmtop.core.supervisor import Supervisor
-from pmtop.tui.actions import ACTIONS, MAIN, PROCESS_ACTIONS, Action, Scope, available, bindings, main_bindings
+from pmtop.tui.actions import (
+    ACTIONS,
+    BINDING_IDS,
+    MAIN,
+    PROCESS_ACTIONS,
+    Action,
+    Scope,
+    available,
+    bindings,
+    main_bindings,
+)
 from pmtop.tui.app import PmtopApp
 from pmtop.tui.commands import commands
 from pmtop.tui.screens.add_process import AddProcessScreen
@@ -119,3 +129,9 @@ async def test_every_binding_id_may_be_remapped_and_only_unknown_ids_are_reporte
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("j")
         await until_rows(pilot, [])
+
+
+def test_the_readme_lists_every_binding_id() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [i for i in sorted(BINDING_IDS) if f"`{i}`" not in readme]
+    assert not missing, f"README.md does not list these binding ids: {missing}"
