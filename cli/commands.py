@@ -21,7 +21,9 @@ from pmtop.core.errors import ActionRefused, DaemonUnavailable, NoSuchProcess, P
 from . import output
 from pmtop.core.errors import ApiError
 
-from .client import UsageError, process_path
+from pmtop.core.api.protocol import process_path
+from pmtop.core.errors import UsageError
+from pmtop.core.locations import is_loopback
 from .locate import Target, locate
 
 TYPE_CHECKING = False
@@ -381,10 +383,6 @@ def same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def pid_running(pid: int) -> bool:

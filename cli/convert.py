@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pmtop.core.errors import ActionRefused, ConfigError
 
-from .client import UsageError
+from pmtop.core.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

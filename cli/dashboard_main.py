@@ -18,7 +18,7 @@ import sys
 from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
 from pmtop.core.daemon.logfile import start_daemon_log, stop_daemon_log
 from pmtop.core.errors import PmtopError
-from pmtop.core.daemon.instance import read_token
+from pmtop.core.locations import TOKEN_ENV_VAR, read_token
 from pmtop.core.locations import InstancePaths, instance_paths
 
 from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
@@ -41,7 +41,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
         if existing.config_differs:
             print(config_mismatch_line(existing.info.config), file=sys.stderr)
         token = ((read_token_file(args.token_file) if args.token_file else None)
-                 or os.environ.get("PMTOP_TOKEN") or read_token(paths))
+                 or os.environ.get(TOKEN_ENV_VAR) or read_token(paths.state_dir))
         return asyncio.run(attached(existing.info.url, token, args))
     raise_open_file_limit()
     daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=args.read_only)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from .checks import probes as health
+from . import checks
 from .process import logs
 from .config.schema import spec_to_table
 from .config.writer import add_process_table, remove_process_table
@@ -171,7 +171,7 @@ class Supervisor:
         self._sessions.close()
         if self._facts is not None:
             await self._facts.aclose()
-        await health.close_probes()
+        await checks.close_probes()
         self.output.close()
         self._bus.close()
 

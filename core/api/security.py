@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..config.schema import NAME_PATTERN
+from ..locations import NAME_PATTERN
 from ..errors import ConfigError
 from ..files import set_aside, write_json_atomic
 from ..model import ProcessSpec

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from . import dependencies, launch, logs
-from ..checks import probes as health
+from .. import checks
 from ..system import spawner
 from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
-from ..errors import ActionRefused, IllegalTransition
+from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
 from ..model import (
     HISTORY_LENGTH,
@@ -392,7 +392,7 @@ class ProcessRunner:
             try:
                 run = launch.start_run(spec, env=self._env, run_dir=run_dir, loop=loop,
                                        on_output=self._on_output)
-            except spawner.SpawnError as exc:
+            except SpawnError as exc:
                 self._launched.set()
                 loop.call_soon(self._prune_runs, process_dir)
                 now = time.time()
@@ -470,7 +470,7 @@ class ProcessRunner:
     async def _watch_health(self, child: spawner.Child) -> Unhealthy | None:
         """Until the child exits, or its health check gives up on it (the verdict)."""
         assert self.spec.health is not None
-        probe = health.make_probe(self.spec.health, cwd=self.spec.cwd, env={**os.environ, **self.spec.env})
+        probe = checks.make_probe(self.spec.health, cwd=self.spec.cwd, env={**os.environ, **self.spec.env})
         self._monitor = HealthMonitor(self.spec.health, probe, self._on_health)
         try:
             return await self._monitor.watch(child.exited)

@@ -19,7 +19,8 @@ from textual.widgets import DataTable, Footer, Static
 from pmtop.core.config import spec_to_table
 from pmtop.core.values import format_duration
 from pmtop.core.errors import PmtopError
-from pmtop.core.model import HealthCheckType, ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
+from pmtop.core import checks
+from pmtop.core.model import ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
 
 from .. import format as fmt
 from ..widgets.columns import uptime_seconds
@@ -185,9 +186,8 @@ def policy_text(spec: ProcessSpec) -> Text:
                           f"SIGKILL after {_seconds(spec.stop_timeout)}"))
     if spec.health is not None:
         check = spec.health
-        target = {HealthCheckType.HTTP: check.url, HealthCheckType.TCP: check.address,
-                  HealthCheckType.EXEC: " ".join(check.command)}[check.type]
-        lines.append(("health", f"{check.type.value} {target} every {_seconds(check.interval)}, timeout "
+        target = checks.kind_of(check.check).target(check.check)
+        lines.append(("health", f"{check.type} {target} every {_seconds(check.interval)}, timeout "
                                 f"{_seconds(check.timeout)}, unhealthy after {check.failures} failures"))
     if spec.depends_on:
         lines.append(("needs", ", ".join(f"{name} ({cond.value})" for name, cond in spec.depends_on.items())))
