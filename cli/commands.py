@@ -16,14 +16,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from pmtop.core.errors import ActionRefused, DaemonUnavailable, NoSuchProcess, PmtopError
+from pmtop.core.api.protocol import process_path
+from pmtop.core.errors import ActionRefused, ApiError, DaemonUnavailable, NoSuchProcess, PmtopError, UsageError
+from pmtop.core.locations import is_loopback
 
 from . import output
-from pmtop.core.errors import ApiError
-
-from pmtop.core.api.protocol import process_path
-from pmtop.core.errors import UsageError
-from pmtop.core.locations import is_loopback
 from .locate import Target, locate
 
 TYPE_CHECKING = False
@@ -119,7 +116,8 @@ def action(args: argparse.Namespace) -> int:
     """`start|stop|restart|enable|disable NAME... | --all`.
 
     `--all` starts in declaration order (start and restart leave disabled processes alone); several
-    names stop in one request, which the daemon orders by `depends_on`, dependents first. Names are checked before anything is done; a refusal that concerns one
+    names stop in one request, which the daemon orders by `depends_on`, dependents first. Names are
+    checked before anything is done; a refusal that concerns one
     process (409) is reported and the others still get their turn; a refusal of the whole request
     (no daemon, no token, read-only) stops at once.
     """

@@ -15,15 +15,13 @@ import os
 import signal
 import sys
 
-from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
 from pmtop.core.daemon.logfile import start_daemon_log, stop_daemon_log
+from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
 from pmtop.core.errors import PmtopError
-from pmtop.core.locations import TOKEN_ENV_VAR, read_token
-from pmtop.core.locations import InstancePaths, instance_paths
+from pmtop.core.locations import TOKEN_ENV_VAR, InstancePaths, instance_paths, read_token
 
 from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
 from .locate import read_token_file
-
 
 EARLY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

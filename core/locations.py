@@ -2,8 +2,10 @@
 
 The one home of these rules for every face: the daemon writes where this module says, and the client
 commands find the daemon the same way. Standard library only, and cheap to import (no `dataclasses`,
-no `typing` at run time, no platformdirs on Linux): `pmtop ps` reads these files on a 100 ms budget,
-interpreter start included.
+no `typing` at run time): `pmtop ps` reads these files on a 100 ms budget, interpreter start included.
+
+The folders are platformdirs' (XDG on Linux, `~/Library` on macOS), written out here because importing
+platformdirs costs `pmtop ps` about 15 ms; tests/cli/test_locate.py holds them equal to its answers.
 
     $PMTOP_HOME/state/<instance>/   (tests)   or  ~/.local/state/pmtop/<instance>/       (Linux)
     $PMTOP_HOME/log/<instance>/               or  ~/.local/state/pmtop/log/<instance>/
@@ -57,11 +59,9 @@ def state_base(environ: Mapping[str, str] | None = None) -> Path:
     home = env.get(HOME_ENV_VAR)
     if home:
         return Path(home).expanduser() / "state"
-    if sys.platform == "linux":  # platformdirs' rule, without importing it
-        return _xdg(env, "XDG_STATE_HOME", "~/.local/state") / APP
-    import platformdirs
-
-    return platformdirs.user_state_path(APP)
+    if sys.platform == "darwin":
+        return Path(os.path.expanduser("~/Library/Application Support")) / APP
+    return _xdg(env, "XDG_STATE_HOME", "~/.local/state") / APP
 
 
 def log_base(environ: Mapping[str, str] | None = None) -> Path:
@@ -70,11 +70,9 @@ def log_base(environ: Mapping[str, str] | None = None) -> Path:
     home = env.get(HOME_ENV_VAR)
     if home:
         return Path(home).expanduser() / "log"
-    if sys.platform == "linux":
-        return state_base(env) / "log"
-    import platformdirs
-
-    return platformdirs.user_log_path(APP)
+    if sys.platform == "darwin":
+        return Path(os.path.expanduser("~/Library/Logs")) / APP
+    return state_base(env) / "log"
 
 
 def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -83,11 +81,9 @@ def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     home = env.get(HOME_ENV_VAR)
     if home:
         return Path(home).expanduser() / "config"
-    if sys.platform == "linux":
-        return _xdg(env, "XDG_CONFIG_HOME", "~/.config") / APP
-    import platformdirs
-
-    return platformdirs.user_config_path(APP)
+    if sys.platform == "darwin":
+        return Path(os.path.expanduser("~/Library/Application Support")) / APP
+    return _xdg(env, "XDG_CONFIG_HOME", "~/.config") / APP
 
 
 class InstancePaths:

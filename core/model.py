@@ -204,6 +204,8 @@ class RunRecord:
 
 
 HISTORY_LENGTH: Final = 20
+STREAMS: Final = ("stdout", "stderr")
+"""A process's output streams: each run has a log file of each."""
 
 
 @dataclass(frozen=True, slots=True)

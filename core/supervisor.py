@@ -11,22 +11,20 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
-from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import checks
-from .process import logs
 from .config.schema import spec_to_table
 from .config.writer import add_process_table, remove_process_table
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
 from .events import EventBus
-from .process.machine import ProcessRunner
-from .system.sessions import SessionWatch
-from .model import LiveChild
+from .locations import InstancePaths
 from .model import (
     ACTIVE_STATES,
     EndReason,
+    LiveChild,
     ProcessEvent,
     ProcessRemoved,
     ProcessSpec,
@@ -36,7 +34,9 @@ from .model import (
     Scope,
     SupervisorInfo,
 )
-from .locations import InstancePaths
+from .process import logs
+from .process.machine import ProcessRunner
+from .system.sessions import SessionWatch
 from .version import __version__
 
 if TYPE_CHECKING:

@@ -3,8 +3,8 @@ exactly as it drives an in-process supervisor.
 
 What crosses the wire comes back as the same Python values and errors: statuses as `ProcessStatus`,
 specs rebuilt with `parse_process`, and error bodies turned back into the `PmtopError` subclass the
-server mapped them from (`errors.from_wire`, shared with the CLI's light client). A daemon that does not answer, or stops answering,
-is always `DaemonUnavailable`, so a caller has one thing to catch to show "daemon gone".
+server mapped them from (`errors.from_wire`, shared with the CLI's light client). A daemon that does
+not answer, or stops answering, is always `DaemonUnavailable`, so a caller has one thing to catch to show "daemon gone".
 
 Event streams (`subscribe`, `follow`) connect on entry: once `async with` has returned, the daemon
 has registered the subscription. They count every byte, heartbeats included, as a sign of life, and
@@ -30,8 +30,15 @@ from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
 from ..errors import ApiError, DaemonUnavailable, PmtopError, from_wire
 from ..model import ProcessEvent, ProcessRemoved, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
-from .protocol import DEFAULT_HEARTBEAT, HEARTBEAT_HEADER, SILENT_HEARTBEATS, EventParser, end_reason
-from .protocol import process_path, read_error_body
+from .protocol import (
+    DEFAULT_HEARTBEAT,
+    HEARTBEAT_HEADER,
+    SILENT_HEARTBEATS,
+    EventParser,
+    end_reason,
+    process_path,
+    read_error_body,
+)
 
 
 class _EventReader:

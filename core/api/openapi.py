@@ -11,11 +11,10 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
+from ..checks import COMMON_KEYS, KINDS
 from ..config.schema import FIELDS
 from ..locations import NAME_PATTERN
-from ..checks import COMMON_KEYS, KINDS
-from ..model import DependencyCondition, EndReason, FailAction, Health, ProcessState
-from ..model import RestartPolicy, Scope
+from ..model import DependencyCondition, EndReason, FailAction, Health, ProcessState, RestartPolicy, Scope
 from ..version import __version__
 from .protocol import CONFIG_SECTIONS, ROUTES, Access, Route, routes_by_path
 

@@ -24,16 +24,22 @@ from typing import Any, Final, Protocol
 
 from aiohttp import web
 
-from ..process import logs as log_files
 from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
 from ..errors import ApiRefusal, ConfigError, PmtopError, to_wire
-from ..model import ProcessState, ProcessStatus, Scope
+from ..model import STREAMS, ProcessState, ProcessStatus, Scope
 from . import metrics, openapi, sse
 from .hosts import HostHeaderCheck
 from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access, error_body
-from .security import HostMatcher, SecurityStore, apply_section, section_to_json
-from .security import registration_refusal, route_refusal, token_matches
+from .security import (
+    HostMatcher,
+    SecurityStore,
+    apply_section,
+    registration_refusal,
+    route_refusal,
+    section_to_json,
+    token_matches,
+)
 
 log = logging.getLogger("pmtop.api")
 
@@ -336,7 +342,7 @@ def _flag(request: web.Request, key: str, *, default: bool = False) -> bool:
 async def process_logs(request: web.Request) -> web.StreamResponse:
     controller, name = _controller(request), _name(request)
     stream = request.query.get("stream", "stdout")
-    if stream not in log_files.STREAMS:
+    if stream not in STREAMS:
         raise ApiRefusal(400, "bad_request", f"stream must be stdout or stderr (got {stream!r})")
     follow = _flag(request, "follow")
     lines = _int_query(request, "lines", 10 if follow else 200, MAX_LOG_LINES)

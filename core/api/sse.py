@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -30,6 +29,7 @@ from aiohttp import web
 from ..controller import Controller
 from ..model import ProcessRemoved, ProcessStatus
 from .protocol import HEARTBEAT_HEADER, format_event
+
 LIVENESS_CHECK: Final = 1.0
 """Seconds between two looks at whether the client is still connected."""
 

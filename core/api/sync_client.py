@@ -18,8 +18,15 @@ from urllib.parse import urlencode
 
 from ..errors import ApiError, DaemonUnavailable, PmtopError, ProtocolError, from_wire
 from ..locations import DEFAULT_INSTANCE, endpoint_url
-from .protocol import DEFAULT_HEARTBEAT, HEARTBEAT_HEADER, SILENT_HEARTBEATS, EventParser, end_reason
-from .protocol import process_path, read_error_body
+from .protocol import (
+    DEFAULT_HEARTBEAT,
+    HEARTBEAT_HEADER,
+    SILENT_HEARTBEATS,
+    EventParser,
+    end_reason,
+    process_path,
+    read_error_body,
+)
 from .wire import Connection, Response
 
 TYPE_CHECKING = False

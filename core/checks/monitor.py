@@ -22,8 +22,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .base import Probe, ProbeResult, probe_once
 from ..model import FailAction, Health, HealthSpec, StartupCheck
+from .base import Probe, ProbeResult, probe_once
 
 RUNNING_REASON = "running"
 

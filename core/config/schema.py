@@ -9,22 +9,23 @@ into `ConfigError`s once the file (and, in `config.load_config`, the line) is kn
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
-import re
-import shlex
 import signal
-from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, time
-from enum import StrEnum
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Final
 
 from ..checks import health_to_table, parse_health
-from ..errors import ConfigError, Invalid, format_key_path
+from ..errors import Invalid
 from ..locations import NAME_PATTERN, NAME_RULE
+from ..model import (
+    DependencyCondition,
+    LogSpec,
+    ProcessSpec,
+    RestartPolicy,
+    RestartSpec,
+    Scope,
+)
 from ..values import (
     KeyPath,
     check_keys,
@@ -41,17 +42,6 @@ from ..values import (
     want_size,
     want_str,
     want_table,
-)
-from ..model import (
-    DependencyCondition,
-    FailAction,
-    HealthSpec,
-    LogSpec,
-    ProcessSpec,
-    RestartPolicy,
-    RestartSpec,
-    Scope,
-    StartupCheck,
 )
 
 # ------------------------------------------------------------------------------------ process keys

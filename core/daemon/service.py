@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import DEFAULT_PORT, Config, load_config, parse_process, spec_to_table
 from ..errors import ConfigError, PortInUse
+from ..locations import DaemonRecord, InstancePaths, instance_paths
+from ..model import ProcessSpec, Scope
+from ..supervisor import Supervisor
+from ..version import __version__
 from .instance import (
     InstanceLock,
     ensure_token,
@@ -31,11 +35,7 @@ from .instance import (
     remove_daemon_files,
     write_daemon_files,
 )
-from ..model import ProcessSpec, Scope
-from ..locations import DaemonRecord, InstancePaths, instance_paths
 from .registry import Registry, RegistryData
-from ..supervisor import Supervisor
-from ..version import __version__
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from ..config import Config
-from ..values import format_duration
 from .. import checks
 from ..checks.exec import ExecCheck
 from ..checks.http import HttpCheck
 from ..checks.tcp import TcpCheck
+from ..config import Config
 from ..model import DependencyCondition, HealthSpec, ProcessSpec
+from ..values import format_duration
 
 # --------------------------------------------------------------------------------------------- names
 

@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..config import Config
 from ..checks.exec import ExecCheck
 from ..checks.http import HttpCheck
 from ..checks.tcp import TcpCheck
+from ..config import Config
 from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
 from .common import PROBE_SCRIPT, number, seconds
 from .model import ExportOptions, ExportResult, SimpleTarget

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..config import Config
 from ..checks.exec import ExecCheck
 from ..checks.tcp import TcpCheck
+from ..config import Config
 from ..model import FailAction, HealthSpec, ProcessSpec, RestartPolicy, Scope
 from .common import describe_check, dns_label, endpoint, seconds, whole_seconds
 from .model import ExportOptions, ExportResult, SimpleTarget

@@ -22,12 +22,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..config import Config
 from ..checks.exec import ExecCheck
 from ..checks.http import HttpCheck
 from ..checks.tcp import TcpCheck
+from ..config import Config
 from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
-from .common import dependents, describe_check, dns_label, endpoint, islands, seconds, start_order
+from .common import dependents, dns_label, endpoint, islands, seconds, start_order
 from .hcl import Block
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes

@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import logs
-from ..system import spawner
 from ..errors import SpawnError
-from ..model import ProcessSpec
-from ..model import LiveChild
+from ..model import LiveChild, ProcessSpec
+from ..system import spawner
+from . import logs
 
 
 @dataclass(eq=False)

@@ -20,9 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from . import dependencies, launch, logs
 from .. import checks
-from ..system import spawner
 from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
 from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
@@ -32,6 +30,7 @@ from ..model import (
     EndReason,
     FailAction,
     Health,
+    LiveChild,
     ProcessSpec,
     ProcessState,
     ProcessStatus,
@@ -39,8 +38,9 @@ from ..model import (
     RunRecord,
     describe_exit,
 )
+from ..system import spawner
+from . import dependencies, launch, logs
 from .policy import GiveUp, Outcome, Rest, Retry, decide
-from ..model import LiveChild
 
 if TYPE_CHECKING:
     from ..system.facts import Facts
@@ -136,10 +136,10 @@ class ProcessRunner:
         self._monitor: HealthMonitor | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._runs_on_disk: int | None = None
+        """Run folders of this process on disk, once counted (pruning need not list them each run)."""
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
         waiting for a dependency. `Supervisor.boot` waits for it before doing slow work."""
-        """Run folders of this process on disk, once counted (pruning need not list them each run)."""
 
     @property
     def name(self) -> str:

@@ -12,14 +12,19 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
-from pmtop.core.checks.exec import ExecCheck
-from pmtop.core.checks.http import HttpCheck
-from pmtop.core.checks.tcp import TcpCheck
-from pmtop.core.api.protocol import HEARTBEAT_HEADER
 from pmtop.core.api.client import HttpController
-from pmtop.core.errors import ApiError
+from pmtop.core.api.protocol import HEARTBEAT_HEADER
+from pmtop.core.checks.tcp import TcpCheck
 from pmtop.core.controller import Controller
-from pmtop.core.errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PortInUse, ProcessExists
+from pmtop.core.errors import (
+    ActionRefused,
+    ApiError,
+    ConfigError,
+    DaemonUnavailable,
+    NoSuchProcess,
+    PortInUse,
+    ProcessExists,
+)
 from pmtop.core.model import (
     DependencyCondition,
     HealthSpec,

@@ -25,7 +25,7 @@ def record(home: Path, instance: str, port: int, host: str = "127.0.0.1") -> Non
 
 # ------------------------------------------------------------------------------- the folders
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the platformdirs-free rule is Linux's")
+@pytest.mark.skipif(sys.platform not in ("linux", "darwin"), reason="pmtop's folders are written out for Linux and macOS")
 def test_folders_follow_platformdirs_without_importing_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`pmtop ps` skips platformdirs' import on Linux; the folders must still be the ones it names."""
     monkeypatch.delenv("PMTOP_HOME", raising=False)

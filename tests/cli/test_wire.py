@@ -11,8 +11,7 @@ import pytest
 
 from pmtop.core.api.sync_client import Client
 from pmtop.core.api.wire import Connection
-from pmtop.core.errors import ProtocolError
-from pmtop.core.errors import DaemonUnavailable, NoSuchProcess
+from pmtop.core.errors import DaemonUnavailable, NoSuchProcess, ProtocolError
 
 
 class CannedServer:

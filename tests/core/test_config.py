@@ -21,7 +21,17 @@ from hypothesis import strategies as st
 from pmtop.core.checks.exec import ExecCheck
 from pmtop.core.checks.http import HttpCheck
 from pmtop.core.checks.tcp import TcpCheck
-from pmtop.core.config import DEFAULT_PORT, NAME_PATTERN, Config, DaemonSettings, find_config, load_config, parse_process, spec_to_table, validate_name
+from pmtop.core.config import (
+    DEFAULT_PORT,
+    NAME_PATTERN,
+    Config,
+    DaemonSettings,
+    find_config,
+    load_config,
+    parse_process,
+    spec_to_table,
+    validate_name,
+)
 from pmtop.core.config.loader import find_line
 from pmtop.core.errors import ConfigError
 from pmtop.core.model import (

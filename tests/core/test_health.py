@@ -18,14 +18,13 @@ from typing import Any
 import psutil
 import pytest
 
-from pmtop.core.checks.exec import ExecCheck
-from pmtop.core.checks.http import HttpCheck
-from pmtop.core.checks.tcp import TcpCheck
 from pmtop.core import checks
-from pmtop.core.checks import base
 from pmtop.core.checks import exec as exec_kind
 from pmtop.core.checks import http as http_kind
 from pmtop.core.checks import tcp as tcp_kind
+from pmtop.core.checks.exec import ExecCheck
+from pmtop.core.checks.http import HttpCheck
+from pmtop.core.checks.tcp import TcpCheck
 from pmtop.core.model import (
     DependencyCondition,
     EndReason,

@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from pmtop.core.checks.exec import ExecCheck
-from pmtop.core.checks.http import HttpCheck
-from pmtop.core.checks.tcp import TcpCheck
 from pmtop.core.config import load_config
 from pmtop.core.errors import ConfigError
 from pmtop.core.model import DependencyCondition, RestartPolicy
