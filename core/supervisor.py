@@ -23,6 +23,7 @@ from .events import EventBus
 from .locations import InstancePaths
 from .model import (
     ACTIVE_STATES,
+    STREAMS,
     EndReason,
     LiveChild,
     ProcessEvent,
@@ -402,7 +403,7 @@ class Supervisor:
 
     def _tail(self, name: str, stream: str, lines: int) -> list[str]:
         runner = self._runner(name)
-        if stream not in logs.STREAMS:
+        if stream not in STREAMS:
             raise ActionRefused(f"unknown stream {stream!r} (use stdout or stderr)")
         if runner.run_dir is None:  # not run since this supervisor started: show the last run on disk
             latest = logs.run_dirs(self.paths.process_log_dir(name))

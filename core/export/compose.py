@@ -152,11 +152,11 @@ def _health(spec: ProcessSpec, service: Service, ctx: Context) -> None:
     health = spec.health
     if health is None:
         return
-    check = health.check
-    if isinstance(check, ExecCheck):
-        test = ["CMD", *(literal(word) for word in check.command)]
+    kind = health.check
+    if isinstance(kind, ExecCheck):
+        test = ["CMD", *(literal(word) for word in kind.command)]
     else:
-        target = check.url if isinstance(check, HttpCheck) else check.address if isinstance(check, TcpCheck) else "-"
+        target = kind.url if isinstance(kind, HttpCheck) else kind.address if isinstance(kind, TcpCheck) else "-"
         test = ["CMD", "python3", "-c", PROBE_SCRIPT, health.type, literal(str(target)), number(health.timeout),
                 "0", "1", "0"]
         ctx.note(spec, "health", "http and tcp checks run python3 in the container (pmtop's probe, standard "
