@@ -409,7 +409,7 @@ class Supervisor:
             latest = logs.run_dirs(self.paths.process_log_dir(name))
             if not latest:
                 return []
-            runner.run_dir = latest[-1]
+            runner.runs.current = latest[-1]
         return logs.tail_lines(runner.run_dir / f"{stream}.log", lines)
 
     @asynccontextmanager
