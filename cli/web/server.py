@@ -62,8 +62,8 @@ class WebInfo:
 
 GATE: Final = web.AppKey("gate", Gate)
 INFO: Final = web.AppKey("info", WebInfo)
-LAUNCHER: Final = web.AppKey("launcher", Callable[[], Awaitable[SessionCommand]])
-SESSIONS: Final = web.AppKey("sessions", set[DashboardSession])
+LAUNCHER: Final[web.AppKey[Launcher]] = web.AppKey("launcher")
+SESSIONS: Final[web.AppKey[set[DashboardSession]]] = web.AppKey("sessions")
 
 
 def make_app(gate: Gate, info: WebInfo, launcher: Launcher) -> web.Application:
@@ -168,8 +168,11 @@ async def terminal(request: web.Request) -> web.StreamResponse:
         await ws.send_bytes(f"\r\n  pmtop: {exc.message}\r\n".encode())
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
         return ws
+    async def close() -> None:
+        await ws.close()
+
     session = DashboardSession(command.argv, env=dict(command.env), cwd=command.cwd,
-                               write_bytes=ws.send_bytes, write_str=ws.send_str, close=ws.close)
+                               write_bytes=ws.send_bytes, write_str=ws.send_str, close=close)
     sessions = request.app[SESSIONS]
     sessions.add(session)
     try:
@@ -217,13 +220,16 @@ async def _relay(ws: web.WebSocketResponse, session: DashboardSession) -> None:
 
 
 def _clamp(raw: object, default: int, low: int, high: int) -> int:
+    if not isinstance(raw, (int, float, str)):
+        return default
     try:
-        value = int(raw)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+        value = int(raw)
+    except ValueError:
         return default
     return min(max(value, low), high)
 
 
 async def stop_sessions(app: web.Application) -> None:
     """On shutdown: every dashboard quits (or is killed) before the server goes."""
-    await asyncio.gather(*(session.stop() for session in list(app[SESSIONS])))
+    sessions: set[DashboardSession] = app[SESSIONS]
+    await asyncio.gather(*(session.stop() for session in list(sessions)))

@@ -31,7 +31,7 @@ TERM_GRACE = 3.0
 """Seconds after SIGTERM before SIGKILL."""
 
 
-class DashboardSession(AppService):  # type: ignore[misc]  # textual-serve's classes are untyped
+class DashboardSession(AppService):
     """The dashboard process behind one websocket."""
 
     def __init__(self, argv: Sequence[str], *, env: dict[str, str], cwd: Path | None,
