@@ -30,14 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from pmtop.core.config import Config
-from pmtop.core.daemon.service import find_existing, is_loopback, resolve_endpoint
+from pmtop.core.daemon.service import find_existing, resolve_endpoint
 from pmtop.core.errors import DaemonUnavailable, PmtopError, PortInUse
 from pmtop.core.daemon.instance import DaemonInfo, probe_health, read_token
 from pmtop.core.locations import InstancePaths, instance_paths
 from pmtop.core.version import __version__
 
+from .commands import is_loopback
 from .daemon_main import config_mismatch_line, detach, load
-from .locate import connectable
+from .locate import connectable, read_token_file
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 19890
@@ -55,8 +56,10 @@ def run_web(args: argparse.Namespace) -> int:
     port = parse_web_port(args.web_port)
     wants_browser = not args.no_browser
 
-    def token() -> str | None:
-        return args.token or os.environ.get("PMTOP_TOKEN") or read_token(paths)
+    explicit = read_token_file(args.token_file) if args.token_file else None
+
+    def token() -> str | None:  # as the dashboard finds it; read again for each check
+        return explicit or os.environ.get("PMTOP_TOKEN") or read_token(paths)
 
     running = probe_health(connectable(host), port)
     if running is not None:
@@ -195,7 +198,7 @@ async def serve(sock: socket.socket, args: argparse.Namespace, paths: InstancePa
     from .web.server import SessionCommand, WebInfo, make_app
 
     host, port = args.web_host or DEFAULT_HOST, sock.getsockname()[1]
-    gate = Gate(token, host=host, port=port)
+    gate = Gate(token, port=port)
     launch_lock = asyncio.Lock()
 
     async def launcher() -> SessionCommand:

@@ -7,7 +7,8 @@
     GET  /ws          the terminal's websocket: one dashboard process per connection
     GET  /static/...  textual-serve's script, style sheet and fonts (public files)
 
-Every request must name this server in its `Host` header (`gate.py`). Nothing is spawned for a
+Every request must name this server in its `Host` header, as for the API (`core/api/hosts.py`:
+against DNS rebinding). Nothing is spawned for a
 request that has not passed the gate: a refused websocket is refused before its handshake.
 """
 
@@ -26,6 +27,7 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from pmtop.core.api.hosts import HostHeaderCheck
 from pmtop.core.errors import PmtopError
 
 from .gate import MAX_TOKEN_LENGTH, Gate
@@ -61,6 +63,7 @@ class WebInfo:
 
 
 GATE: Final = web.AppKey("gate", Gate)
+HOSTS: Final = web.AppKey("hosts", HostHeaderCheck)
 INFO: Final = web.AppKey("info", WebInfo)
 LAUNCHER: Final[web.AppKey[Launcher]] = web.AppKey("launcher")
 SESSIONS: Final[web.AppKey[set[DashboardSession]]] = web.AppKey("sessions")
@@ -69,6 +72,7 @@ SESSIONS: Final[web.AppKey[set[DashboardSession]]] = web.AppKey("sessions")
 def make_app(gate: Gate, info: WebInfo, launcher: Launcher) -> web.Application:
     app = web.Application(middlewares=[only_our_host], client_max_size=64 * 1024)
     app[GATE] = gate
+    app[HOSTS] = HostHeaderCheck()
     app[INFO] = info
     app[LAUNCHER] = launcher
     app[SESSIONS] = set()
@@ -87,8 +91,9 @@ def make_app(gate: Gate, info: WebInfo, launcher: Launcher) -> web.Application:
 @web.middleware
 async def only_our_host(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                         ) -> web.StreamResponse:
-    if not request.app[GATE].host_allowed(request.headers.get("Host")):
-        return web.Response(status=403, text="pmtop web answers only to its own address or localhost\n")
+    problem = await request.app[HOSTS].problem(request)
+    if problem is not None:
+        return web.Response(status=403, text=f"pmtop web: {problem}\n")
     return await handler(request)
 
 
