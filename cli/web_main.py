@@ -248,8 +248,9 @@ def show(url: str, wanted: bool) -> bool:
     if not wanted:
         return False
     if not has_display(os.environ):
-        print("  (no display here: open the link in a browser; from another machine, through an SSH "
-              "tunnel: ssh -L PORT:127.0.0.1:PORT this-host)", flush=True)
+        port = url.split("/")[2].rsplit(":", 1)[-1]
+        print(f"  (no display here: open the link in a browser; from another machine through an SSH "
+              f"tunnel: ssh -L {port}:127.0.0.1:{port} this-host)", flush=True)
         return False
     return True
 
