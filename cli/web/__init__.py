@@ -1,6 +1,6 @@
 """`pmtop web`: the dashboard in a browser (SPEC §13).
 
-    gate.py       who may open it: the instance's token, this server's own address (no aiohttp)
+    gate.py       who may open it: the holder of the instance's token, from this server's own page
     pages.py      the dashboard page and the token form
     sessions.py   one dashboard process per browser session (textual-serve's AppService, run whole)
     server.py     the aiohttp app: /health, the gated page and websocket, textual-serve's statics

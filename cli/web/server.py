@@ -7,9 +7,9 @@
     GET  /ws          the terminal's websocket: one dashboard process per connection
     GET  /static/...  textual-serve's script, style sheet and fonts (public files)
 
-Every request must name this server in its `Host` header, as for the API (`core/api/hosts.py`:
-against DNS rebinding). Nothing is spawned for a
-request that has not passed the gate: a refused websocket is refused before its handshake.
+Every request must name this server in its `Host` header, as for the API (`core/api/hosts.py`,
+against DNS rebinding). Nothing is spawned for a request that has not passed the gate: a refused
+websocket is refused before its handshake.
 """
 
 from __future__ import annotations

@@ -55,3 +55,11 @@ def test_origin_must_be_the_server_itself() -> None:
     assert Gate.origin_allowed(None, "http", "127.0.0.1:19890"), "not a browser: the cookie still decides"
     for other in ("http://127.0.0.1:8080", "http://evil.example", "https://127.0.0.1:19890", "null"):
         assert not Gate.origin_allowed(other, "http", "127.0.0.1:19890"), other
+
+
+def test_the_command_and_the_server_name_the_service_alike() -> None:
+    """`web_main` keeps its own copy (importing the server would load aiohttp before it is needed)."""
+    from pmtop.cli import web_main
+    from pmtop.cli.web import server
+
+    assert web_main.SERVICE == server.SERVICE == "pmtop-web"
