@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import webbrowser
@@ -36,6 +37,7 @@ from pmtop.core.daemon.instance import DaemonInfo, probe_health, read_token
 from pmtop.core.locations import InstancePaths, instance_paths
 from pmtop.core.version import __version__
 
+from .client import UsageError
 from .commands import is_loopback
 from .daemon_main import config_mismatch_line, detach, load
 from .locate import connectable, read_token_file
@@ -55,6 +57,8 @@ def run_web(args: argparse.Namespace) -> int:
     host = args.web_host or DEFAULT_HOST
     port = parse_web_port(args.web_port)
     wants_browser = not args.no_browser
+    if args.theme is not None:
+        check_theme_apart(args.theme)
 
     explicit = read_token_file(args.token_file) if args.token_file else None
 
@@ -85,6 +89,17 @@ def run_web(args: argparse.Namespace) -> int:
         return asyncio.run(serve(sock, args, paths, config, daemon, token))
     finally:
         sock.close()
+
+
+def check_theme_apart(name: str) -> None:
+    """`--theme` checked before anything starts, as `pmtop` does, but in a child: the web server
+    itself never loads Textual (each session's dashboard does)."""
+    code = "import sys; from pmtop.tui import check_theme; check_theme(sys.argv[1])"
+    done = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        message = lines[-1].split(": ", 1)[-1] if lines else f"cannot check the theme {name!r}"
+        raise UsageError(message)
 
 
 def parse_web_port(raw: object) -> int:

@@ -245,6 +245,15 @@ def test_a_session_never_becomes_the_supervisor(tmp_path: Path) -> None:
     assert not (home / "state" / "default" / "instance.lock").exists(), "it never took the instance"
 
 
+def test_an_unknown_theme_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = subprocess.run([*PMTOP, "web", "--no-browser", "--theme", "nope", "--port", str(free_port())],
+                          cwd=tmp_path, env=env_for(home), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: unknown theme 'nope' (known: dark, light, high-contrast")
+    assert not (home / "state" / "default" / "daemon.json").exists(), "no daemon was started"
+
+
 def test_a_bad_web_port_is_a_usage_error(tmp_path: Path) -> None:
     done = subprocess.run([*PMTOP, "web", "--port", "http"], cwd=tmp_path, env=env_for(tmp_path / "home"),
                           capture_output=True, text=True, timeout=60)
