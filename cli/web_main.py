@@ -31,16 +31,22 @@ from pathlib import Path
 from typing import Any
 
 from pmtop.core.config import Config
+from pmtop.core.daemon.instance import probe_health
 from pmtop.core.daemon.service import find_existing, resolve_endpoint
-from pmtop.core.errors import DaemonUnavailable, PmtopError, PortInUse
-from pmtop.core.daemon.instance import DaemonInfo, probe_health, read_token
-from pmtop.core.locations import InstancePaths, instance_paths
+from pmtop.core.errors import DaemonUnavailable, PmtopError, PortInUse, UsageError
+from pmtop.core.locations import (
+    TOKEN_ENV_VAR,
+    DaemonRecord,
+    InstancePaths,
+    connectable,
+    instance_paths,
+    is_loopback,
+    read_token,
+)
 from pmtop.core.version import __version__
 
-from .client import UsageError
-from .commands import is_loopback
 from .daemon_main import config_mismatch_line, detach, load
-from .locate import connectable, read_token_file
+from .locate import read_token_file
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 19890
@@ -63,7 +69,7 @@ def run_web(args: argparse.Namespace) -> int:
     explicit = read_token_file(args.token_file) if args.token_file else None
 
     def token() -> str | None:  # as the dashboard finds it; read again for each check
-        return explicit or os.environ.get("PMTOP_TOKEN") or read_token(paths)
+        return explicit or os.environ.get(TOKEN_ENV_VAR) or read_token(paths.state_dir)
 
     running = probe_health(connectable(host), port)
     if running is not None:
@@ -110,7 +116,7 @@ def parse_web_port(raw: object) -> int:
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:
-        raise PmtopError(f"--port must be a number from 1 to 65535 (got {raw!r})")
+        raise UsageError(f"--port must be a number from 1 to 65535 (got {raw!r})")
     return port
 
 
@@ -174,7 +180,7 @@ def bind(host: str, port: int) -> socket.socket:
 # -- the daemon -------------------------------------------------------------------------------------
 
 def ensure_daemon(args: argparse.Namespace, paths: InstancePaths, config: Config, *,
-                  note_mismatch: bool = False) -> DaemonInfo:
+                  note_mismatch: bool = False) -> DaemonRecord:
     """This instance's running daemon, started (detached) first when none answers."""
     endpoint = resolve_endpoint(config, args.host, args.port)
     existing = find_existing(paths, endpoint, config.path)
@@ -190,7 +196,7 @@ def ensure_daemon(args: argparse.Namespace, paths: InstancePaths, config: Config
     return existing.info
 
 
-def session_argv(args: argparse.Namespace, paths: InstancePaths, config: Config, daemon: DaemonInfo) -> list[str]:
+def session_argv(args: argparse.Namespace, paths: InstancePaths, config: Config, daemon: DaemonRecord) -> list[str]:
     """A dashboard attached to exactly that daemon (`--web-session`: never a supervisor)."""
     argv = [sys.executable, "-m", "pmtop.cli.main", "--web-session", "--instance", paths.instance,
             "--host", connectable(daemon.host), "--port", str(daemon.port)]
@@ -206,7 +212,7 @@ def session_argv(args: argparse.Namespace, paths: InstancePaths, config: Config,
 # -- serving ----------------------------------------------------------------------------------------
 
 async def serve(sock: socket.socket, args: argparse.Namespace, paths: InstancePaths, config: Config,
-                daemon: DaemonInfo, token: Callable[[], str | None]) -> int:
+                daemon: DaemonRecord, token: Callable[[], str | None]) -> int:
     from aiohttp import web
 
     from .web.gate import Gate
@@ -219,7 +225,7 @@ async def serve(sock: socket.socket, args: argparse.Namespace, paths: InstancePa
     async def launcher() -> SessionCommand:
         async with launch_lock:  # two tabs opened at once start at most one daemon
             info = await asyncio.to_thread(ensure_daemon, args, paths, config)
-        return SessionCommand(session_argv(args, paths, config, info), env={"PMTOP_TOKEN": token() or ""},
+        return SessionCommand(session_argv(args, paths, config, info), env={TOKEN_ENV_VAR: token() or ""},
                               cwd=Path.cwd())
 
     app = make_app(gate, WebInfo(paths.instance, __version__, os.getpid(), port), launcher)
