@@ -82,7 +82,7 @@ def cpu_percent(procs: list[psutil.Process], seconds: float) -> list[float]:
     time.sleep(seconds)  # the measurement window itself
     elapsed = time.monotonic() - start
     after = [p.cpu_times() for p in procs]
-    return [100 * ((a.user + a.system) - (b.user + b.system)) / elapsed for a, b in zip(after, before)]
+    return [100 * ((a.user + a.system) - (b.user + b.system)) / elapsed for a, b in zip(after, before, strict=True)]
 
 
 def sessions(web: psutil.Process) -> list[psutil.Process]:
@@ -137,7 +137,7 @@ def main() -> int:
                 wait_screen(page, lambda s: "p00" in s and "running" in s, "the table", timeout=60)
                 first_frames.append(time.monotonic() - start)
                 pages.append(page)
-                until(lambda: len(sessions(web)) == tab + 1, "the session process")
+                until(lambda want=tab + 1: len(sessions(web)) == want, "the session process")
                 time.sleep(2)  # the dashboard settles (first facts, layout)
                 newest = max(sessions(web), key=lambda p: p.create_time())
                 session_mem.append(memory(newest))

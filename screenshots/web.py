@@ -31,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from generate import free_port, scene  # noqa: E402  (this folder's script: the same scene)
-from tests.web.browser import (  # noqa: E402
-    CATCH_TERMINALS, CHROMIUM, CHROMIUM_ARGS, click_cell, row_of, wait_screen)
+
+from tests.web.browser import CATCH_TERMINALS, CHROMIUM, CHROMIUM_ARGS, click_cell, row_of, wait_screen  # noqa: E402
 
 PMTOP = [sys.executable, "-m", "pmtop.cli.main"]
 VIEWPORT = {"width": 1400, "height": 760}

@@ -19,8 +19,12 @@ import httpx
 import psutil
 import pytest
 
-from tests.daemon.conftest import PMTOP, DaemonProc, free_port, poll, start_daemon, write_config  # noqa: F401
+from tests.daemon import conftest as daemon_conftest
+from tests.daemon.conftest import PMTOP, DaemonProc, free_port, poll, write_config
 from tests.waiting import poll_sync
+
+start_daemon = daemon_conftest.start_daemon
+"""The daemon tests' fixture: real `pmtop --headless` subprocesses, always stopped."""
 
 TALKER = "import itertools, time\nfor i in itertools.count():\n    print(f'hello from beta {i}', flush=True)\n    time.sleep(0.2)"
 
