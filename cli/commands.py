@@ -17,13 +17,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from pmtop.core import formats
-from pmtop.core.errors import ActionRefused, DaemonUnavailable, NoSuchProcess, PmtopError
+from pmtop.core.api.protocol import process_path
+from pmtop.core.errors import ActionRefused, ApiError, DaemonUnavailable, NoSuchProcess, PmtopError, UsageError
+from pmtop.core.locations import is_loopback
 from pmtop.core.states import ProcessState
 
 from . import output
-from pmtop.core.errors import ApiError
-
-from .client import UsageError, process_path
 from .locate import Target, locate
 
 TYPE_CHECKING = False
@@ -119,7 +118,8 @@ def action(args: argparse.Namespace) -> int:
     """`start|stop|restart|enable|disable NAME... | --all`.
 
     `--all` starts in declaration order (start and restart leave disabled processes alone); several
-    names stop in one request, which the daemon orders by `depends_on`, dependents first. Names are checked before anything is done; a refusal that concerns one
+    names stop in one request, which the daemon orders by `depends_on`, dependents first. Names are
+    checked before anything is done; a refusal that concerns one
     process (409) is reported and the others still get their turn; a refusal of the whole request
     (no daemon, no token, read-only) stops at once.
     """
@@ -384,10 +384,6 @@ def same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def pid_running(pid: int) -> bool:

@@ -14,9 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pmtop.core.errors import ActionRefused, ConfigError
-
-from .client import UsageError
+from pmtop.core.errors import ActionRefused, ConfigError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,9 +118,9 @@ def _write_files(result: ExportResult, out: Path, *, force: bool) -> list[Path]:
 # ------------------------------------------------------------------------------------------ import
 
 def import_(args: argparse.Namespace) -> int:
+    from pmtop.core.export.report import format_report
     from pmtop.core.sources import read_source
     from pmtop.core.sources.writer import render_toml
-    from pmtop.core.export.report import format_report
 
     source = Path(args.file).expanduser()
     result = read_source(source, kind=args.format)

@@ -15,20 +15,20 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TextIO
 
 from pmtop.core.config import Config, DaemonSettings, find_config, load_config
+from pmtop.core.daemon.instance import pid_file, probe_health, read_daemon_info
+from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon_log
 from pmtop.core.daemon.service import Daemon, Endpoint, find_existing, resolve_endpoint
 from pmtop.core.errors import PmtopError
-from pmtop.core.formats import live_reason
 from pmtop.core.files import PRIVATE_FILE, private_dir
-from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon_log
-from pmtop.core.daemon.instance import pid_file, probe_health, read_daemon_info
-from pmtop.core.process.logs import tail_lines
-from pmtop.core.model import ProcessEvent, ProcessRemoved
+from pmtop.core.formats import live_reason
 from pmtop.core.locations import InstancePaths, instance_paths
+from pmtop.core.model import ProcessEvent, ProcessRemoved
+from pmtop.core.process.logs import tail_lines
 
 DETACH_TIMEOUT = 10.0
 NO_PROCESSES_HINT = (

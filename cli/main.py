@@ -3,6 +3,7 @@
     pmtop                    the dashboard (in-process supervisor, or attached to a running daemon)
     pmtop --headless         the supervisor as a daemon with the HTTP API (--detach to background it)
     pmtop ps|start|...       a client of a running daemon's API
+    pmtop web                the dashboard in a browser, attached to the daemon (started if need be)
 
 Errors become one line on stderr and an exit code here, and only here. Nothing on the daemon or
 client paths imports Textual: they must start fast and run without a terminal UI.
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="refuse every action; viewing only")
     parser.add_argument("--theme", metavar="NAME", help="dashboard theme")
     parser.add_argument("--version", action="version", version=f"pmtop {__version__}")
+    # Internal: a browser session of `pmtop web` only attaches, and ends with the web server.
+    parser.add_argument("--web-session", action="store_true", help=argparse.SUPPRESS)
     common = Parser(add_help=False)
     _common_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -94,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("token", parents=[common], help="print this instance's API token (for curl or Prometheus)")
     instances = sub.add_parser("instances", parents=[common], help="every running pmtop daemon of this user")
     instances.add_argument("--json", action="store_true", help="print JSON")
+    web = sub.add_parser("web", help="serve the dashboard to a browser (token-gated)",
+                         description="Serve the dashboard to a browser, attached to this instance's daemon "
+                         "(started first if none runs). Options before `web` (--host, --port) pick the daemon; "
+                         "these pick the web server's address.")
+    web.add_argument("--config", "-c", metavar="FILE", default=argparse.SUPPRESS,
+                     help="config file (default: $PMTOP_CONFIG, else ./pmtop.toml)")
+    web.add_argument("--instance", metavar="NAME", default=argparse.SUPPRESS, help="instance name")
+    web.add_argument("--host", dest="web_host", metavar="HOST", help="address to serve on (default 127.0.0.1)")
+    web.add_argument("--port", dest="web_port", metavar="PORT", help="port to serve on (default 19890)")
+    web.add_argument("--no-browser", action="store_true", help="print the link, do not open a browser")
+    web.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                     help="the browser's dashboard refuses every action")
+    web.add_argument("--theme", metavar="NAME", default=argparse.SUPPRESS, help="dashboard theme")
     init = sub.add_parser("init", parents=[common], help="write a commented starter pmtop.toml here")
     init.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     export = sub.add_parser("export", parents=[common], help="write this config as systemd units, a Nomad job, "
@@ -129,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     if command is not None:
         args.argv = command
     try:
+        if args.command == "web":
+            from .web_main import run_web
+
+            return run_web(args)
         if args.command is not None:
             from .commands import run_command
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from .states import ProcessState, UP_STATES
+from .states import UP_STATES, ProcessState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)

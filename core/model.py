@@ -11,7 +11,7 @@ import signal
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 # The states, health words and named groups of states live in the cheap leaf `states` (the CLI imports
 # it without this module); the number formats in `formats`. Re-exported: `from pmtop.core.model import
@@ -42,12 +42,6 @@ class DependencyCondition(StrEnum):
     COMPLETED = "completed"
 
 
-class HealthCheckType(StrEnum):
-    HTTP = "http"
-    TCP = "tcp"
-    EXEC = "exec"
-
-
 class FailAction(StrEnum):
     RESTART = "restart"
     DISABLE = "disable"
@@ -76,19 +70,26 @@ class StartupCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckParams:
+    """What one kind of health check needs; each kind (a module of `core/checks`) defines its own."""
+
+    KIND: ClassVar[str] = ""
+    """The `type` of its `[health]` table."""
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSpec:
-    type: HealthCheckType
-    url: str | None = None
-    """For `http`."""
-    address: str | None = None
-    """`host:port`, for `tcp`."""
-    command: tuple[str, ...] = ()
-    """For `exec`: exit 0 within `timeout` means healthy."""
+    check: CheckParams
+    """The kind and its own settings (`HttpCheck(url)`, `TcpCheck(address)`, `ExecCheck(command)`...)."""
     interval: float = 3.0
     timeout: float = 2.0
     failures: int = 2
     """Consecutive failures before the process is declared unhealthy and restarted."""
     startup: StartupCheck | None = None
+
+    @property
+    def type(self) -> str:
+        return self.check.KIND
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,8 @@ class RunRecord:
 
 
 HISTORY_LENGTH: Final = 20
+STREAMS: Final = ("stdout", "stderr")
+"""A process's output streams: each run has a log file of each."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 quitting. Screens see it only through the `Dashboard` protocol (screens/base.py), never import it.
 
 It knows the core only through `Controller`, so the same app drives an in-process supervisor (local
-mode) or a daemon over HTTP (attached mode); its `StatusStore` follows that core. It never stops or hands over processes itself: the
-user's quit choice goes to the caller's `on_quit`, awaited while the dashboard is still on screen.
+mode) or a daemon over HTTP (attached mode); its `StatusStore` follows that core. It never stops or
+hands over processes itself: the user's quit choice goes to the caller's `on_quit`, awaited while the
+dashboard is still on screen.
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ from .screens.main import MainScreen
 from .screens.quit import QuitChoice, QuitScreen
 from .settings import THEMES_DIR, Settings, load_keymap, load_settings, save_settings
 from .state import Mode, StatusStore
-from .theming import DEFAULT_THEME, CellStyles, check_name, shipped_themes, theme_cycle, user_themes
-from .theming import variable_defaults
+from .theming import DEFAULT_THEME, CellStyles, check_name, shipped_themes, theme_cycle, user_themes, variable_defaults
 
 OnQuit = Callable[[QuitChoice], Awaitable[None]]
 

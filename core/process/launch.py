@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import logs
+from ..errors import SpawnError
+from ..model import LiveChild, ProcessSpec
 from ..system import spawner
-from ..model import ProcessSpec
-from ..model import LiveChild
+from . import logs
 
 
 @dataclass(eq=False)
@@ -63,7 +63,7 @@ def start_run(
     loop: asyncio.AbstractEventLoop,
     on_output: Callable[[str, bytes], None] | None,
 ) -> Run:
-    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `spawner.SpawnError`."""
+    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `SpawnError`."""
     run_logs = logs.RunLogs.create(run_dir, spec.logs, loop, on_output)
     executable = _resolve(spec.command[0], env)
     try:
@@ -76,7 +76,7 @@ def start_run(
             stderr=run_logs.child_fds[1],
             keep_fds=list(run_logs.keeper_fds.values()),
         )
-    except spawner.SpawnError:
+    except SpawnError:
         _resolved.pop((spec.command[0], _search_path(env)), None)  # moved or removed: look again next time
         run_logs.close()
         raise

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from textual.binding import Binding
 
-from pmtop.core.states import ALL_STATES
 from pmtop.core.model import ProcessState
+from pmtop.core.states import ALL_STATES
 from pmtop.core.supervisor import Supervisor
 from pmtop.tui.actions import (
     ACTIONS,

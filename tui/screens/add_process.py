@@ -19,6 +19,7 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from pmtop.core import checks
 from pmtop.core.config import parse_process, validate_name
 from pmtop.core.errors import ConfigError, PmtopError, ProcessExists
 from pmtop.core.model import ProcessSpec
@@ -28,10 +29,11 @@ from .base import DashboardModal
 
 RESTART_CHOICES: Final = (("on-failure: restart after a crash", "on-failure"),
                           ("always: restart after any exit", "always"), ("no: never restart", "no"))
-HEALTH_CHOICES: Final = (("none: a live PID is healthy", "none"), ("http: GET a URL", "http"),
-                         ("tcp: connect to host:port", "tcp"), ("exec: run a command (exit 0)", "exec"))
-HEALTH_TARGET: Final = {"http": ("url", "http://127.0.0.1:8000/"), "tcp": ("address", "127.0.0.1:8000"),
-                        "exec": ("command", "curl -fsS http://127.0.0.1:8000/health")}
+HEALTH_CHOICES: Final = (("none: a live PID is healthy", "none"),
+                         *((f"{name}: {kind.form[0].label}", name) for name, kind in checks.KINDS.items() if kind.form))
+HEALTH_TARGET: Final = {name: (kind.form[0].key, kind.form[0].placeholder) for name, kind in checks.KINDS.items()
+                        if kind.form}
+"""Each kind's one input (`checks.CheckKind.form`): the key it fills and an example."""
 FIELDS: Final = ("name", "command", "cwd", "restart", "health")
 
 

@@ -15,10 +15,11 @@ from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
+from pmtop.core import checks
 from pmtop.core import formats as fmt
 from pmtop.core.config import spec_to_table
 from pmtop.core.errors import PmtopError
-from pmtop.core.model import HealthCheckType, ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
+from pmtop.core.model import ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
 from pmtop.core.values import format_duration
 
 from ..actions import bindings
@@ -116,7 +117,7 @@ class DetailsScreen(DashboardScreen[None]):
         self.history = list(reversed(history))
         table = self.query_one("#history", DataTable)
         table.clear()
-        for number, run in zip(range(len(history), 0, -1), self.history):
+        for number, run in zip(range(len(history), 0, -1), self.history, strict=True):
             last = run.stderr_tail[-1] if run.stderr_tail else ""
             table.add_row(
                 str(number), fmt.clock_time(run.started_at), fmt.precise_duration(run.duration),
@@ -172,9 +173,8 @@ def policy_text(spec: ProcessSpec) -> Text:
                           f"SIGKILL after {_seconds(spec.stop_timeout)}"))
     if spec.health is not None:
         check = spec.health
-        target = {HealthCheckType.HTTP: check.url, HealthCheckType.TCP: check.address,
-                  HealthCheckType.EXEC: " ".join(check.command)}[check.type]
-        lines.append(("health", f"{check.type.value} {target} every {_seconds(check.interval)}, timeout "
+        target = checks.kind_of(check.check).target(check.check)
+        lines.append(("health", f"{check.type} {target} every {_seconds(check.interval)}, timeout "
                                 f"{_seconds(check.timeout)}, unhealthy after {check.failures} failures"))
     if spec.depends_on:
         lines.append(("needs", ", ".join(f"{name} ({cond.value})" for name, cond in spec.depends_on.items())))

@@ -213,7 +213,7 @@ class MainScreen(DashboardScreen[None]):
         results = await asyncio.gather(
             *(self._call(action, n, statuses[n].state) for n in names), return_exceptions=True
         )
-        for name, result in zip(names, results):
+        for name, result in zip(names, results, strict=True):
             title = f"{action.replace('_', ' ')} refused"
             if isinstance(result, PmtopError):
                 self.notify(f"{name}: {result.message}", title=title, severity="error")

@@ -285,7 +285,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         self._drawn.clear()
         self._sort_keys.clear()
         self.clear(columns=True)
-        for column, width in zip(layout.columns, layout.widths):
+        for column, width in zip(layout.columns, layout.widths, strict=True):
             label = Text(column.label + self._sort_arrow(column.key), justify=column.justify)
             self.add_column(label, width=width, key=column.key)
         for status in statuses.values():  # (the store keeps the core's order)
