@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from pmtop.core import formats
 from pmtop.core.api.protocol import process_path
 from pmtop.core.errors import ActionRefused, ApiError, DaemonUnavailable, NoSuchProcess, PmtopError, UsageError
 from pmtop.core.locations import is_loopback
+from pmtop.core.states import ProcessState
 
 from . import output
 from .locate import Target, locate
@@ -134,7 +136,8 @@ def action(args: argparse.Namespace) -> int:
             known = client.processes()
             declared = [s["name"] for s in known]
             if args.all:
-                skip = {s["name"] for s in known if s["state"] == "disabled"} if verb in ("start", "restart") else set()
+                skip = ({s["name"] for s in known if s["state"] == ProcessState.DISABLED}
+                        if verb in ("start", "restart") else set())
                 names = [n for n in declared if n not in skip]
             unknown = [n for n in names if n not in declared]
             if unknown:
@@ -236,7 +239,7 @@ def status(args: argparse.Namespace) -> int:
         ("instance", str(data.get("instance", target.instance))),
         ("url", f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"),
         ("pid", str(data.get("pid", "?"))),
-        ("uptime", output.duration(float(data.get("uptime") or 0))),
+        ("uptime", formats.duration(float(data.get("uptime") or 0))),
         ("version", str(data.get("version", "?"))),
         ("config", str(data.get("config") or "none")),
         ("processes", output.counts_line(data.get("counts") or {}, int(data.get("processes") or 0))),
@@ -298,7 +301,7 @@ def instances(args: argparse.Namespace) -> int:
         emit("No pmtop daemon is running.")
     else:
         cells = [[r["instance"], r["url"], str(r["pid"]),
-                  output.duration(float(r["uptime"])) if isinstance(r["uptime"], int | float) else "-",
+                  formats.duration(float(r["uptime"])) if isinstance(r["uptime"], int | float) else "-",
                   r["config"] or "-"] for r in rows]
         emit(output.table(("INSTANCE", "URL", "PID", "UPTIME", "CONFIG"), cells, colour=colour()))
     return EXIT_OK

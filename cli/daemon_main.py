@@ -25,6 +25,7 @@ from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon
 from pmtop.core.daemon.service import Daemon, Endpoint, find_existing, resolve_endpoint
 from pmtop.core.errors import PmtopError
 from pmtop.core.files import PRIVATE_FILE, private_dir
+from pmtop.core.formats import live_reason
 from pmtop.core.locations import InstancePaths, instance_paths
 from pmtop.core.model import ProcessEvent, ProcessRemoved
 from pmtop.core.process.logs import tail_lines
@@ -82,7 +83,8 @@ def format_event(event: ProcessEvent, now: float | None = None) -> str:
     if isinstance(event, ProcessRemoved):
         return f"{stamp}  {event.name:<16} removed"
     pid = f"pid {event.pid}" if event.pid else ""
-    return f"{stamp}  {event.name:<16} {event.state:<9} {pid:<11} {event.reason}".rstrip()
+    reason = live_reason(event.reason, event.state, event.next_retry_at, time.time() if now is None else now)
+    return f"{stamp}  {event.name:<16} {event.state:<9} {pid:<11} {reason}".rstrip()
 
 
 async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, read_only: bool,

@@ -13,39 +13,15 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-
-class ProcessState(StrEnum):
-    """The eight states of SPEC §3, exactly."""
-
-    STOPPED = "stopped"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    CRASHED = "crashed"
-    RETRYING = "retrying"
-    FAILED = "failed"
-    DISABLED = "disabled"
-
-
-#: States in which the process (or the task that will spawn it) is alive.
-ACTIVE_STATES: Final = frozenset(
-    {ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING, ProcessState.CRASHED,
-     ProcessState.RETRYING}
-)
-#: States from which a stop request changes something.
-STOPPABLE_STATES: Final = frozenset(
-    {ProcessState.STARTING, ProcessState.RUNNING, ProcessState.CRASHED, ProcessState.RETRYING}
-)
-#: States from which `start` launches (or, for failed/retrying, retries at once).
-STARTABLE_STATES: Final = frozenset(
-    {ProcessState.STOPPED, ProcessState.FAILED, ProcessState.RETRYING}
-)
-
-
-class Health(StrEnum):
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"
-    UNKNOWN = "unknown"
+# The states, health words and named groups of states live in the cheap leaf `states` (the CLI imports
+# it without this module); the number formats in `formats`. Re-exported: `from pmtop.core.model import
+# ProcessState` keeps working.
+from .formats import signal_name as signal_name
+from .states import ACTIVE_STATES as ACTIVE_STATES
+from .states import STARTABLE_STATES as STARTABLE_STATES
+from .states import STOPPABLE_STATES as STOPPABLE_STATES
+from .states import Health as Health
+from .states import ProcessState as ProcessState
 
 
 class RestartPolicy(StrEnum):
@@ -331,13 +307,6 @@ class ProcessRemoved:
 
 #: What `Controller.subscribe()` yields.
 ProcessEvent = ProcessStatus | ProcessRemoved
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 def describe_exit(exit_code: int | None) -> str:

@@ -136,7 +136,7 @@ async def generate(out: Path, size: tuple[int, int]) -> list[Path]:
         written.append(out / f"{name}.svg")
 
     def status(name: str) -> Any:
-        return app.main.table.statuses.get(name)
+        return app.store.get(name)
 
     def ready() -> bool:
         want = {

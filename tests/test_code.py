@@ -6,8 +6,9 @@
   folders with an import hook that mypy cannot follow, so there the test says so and skips;
 - the import-linter contracts in pyproject.toml (the core never imports a face; its layers);
 - no import cycle anywhere, lazy and type-checking imports included;
-- `core/locations.py`, `core/api/protocol.py` and `core/errors.py` import only the standard library
-  (the client commands load them on a 100 ms budget).
+- `core/locations.py`, `core/api/protocol.py`, `core/errors.py` and `core/states.py` import only the
+  standard library (the client commands load them on a 100 ms budget; `core/formats.py` adds only
+  `states`, see tests/core/test_states.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STDLIB_ONLY = ("core/locations.py", "core/api/protocol.py", "core/errors.py")
+STDLIB_ONLY = ("core/locations.py", "core/api/protocol.py", "core/errors.py", "core/states.py")
 
 
 def _tool(name: str) -> str:

@@ -358,7 +358,9 @@ class ProcessRunner:
             )
             if decision.delay > 0:
                 self.next_retry_at = time.time() + decision.delay
-                self._transition(S.RETRYING, f"{summary}; retry {limit} in {decision.delay:.1f}s")
+                # No countdown in the reason: it would go stale. Faces show one from next_retry_at.
+                self._transition(S.RETRYING, f"{summary}; retry {limit}")
+                log.info("%s: waiting %.1fs for retry %s", self.name, decision.delay, limit)
                 await asyncio.sleep(decision.delay)
                 self.next_retry_at = None
             self.restarts += 1
