@@ -71,3 +71,31 @@ RESTARTABLE_STATES: Final = ALL_STATES - {_S.DISABLED, _S.STOPPING}
 #: The order that puts what needs attention first (the dashboard's sort by state).
 ATTENTION_ORDER: Final = (_S.FAILED, _S.CRASHED, _S.RETRYING, _S.STARTING, _S.STOPPING, _S.RUNNING, _S.STOPPED,
                           _S.DISABLED)
+
+#: Every state change the state machine allows (`process.machine` checks each against it), with why.
+TRANSITIONS: Final[dict[ProcessState, frozenset[ProcessState]]] = {
+    # stopped -> starting: start requested (or autostart); -> disabled: disable
+    _S.STOPPED: frozenset({_S.STARTING, _S.DISABLED}),
+    # starting -> starting: the reason changed (waiting for another dependency, spawning)
+    # starting -> running: spawned (and past its startup check)
+    # starting -> stopping: stop while the child is up; -> stopped: stop while waiting for dependencies
+    # starting -> crashed: exited, or could not be spawned, before it was running
+    _S.STARTING: frozenset({_S.STARTING, _S.RUNNING, _S.STOPPING, _S.STOPPED, _S.CRASHED}),
+    # running -> running: a field other than the state changed (counter reset, health)
+    # running -> crashed: unexpected exit, or failed health (the group is then stopped, and the
+    # restart decision follows); -> stopped: clean exit under on-failure / no
+    _S.RUNNING: frozenset({_S.RUNNING, _S.STOPPING, _S.CRASHED, _S.STOPPED}),
+    # stopping -> stopped: the group is gone
+    _S.STOPPING: frozenset({_S.STOPPED}),
+    # crashed -> retrying: backoff; -> starting: backoff of 0; -> failed: gave up, or startup
+    # fail_action = "fail"; -> disabled: startup fail_action = "disable"; -> stopped: clean exit under
+    # always turned out to be the last word of a stop request; -> stopping: a stop arrived while an
+    # unhealthy process was being stopped for its restart (the user's stop wins)
+    _S.CRASHED: frozenset({_S.RETRYING, _S.STARTING, _S.FAILED, _S.STOPPED, _S.DISABLED, _S.STOPPING}),
+    # retrying -> starting: backoff elapsed or retried now; -> stopped: stop cancels the retry
+    _S.RETRYING: frozenset({_S.STARTING, _S.STOPPED}),
+    # failed -> starting: manual retry; -> stopped: stop acknowledges it; -> disabled
+    _S.FAILED: frozenset({_S.STARTING, _S.STOPPED, _S.DISABLED}),
+    # disabled -> stopped: enable
+    _S.DISABLED: frozenset({_S.STOPPED}),
+}

@@ -405,12 +405,13 @@ class Supervisor:
         runner = self._runner(name)
         if stream not in STREAMS:
             raise ActionRefused(f"unknown stream {stream!r} (use stdout or stderr)")
-        if runner.run_dir is None:  # not run since this supervisor started: show the last run on disk
+        run_dir = runner.run_dir
+        if run_dir is None:  # not run since this supervisor started: show the last run on disk
             latest = logs.run_dirs(self.paths.process_log_dir(name))
             if not latest:
                 return []
-            runner.runs.current = latest[-1]
-        return logs.tail_lines(runner.run_dir / f"{stream}.log", lines)
+            run_dir = runner.runs.current = latest[-1]
+        return logs.tail_lines(run_dir / f"{stream}.log", lines)
 
     @asynccontextmanager
     async def follow(self, name: str, stream: str = "stdout", lines: int = 10) -> AsyncIterator[AsyncIterator[str]]:

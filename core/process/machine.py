@@ -1,4 +1,4 @@
-"""One process's state machine: the transition table and the runner task that walks it.
+"""One process's state machine: the runner task that walks the transition table (`states.TRANSITIONS`).
 
 Every state change goes through `ProcessRunner._transition`, which checks it against `TRANSITIONS`
 and publishes the new status: one place, so no change can go unannounced. Time-based edges (backoff,
@@ -15,9 +15,9 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import checks
 from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
@@ -36,6 +36,7 @@ from ..model import (
     RunRecord,
     describe_exit,
 )
+from ..states import ACTIVE_STATES, STARTABLE_STATES, TRANSITIONS
 from ..system import spawner
 from . import dependencies, launch, logs
 from .policy import GiveUp, Outcome, Rest, Retry, decide
@@ -47,32 +48,6 @@ if TYPE_CHECKING:
 S = ProcessState
 log = logging.getLogger("pmtop.core")
 
-TRANSITIONS: Final[Mapping[ProcessState, frozenset[ProcessState]]] = {
-    # stopped -> starting: start requested (or autostart); -> disabled: disable
-    S.STOPPED: frozenset({S.STARTING, S.DISABLED}),
-    # starting -> starting: the reason changed (waiting for another dependency, spawning)
-    # starting -> running: spawned (and past its startup check)
-    # starting -> stopping: stop while the child is up; -> stopped: stop while waiting for dependencies
-    # starting -> crashed: exited, or could not be spawned, before it was running
-    S.STARTING: frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.STOPPED, S.CRASHED}),
-    # running -> running: a field other than the state changed (counter reset, health)
-    # running -> crashed: unexpected exit, or failed health (the group is then stopped, and the
-    # restart decision follows); -> stopped: clean exit under on-failure / no
-    S.RUNNING: frozenset({S.RUNNING, S.STOPPING, S.CRASHED, S.STOPPED}),
-    # stopping -> stopped: the group is gone
-    S.STOPPING: frozenset({S.STOPPED}),
-    # crashed -> retrying: backoff; -> starting: backoff of 0; -> failed: gave up, or startup
-    # fail_action = "fail"; -> disabled: startup fail_action = "disable"; -> stopped: clean exit under
-    # always turned out to be the last word of a stop request; -> stopping: a stop arrived while an
-    # unhealthy process was being stopped for its restart (the user's stop wins)
-    S.CRASHED: frozenset({S.RETRYING, S.STARTING, S.FAILED, S.STOPPED, S.DISABLED, S.STOPPING}),
-    # retrying -> starting: backoff elapsed or retried now; -> stopped: stop cancels the retry
-    S.RETRYING: frozenset({S.STARTING, S.STOPPED}),
-    # failed -> starting: manual retry; -> stopped: stop acknowledges it; -> disabled
-    S.FAILED: frozenset({S.STARTING, S.STOPPED, S.DISABLED}),
-    # disabled -> stopped: enable
-    S.DISABLED: frozenset({S.STOPPED}),
-}
 
 DependencyLookup = Callable[[str], "ProcessRunner | None"]
 
@@ -205,7 +180,7 @@ class ProcessRunner:
         async with self._lock:
             if self.state is S.DISABLED:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
-            if self.state not in (S.STOPPED, S.FAILED, S.RETRYING):
+            if self.state not in STARTABLE_STATES:
                 return  # already starting, running or on its way down under another command
             await self._cancel_task()
             self.failures = 0
@@ -312,7 +287,7 @@ class ProcessRunner:
 
     def replace_spec(self, spec: ProcessSpec) -> None:
         """A reloaded config changed this process; only while it is not active."""
-        assert self.state not in (S.STARTING, S.RUNNING, S.STOPPING, S.CRASHED, S.RETRYING)
+        assert self.state not in ACTIVE_STATES
         self.spec = spec
         self._env = launch.merged_env(spec)
         if not spec.enabled and self.state is not S.DISABLED:
