@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pmtop.core.errors import ActionRefused, ConfigError, UsageError
 
+from .commands.common import write_new
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -130,13 +132,7 @@ def import_(args: argparse.Namespace) -> int:
         print(format_report(f"import of {source.name} ({result.source})", result.losses), file=sys.stderr)
         return EXIT_OK
     out = Path(args.output).expanduser()
-    try:
-        with open(out, "x", encoding="utf-8") as file:
-            file.write(text)
-    except FileExistsError:
-        raise ActionRefused(f"{out} already exists; pmtop import never overwrites (choose another with -o)") from None
-    except OSError as exc:
-        raise ActionRefused(f"cannot write {out}: {exc.strerror or exc}") from None
+    write_new(out, text, why="pmtop import never overwrites (choose another with -o)")
     print(f"Wrote {out} ({len(result.processes)} processes from {source.name}, read as {result.source}).")
     print(format_report(f"import of {source.name}", result.losses))
     return EXIT_OK

@@ -46,7 +46,7 @@ from pmtop.core.locations import (
 from pmtop.core.version import __version__
 
 from .daemon_main import config_mismatch_line, detach, load
-from .locate import read_token_file
+from .locate import parse_port, read_token_file
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 19890
@@ -109,15 +109,8 @@ def check_theme_apart(name: str) -> None:
 
 
 def parse_web_port(raw: object) -> int:
-    if raw is None:
-        return DEFAULT_PORT
-    try:
-        port = int(str(raw))
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise UsageError(f"--port must be a number from 1 to 65535 (got {raw!r})")
-    return port
+    """`--port` of `pmtop web`: 1-65535, default 19890 (`auto` means the default: there is no walk)."""
+    return parse_port(raw) or DEFAULT_PORT
 
 
 def page_url(host: str, port: int, token: str | None) -> str:

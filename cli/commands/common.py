@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from pmtop.core.errors import ApiError, PmtopError
+from pmtop.core.errors import ActionRefused, ApiError, PmtopError
 
 from .. import output
 from ..locate import Target, locate
@@ -78,3 +79,15 @@ def terminal_width() -> int | None:
 
 def json_option(parser: argparse.ArgumentParser, help: str = "print JSON") -> None:
     parser.add_argument("--json", action="store_true", help=help)
+
+
+def write_new(path: Path, text: str, *, force: bool = False, why: str) -> None:
+    """Write a file that must not exist yet (`init`, `import` never overwrite a config); `why` ends
+    the refusal: `pmtop init never overwrites a config`."""
+    try:
+        with open(path, "w" if force else "x", encoding="utf-8") as file:
+            file.write(text)
+    except FileExistsError:
+        raise ActionRefused(f"{path} already exists; {why}") from None
+    except OSError as exc:
+        raise ActionRefused(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pmtop.core.errors import ActionRefused
-
 from ..registry import command
-from .common import EXIT_OK, emit
+from .common import EXIT_OK, emit, write_new
 
 
 def _init_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,13 +18,7 @@ def init(args: argparse.Namespace) -> int:
     from ..starter import STARTER
 
     path = Path(args.config) if getattr(args, "config", None) else Path.cwd() / "pmtop.toml"
-    try:
-        with open(path, "w" if args.force else "x", encoding="utf-8") as file:
-            file.write(STARTER)
-    except FileExistsError:
-        raise ActionRefused(f"{path} already exists; pmtop init never overwrites a config") from None
-    except OSError as exc:
-        raise ActionRefused(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_new(path, STARTER, force=args.force, why="pmtop init never overwrites a config")
     emit(f"Wrote {path}. Edit it, then run `pmtop` (dashboard) or `pmtop --headless --detach` (daemon).")
     return EXIT_OK
 
