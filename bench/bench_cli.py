@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pmtop.cli.client import Client
+from pmtop.core.api.sync_client import Client
 
 RUNS = 20
 EVENTS = 50

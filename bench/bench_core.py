@@ -334,8 +334,8 @@ class FloorRespawner:
 
 
 async def restart_latency(samples: int, warmup: int, home: Path) -> RestartResult:
-    from pmtop.core.model import ProcessSpec, ProcessState, ProcessStatus, RestartPolicy, RestartSpec
     from pmtop.core.locations import instance_paths
+    from pmtop.core.model import ProcessSpec, ProcessState, ProcessStatus, RestartPolicy, RestartSpec
     from pmtop.core.supervisor import Supervisor
 
     with env_var("PMTOP_HOME", str(home)):
@@ -658,11 +658,11 @@ def verdict(ok: bool | None) -> str:
 def print_table(rows: list[tuple[str, str, str, str, str]]) -> None:
     headers = ("figure", "measured", "target", "", "reference")
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(5)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line.rstrip())
     print("  ".join("-" * w for w in widths))
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:

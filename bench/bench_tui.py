@@ -167,8 +167,8 @@ async def child_cpu() -> None:
 
 async def child_latency() -> None:
     from pmtop.core.locations import instance_paths
-    from pmtop.core.supervisor import Supervisor
     from pmtop.core.model import ProcessSpec, ProcessStatus
+    from pmtop.core.supervisor import Supervisor
     from pmtop.tui.app import PmtopApp
 
     spec = ProcessSpec("web", (sys.executable, "-c", "import time; time.sleep(3600)"), stop_timeout=5.0)

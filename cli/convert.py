@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pmtop.core.errors import ActionRefused, ConfigError
+from pmtop.core.errors import ActionRefused, ConfigError, UsageError
 
-from .client import UsageError
+from .commands.common import write_new
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,9 +120,9 @@ def _write_files(result: ExportResult, out: Path, *, force: bool) -> list[Path]:
 # ------------------------------------------------------------------------------------------ import
 
 def import_(args: argparse.Namespace) -> int:
+    from pmtop.core.export.report import format_report
     from pmtop.core.sources import read_source
     from pmtop.core.sources.writer import render_toml
-    from pmtop.core.export.report import format_report
 
     source = Path(args.file).expanduser()
     result = read_source(source, kind=args.format)
@@ -132,13 +132,7 @@ def import_(args: argparse.Namespace) -> int:
         print(format_report(f"import of {source.name} ({result.source})", result.losses), file=sys.stderr)
         return EXIT_OK
     out = Path(args.output).expanduser()
-    try:
-        with open(out, "x", encoding="utf-8") as file:
-            file.write(text)
-    except FileExistsError:
-        raise ActionRefused(f"{out} already exists; pmtop import never overwrites (choose another with -o)") from None
-    except OSError as exc:
-        raise ActionRefused(f"cannot write {out}: {exc.strerror or exc}") from None
+    write_new(out, text, why="pmtop import never overwrites (choose another with -o)")
     print(f"Wrote {out} ({len(result.processes)} processes from {source.name}, read as {result.source}).")
     print(format_report(f"import of {source.name}", result.losses))
     return EXIT_OK

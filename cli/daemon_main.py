@@ -15,19 +15,20 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TextIO
 
 from pmtop.core.config import Config, DaemonSettings, find_config, load_config
+from pmtop.core.daemon.instance import pid_file, probe_health, read_daemon_info
+from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon_log
 from pmtop.core.daemon.service import Daemon, Endpoint, find_existing, resolve_endpoint
 from pmtop.core.errors import PmtopError
 from pmtop.core.files import PRIVATE_FILE, private_dir
-from pmtop.core.daemon.logfile import daemon_logs, start_daemon_log, stop_daemon_log
-from pmtop.core.daemon.instance import DaemonInfo, pid_file, probe_health, read_daemon_info
-from pmtop.core.process.logs import tail_lines
+from pmtop.core.formats import live_reason
+from pmtop.core.locations import DaemonRecord, InstancePaths, instance_paths
 from pmtop.core.model import ProcessEvent, ProcessRemoved
-from pmtop.core.locations import InstancePaths, instance_paths
+from pmtop.core.process.logs import tail_lines
 
 DETACH_TIMEOUT = 10.0
 NO_PROCESSES_HINT = (
@@ -83,7 +84,8 @@ def format_event(event: ProcessEvent, now: float | None = None) -> str:
     if isinstance(event, ProcessRemoved):
         return f"{stamp}  {event.name:<16} removed"
     pid = f"pid {event.pid}" if event.pid else ""
-    return f"{stamp}  {event.name:<16} {event.state:<9} {pid:<11} {event.reason}".rstrip()
+    reason = live_reason(event.reason, event.state, event.next_retry_at, time.time() if now is None else now)
+    return f"{stamp}  {event.name:<16} {event.state:<9} {pid:<11} {reason}".rstrip()
 
 
 async def serve(config: Config, paths: InstancePaths, endpoint: Endpoint, *, read_only: bool,
@@ -222,7 +224,7 @@ def detach(args: argparse.Namespace, paths: InstancePaths, config: Config, *, fa
     return detach_failed(f"the daemon did not answer within {DETACH_TIMEOUT:g}s", paths, console, started)
 
 
-def _other_supervisor(paths: InstancePaths, deadline: float) -> DaemonInfo | None:
+def _other_supervisor(paths: InstancePaths, deadline: float) -> DaemonRecord | None:
     """The supervisor that holds the instance lock, once it serves (None: nobody holds it)."""
     from pmtop.core.daemon.peer import lock_holder
 

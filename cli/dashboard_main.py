@@ -15,15 +15,13 @@ import os
 import signal
 import sys
 
-from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
 from pmtop.core.daemon.logfile import start_daemon_log, stop_daemon_log
-from pmtop.core.errors import PmtopError
-from pmtop.core.daemon.instance import read_token
-from pmtop.core.locations import InstancePaths, instance_paths
+from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
+from pmtop.core.errors import DaemonUnavailable, PmtopError
+from pmtop.core.locations import TOKEN_ENV_VAR, InstancePaths, instance_paths, read_token
 
 from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
 from .locate import read_token_file
-
 
 EARLY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -31,6 +29,10 @@ EARLY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def run_dashboard(args: argparse.Namespace) -> int:
     from pmtop.tui import check_theme
 
+    if args.web_session:
+        from .web.lifeline import end_with_parent
+
+        end_with_parent()
     if args.theme is not None:
         check_theme(args.theme)
     config = load(args)
@@ -41,8 +43,11 @@ def run_dashboard(args: argparse.Namespace) -> int:
         if existing.config_differs:
             print(config_mismatch_line(existing.info.config), file=sys.stderr)
         token = ((read_token_file(args.token_file) if args.token_file else None)
-                 or os.environ.get("PMTOP_TOKEN") or read_token(paths))
+                 or os.environ.get(TOKEN_ENV_VAR) or read_token(paths.state_dir))
         return asyncio.run(attached(existing.info.url, token, args))
+    if args.web_session:  # a browser session attaches; it never becomes the supervisor
+        raise DaemonUnavailable(f"no pmtop daemon of instance {paths.instance!r} answers at "
+                                f"{endpoint.host}:{endpoint.port}")
     raise_open_file_limit()
     daemon = Daemon(config, instance=paths.instance, endpoint=endpoint, read_only=args.read_only,
                     standalone=getattr(args, "standalone", False))

@@ -5,92 +5,37 @@ are each `--host`/`--port`, else the instance's `daemon.json`, else the config's
 else 127.0.0.1:19881. The token is read from `--token-file`, else `$PMTOP_TOKEN`, else the instance's
 token file (never from the command line, which every local user can read with `ps`).
 
-Everything here is on `pmtop ps`'s path, which must finish in 100 ms, interpreter start included, so
-it reads the few files it needs itself instead of importing the modules that own them:
-`pmtop.core.config` (its schema and model cost ~30 ms; here the config is only located and its
-`[daemon]` table read leniently with `tomllib`, so a broken config never stops `pmtop ps`),
-`pmtop.core.daemon.instance` (~30 ms: `secrets`, `dataclasses`, `typing`, `tempfile`), `pmtop.core.locations`
-(`dataclasses`, ~10 ms) and platformdirs (~15 ms). tests/cli/test_locate.py keeps each copy equal to
-its original.
+The rules for where files are come from `pmtop.core.locations`, the one home they have; this module
+only composes them. It reads the config's `[daemon]` table leniently with `tomllib` instead of loading
+the config (whose schema costs ~30 ms of `pmtop ps`'s 100 ms), so a broken config never stops `ps`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import sys
 from pathlib import Path
 
-from pmtop.core.errors import PmtopError
-
-from .client import DEFAULT_INSTANCE, TIMEOUT, Client, UsageError
+from pmtop.core import locations
+from pmtop.core.api.sync_client import TIMEOUT, Client
+from pmtop.core.errors import PmtopError, UsageError
+from pmtop.core.locations import (
+    DEFAULT_HOST,
+    DEFAULT_INSTANCE,
+    DEFAULT_PORT,
+    NAME_PATTERN,
+    NAME_RULE,
+    TOKEN_ENV_VAR,
+    DaemonRecord,
+    connectable,
+    read_daemon_record,
+    read_token,
+    state_base,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
     from collections.abc import Mapping
-    from typing import Any, Final
-
-DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 19881
-"""`pmtop.core.config.DEFAULT_PORT`."""
-NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-"""`pmtop.core.config.schema.NAME_PATTERN`."""
-CONFIG_FILENAME: Final = "pmtop.toml"
-CONFIG_ENV_VAR: Final = "PMTOP_CONFIG"
-
-
-# ----------------------------------------------------------------------------------- instance files
-
-def state_base(environ: Mapping[str, str]) -> Path:
-    """The folder with one state folder per instance (`pmtop.core.locations.instance_paths`'s parent)."""
-    home = environ.get("PMTOP_HOME")
-    if home:
-        return Path(home).expanduser() / "state"
-    if sys.platform == "linux":  # platformdirs' rule for Linux, without importing platformdirs
-        xdg = environ.get("XDG_STATE_HOME", "").strip()
-        return Path(xdg or os.path.expanduser("~/.local/state")) / "pmtop"
-    import platformdirs
-
-    return platformdirs.user_state_path("pmtop")
-
-
-class Recorded:
-    """What an instance's `daemon.json` says: the fields of `core.instance.DaemonInfo` a client uses."""
-
-    __slots__ = ("host", "port", "pid", "instance", "config")
-
-    def __init__(self, host: str, port: int, pid: int, instance: str, config: str | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.pid = pid
-        self.instance = instance
-        self.config = config
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-
-def read_recorded(state_dir: Path) -> Recorded | None:
-    """`core.instance.read_daemon_info`: None when there is no readable `daemon.json`."""
-    try:
-        data = json.loads((state_dir / "daemon.json").read_text())
-        config = data.get("config")
-        return Recorded(host=str(data["host"]), port=int(data["port"]), pid=int(data["pid"]),
-                        instance=str(data.get("instance", state_dir.name)),
-                        config=config if isinstance(config, str) else None)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None
-
-
-def read_token(state_dir: Path) -> str | None:
-    """`core.instance.read_token`."""
-    try:
-        return (state_dir / "token").read_text().strip() or None
-    except OSError:
-        return None
+    from typing import Any
 
 
 def read_token_file(path: str) -> str:
@@ -104,14 +49,13 @@ def read_token_file(path: str) -> str:
     return token
 
 
-# ------------------------------------------------------------------------------------ config file
-
 def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
-    """`pmtop.core.config.find_config`, absolute, and without its errors: a named file that does
-    not exist is simply no config here (`ps` must work whatever state the config is in)."""
-    named = explicit or environ.get(CONFIG_ENV_VAR) or None
-    path = cwd / Path(named).expanduser() if named else cwd / CONFIG_FILENAME
-    return Path(os.path.abspath(path)) if path.is_file() else None
+    """`locations.find_config`, without its errors: a named file that does not exist is simply no
+    config here (`ps` must work whatever state the config is in)."""
+    try:
+        return locations.find_config(explicit, environ, cwd)
+    except OSError:
+        return None
 
 
 def peek_daemon_table(path: Path | None) -> Mapping[str, Any]:
@@ -138,7 +82,7 @@ class Target:
     __slots__ = ("instance", "host", "port", "token", "config", "recorded", "guessed")
 
     def __init__(self, instance: str, host: str, port: int, token: str | None, config: Path | None,
-                 recorded: Recorded | None, guessed: bool) -> None:
+                 recorded: DaemonRecord | None, guessed: bool) -> None:
         self.instance = instance
         self.host = host
         self.port = port
@@ -169,11 +113,6 @@ def parse_port(raw: object) -> int | None:
     return port
 
 
-def connectable(host: str) -> str:
-    """Where to connect for a daemon that listens on `host` (a wildcard address means this machine)."""
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": DEFAULT_HOST}.get(host, host)
-
-
 def locate(
     instance: str | None = None,
     host: str | None = None,
@@ -188,13 +127,13 @@ def locate(
     config_path = find_config(config, env, cwd or Path.cwd())
     daemon = peek_daemon_table(config_path)
     if instance is not None and not NAME_PATTERN.fullmatch(instance):
-        raise UsageError(f"invalid instance name {instance!r} (1-64 letters, digits, '_', '.' or '-')")
+        raise UsageError(f"invalid instance name {instance!r} ({NAME_RULE})")
     configured = daemon.get("instance")
     if instance is None and isinstance(configured, str) and NAME_PATTERN.fullmatch(configured):
         instance = configured
     chosen = instance or DEFAULT_INSTANCE
     state_dir = state_base(env) / chosen
-    recorded = read_recorded(state_dir)
+    recorded = read_daemon_record(state_dir)
     configured_port = daemon.get("port")
     if isinstance(configured_port, bool) or not isinstance(configured_port, int) or not 1 <= configured_port <= 65535:
         configured_port = DEFAULT_PORT
@@ -208,7 +147,7 @@ def locate(
         instance=chosen,
         host=connectable(chosen_host),
         port=chosen_port,
-        token=(read_token_file(token_file) if token_file else None) or env.get("PMTOP_TOKEN")
+        token=(read_token_file(token_file) if token_file else None) or env.get(TOKEN_ENV_VAR)
         or read_token(state_dir),
         config=config_path,
         recorded=recorded,
@@ -218,7 +157,8 @@ def locate(
 
 # -------------------------------------------------------------------------------------- instances
 
-def running_daemons(environ: Mapping[str, str] | None = None, timeout: float = 0.5) -> list[tuple[Recorded, dict[str, Any]]]:
+def running_daemons(environ: Mapping[str, str] | None = None,
+                    timeout: float = 0.5) -> list[tuple[DaemonRecord, dict[str, Any]]]:
     """Every instance whose `daemon.json` names a daemon that answers `/health` as that instance,
     with that answer. Several are probed at once (each may take `timeout` to give up)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -228,9 +168,9 @@ def running_daemons(environ: Mapping[str, str] | None = None, timeout: float = 0
         folders = sorted(p for p in state_base(env).iterdir() if p.is_dir())
     except OSError:
         return []
-    recorded = [info for folder in folders if (info := read_recorded(folder)) is not None]
+    recorded = [info for folder in folders if (info := read_daemon_record(folder)) is not None]
 
-    def probe(info: Recorded) -> tuple[Recorded, dict[str, Any]] | None:
+    def probe(info: DaemonRecord) -> tuple[DaemonRecord, dict[str, Any]] | None:
         try:
             with Client(connectable(info.host), info.port, instance=info.instance, timeout=timeout) as client:
                 health = client.health()

@@ -3,28 +3,30 @@
     pmtop                    the dashboard (in-process supervisor, or attached to a running daemon)
     pmtop --headless         the supervisor as a daemon with the HTTP API (--detach to background it)
     pmtop ps|start|...       a client of a running daemon's API
+    pmtop web                the dashboard in a browser, attached to the daemon (started if need be)
 
-Errors become one line on stderr and an exit code here, and only here. Nothing on the daemon or
+The commands are declared in `cli/commands/` (each with its arguments, registered in `registry.py`);
+this module builds the parser from that table. Errors become one line on stderr and an exit code
+here, and only here (`commands.common.fail`). Nothing on the daemon or
 client paths imports Textual: they must start fast and run without a terminal UI.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pmtop.core.errors import PmtopError
 from pmtop.core.version import __version__
 
+from . import commands  # noqa: F401  (registers every command)
+from .commands.common import EXIT_BROKEN_PIPE, EXIT_USAGE, fail
+from .registry import REGISTRY
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing itself costs `pmtop ps` ~4 ms)
     from typing import NoReturn
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-
-ACTIONS = ("start", "stop", "restart", "enable", "disable")
-
 
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors as the one line every pmtop error is."""
@@ -61,87 +63,41 @@ def build_parser() -> argparse.ArgumentParser:
                         help="watch no partner and restart none (see `pmtop watcher`), for this run")
     parser.add_argument("--theme", metavar="NAME", help="dashboard theme")
     parser.add_argument("--version", action="version", version=f"pmtop {__version__}")
+    # Internal: a browser session of `pmtop web` only attaches, and ends with the web server.
+    parser.add_argument("--web-session", action="store_true", help=argparse.SUPPRESS)
     common = Parser(add_help=False)
     _common_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-
-    ps = sub.add_parser("ps", parents=[common], help="list processes")
-    ps.add_argument("--json", action="store_true", help="print JSON")
-    for action in ACTIONS:
-        p = sub.add_parser(action, parents=[common], help=f"{action} processes")
-        p.add_argument("names", nargs="*", metavar="NAME")
-        p.add_argument("--all", action="store_true", help=f"{action} every process")
-        p.add_argument("--json", action="store_true", help="print the new statuses as JSON")
-    logs = sub.add_parser("logs", parents=[common], help="show a process's output")
-    logs.add_argument("name", metavar="NAME")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    logs.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
-    logs.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="lines of history (default 50)")
-    add = sub.add_parser("add", parents=[common], help="register a process: pmtop add NAME -- CMD ARGS...")
-    add.add_argument("name", metavar="NAME")
-    add.add_argument("--session", type=int, metavar="PID", help="stop and remove it when PID exits")
-    add.add_argument("--restart", choices=["always", "on-failure", "no"], help="restart policy")
-    add.add_argument("--cwd", metavar="DIR", help="working directory (default: the current one)")
-    add.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
-    add.add_argument("--scope", choices=["global", "project", "session"], help="default: project if the "
-                     "daemon runs a config file, else global; session with --session")
-    add.add_argument("--no-start", action="store_true", help="register without starting")
-    add.add_argument("argv", nargs="*", metavar="-- CMD ARGS", help="the command, after `--`")
-    rm = sub.add_parser("rm", parents=[common], help="stop and deregister a process")
-    rm.add_argument("name", metavar="NAME")
-    status = sub.add_parser("status", parents=[common], help="the daemon's own status")
-    status.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("reload", parents=[common], help="reload the daemon's config file")
-    sub.add_parser("shutdown", parents=[common], help="stop the daemon (and its processes)")
-    sub.add_parser("token", parents=[common], help="print this instance's API token (for curl or Prometheus)")
-    instances = sub.add_parser("instances", parents=[common], help="every running pmtop daemon of this user")
-    instances.add_argument("--json", action="store_true", help="print JSON")
-    watcher = sub.add_parser("watcher", parents=[common], help="run the watcher: a second supervisor that "
-                             "restarts this instance's daemon, and is restarted by it (port 19882)")
-    watcher.add_argument("--detach", action="store_true", help="start in the background, return once it answers")
-    init = sub.add_parser("init", parents=[common], help="write a commented starter pmtop.toml here")
-    init.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
-    export = sub.add_parser("export", parents=[common], help="write this config as systemd units, a Nomad job, "
-                            "Kubernetes manifests, a Compose file or a Procfile, with a fidelity report")
-    export.add_argument("target", metavar="TARGET", help="systemd | nomad | kubernetes | compose | procfile")
-    export.add_argument("--out", "-o", metavar="DIR", default=".",
-                        help="folder to write to (default: here; - prints the files instead)")
-    export.add_argument("--name", metavar="APP", help="the app's name (default: the config's folder)")
-    export.add_argument("--strict", action="store_true",
-                        help="fail, writing nothing, if any setting cannot be expressed exactly")
-    export.add_argument("--image", metavar="IMAGE", help="container image (kubernetes, compose)")
-    export.add_argument("--systemd-version", type=int, metavar="N",
-                        help="the systemd the units are for (default: this machine's)")
-    export.add_argument("--force", action="store_true", help="overwrite files that exist")
-    imp = sub.add_parser("import", parents=[common], help="turn a Procfile, supervisord .conf, process-compose "
-                         "YAML or PM2 ecosystem JSON into a commented pmtop.toml")
-    imp.add_argument("file", metavar="FILE")
-    imp.add_argument("--output", "-o", metavar="FILE", default="pmtop.toml",
-                     help="where to write (default: ./pmtop.toml; never overwritten; - prints it)")
-    imp.add_argument("--format", choices=["procfile", "supervisord", "process-compose", "pm2", "compose"],
-                     help="the file's kind (default: from its name and content)")
+    for entry in REGISTRY.values():
+        p = sub.add_parser(entry.name, parents=[common] if entry.common else [], help=entry.help,
+                           description=entry.description)
+        if entry.arguments is not None:
+            entry.arguments(p)
+        if entry.rest:
+            p.add_argument("argv", nargs="*", metavar="-- CMD ARGS", help="the command to run, after `--`")
     return parser
+
+
+def _split_rest(words: list[str]) -> tuple[list[str], list[str] | None]:
+    """`pmtop add NAME [OPTIONS] -- CMD ARGS...`: what follows `--` after such a command is its argv,
+    untouched by argparse (a `-c` there belongs to the command, not to pmtop)."""
+    for i, word in enumerate(words):
+        entry = REGISTRY.get(word)
+        if entry is not None and entry.rest and "--" in words[i:]:
+            cut = words.index("--", i)
+            return words[:cut], words[cut + 1:]
+    return words, None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    words = list(sys.argv[1:] if argv is None else argv)
-    command: list[str] | None = None
-    if "add" in words and "--" in words[words.index("add"):]:  # `add NAME [options] -- CMD ARGS...`
-        cut = words.index("--", words.index("add"))
-        words, command = words[:cut], words[cut + 1:]
+    words, rest = _split_rest(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(words)
-    if command is not None:
-        args.argv = command
+    if rest is not None:
+        args.argv = rest
     try:
-        if args.command == "watcher":
-            from .watcher_main import run_watcher
-
-            return run_watcher(args)
         if args.command is not None:
-            from .commands import run_command
-
-            return run_command(args)
+            return REGISTRY[args.command].run(args)
         if args.headless:
             from .daemon_main import run_daemon
 
@@ -150,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_dashboard(args)
     except PmtopError as exc:
-        print(f"Error: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if exc.code in ("config_invalid", "port_in_use", "usage") else EXIT_ERROR
+        return fail(exc)
+    except BrokenPipeError:  # whoever read our stdout has gone: stop quietly, as `cat` does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
 

@@ -1,16 +1,21 @@
-"""What the client commands print: aligned tables, humanised numbers, and colour only for a terminal.
+"""What the client commands print: aligned tables, and colour only for a terminal.
 
-Statuses arrive as the API's JSON objects (`ProcessStatus.to_dict()`) and are formatted from those
-directly: building `ProcessStatus` objects would import `pmtop.core.model`, a cost `pmtop ps` cannot
-afford (see `client.py`). Colour is ANSI, used only when the stream is a terminal and `NO_COLOR` is
-unset (https://no-color.org); widths are measured on the plain text, so colour never shifts a column.
+Numbers, times and reasons read as in the dashboard: `pmtop.core.formats` makes them, `pmtop.core.states`
+says which states mean what. Statuses arrive as the API's JSON objects (`ProcessStatus.to_dict()`) and
+are formatted from those directly: building `ProcessStatus` objects would import `pmtop.core.model`, a
+cost `pmtop ps` cannot afford (see `client.py`); the state strings compare equal to the `StrEnum`
+members. What is left here is the CLI's own: a `-` for a blank cell (so columns split on whitespace),
+ANSI colour, used only when the stream is a terminal and `NO_COLOR` is unset (https://no-color.org),
+and alignment, measured on the plain text so colour never shifts a column.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
+
+from pmtop.core import formats
+from pmtop.core.states import Health, ProcessState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
@@ -20,23 +25,21 @@ if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `
     Status = Mapping[str, Any]
 
 RESET: Final = "\033[0m"
-STATE_COLOURS: Final = {
-    "running": "\033[32m",  # green
-    "starting": "\033[36m",  # cyan
-    "stopping": "\033[36m",
-    "retrying": "\033[33m",  # yellow
-    "crashed": "\033[31m",  # red
-    "failed": "\033[1;31m",  # bold red
-    "stopped": "\033[2m",  # dim
-    "disabled": "\033[2m",
+STATE_COLOURS: Final[dict[str, str]] = {
+    ProcessState.RUNNING: "\033[32m",  # green
+    ProcessState.STARTING: "\033[36m",  # cyan
+    ProcessState.STOPPING: "\033[36m",
+    ProcessState.RETRYING: "\033[33m",  # yellow
+    ProcessState.CRASHED: "\033[31m",  # red
+    ProcessState.FAILED: "\033[1;31m",  # bold red
+    ProcessState.STOPPED: "\033[2m",  # dim
+    ProcessState.DISABLED: "\033[2m",
 }
-HEALTH_COLOURS: Final = {"healthy": "\033[32m", "unhealthy": "\033[31m"}
-LIVE_STATES: Final = frozenset({"starting", "running", "stopping"})
-"""States in which `started_at` is the start of the current run, so an uptime makes sense."""
-COLUMNS: Final = ("NAME", "STATE", "PID", "PORTS", "HEALTH", "RESTARTS", "UPTIME", "CPU", "MEM", "REASON")
+HEALTH_COLOURS: Final[dict[str, str]] = {Health.HEALTHY: "\033[32m", Health.UNHEALTHY: "\033[31m"}
+COLUMNS: Final = ("NAME", "STATE", "PID", "PORTS", "HEALTH", "RESTARTS", "UPTIME", "CPU%", "MEM", "REASON")
 GAP: Final = "  "
-_STALE_COUNTDOWN: Final = re.compile(r"\bin \d+(?:\.\d+)?s\b(?!.*\bin \d+(?:\.\d+)?s\b)")
-"""The last `in 4.0s` of a retrying process's reason: the core wrote it when the wait began."""
+BLANK: Final = "-"
+"""What an empty cell shows, so that every line splits into the same number of columns."""
 
 
 def use_colour(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -53,75 +56,28 @@ def paint(text: str, code: str | None, colour: bool) -> str:
     return f"{code}{text}{RESET}" if colour and code else text
 
 
-# ------------------------------------------------------------------------------------------ numbers
-
-def duration(seconds: float) -> str:
-    """`45s`, `3m12s`, `2h05m`, `3d04h`: two units at most, like `docker ps`."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
-def size(n: int) -> str:
-    """`512 B`, `24.1 MB`, `1.2 GB`, in binary multiples like pmtop's `log_max_bytes` and top."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def countdown(next_retry_at: float, now: float) -> str:
-    return f"{max(0.0, next_retry_at - now):.1f}s"
-
-
 # ------------------------------------------------------------------------------------------ columns
 
-def uptime_cell(status: Status, now: float) -> str:
-    started = status.get("started_at")
-    if status.get("state") in LIVE_STATES and isinstance(started, int | float):
-        return duration(now - started)
-    return "-"
+def row(status: Status, now: float) -> list[str]:
+    state = str(status.get("state", "?"))
+    return [
+        str(status.get("name", "?")),
+        state,
+        str(status.get("pid") or BLANK),
+        formats.ports(status.get("ports") or ()) or BLANK,
+        str(status.get("health") or Health.UNKNOWN),
+        str(status.get("restarts", 0)),
+        formats.duration(formats.uptime_seconds(state, status.get("pid"), status.get("started_at"), now)) or BLANK,
+        formats.percent(status.get("cpu_percent")) or BLANK,
+        formats.size(status.get("memory_rss")) or BLANK,
+        reason_cell(status, now),
+    ]
 
 
 def reason_cell(status: Status, now: float) -> str:
-    """The reason line; a retrying process's countdown is recomputed from `next_retry_at`."""
-    reason = str(status.get("reason") or "")
-    retry_at = status.get("next_retry_at")
-    if status.get("state") != "retrying" or not isinstance(retry_at, int | float):
-        return reason
-    live = f"in {countdown(retry_at, now)}"
-    if _STALE_COUNTDOWN.search(reason):
-        return _STALE_COUNTDOWN.sub(live, reason)
-    return f"{reason}; retry {live}" if reason else f"retry {live}"
-
-
-def row(status: Status, now: float) -> list[str]:
-    pid = status.get("pid")
-    cpu = status.get("cpu_percent")
-    rss = status.get("memory_rss")
-    ports = status.get("ports") or ()
-    return [
-        str(status.get("name", "?")),
-        str(status.get("state", "?")),
-        str(pid) if pid else "-",
-        ",".join(str(p) for p in ports) or "-",
-        str(status.get("health") or "unknown"),
-        str(status.get("restarts", 0)),
-        uptime_cell(status, now),
-        f"{cpu:.1f}%" if isinstance(cpu, int | float) else "-",
-        size(rss) if isinstance(rss, int) else "-",
-        reason_cell(status, now),
-    ]
+    """The reason line; a retrying process's gains its live countdown (from `next_retry_at`)."""
+    return formats.live_reason(str(status.get("reason") or ""), str(status.get("state")),
+                               status.get("next_retry_at"), now)
 
 
 def table(
@@ -149,7 +105,7 @@ def table(
             text = cell if last else cell.ljust(widths[i])
             if width is not None and last:
                 room = max(0, width - sum(w + len(GAP) for w in widths[:-1]))
-                text = text if len(text) <= room else text[: max(0, room - 1)] + "…"
+                text = formats.truncate(text, room)
             code = None if is_header else (colours or {}).get(i, {}).get(cell)
             parts.append(paint(text, code, colour) if code else text)
         line = GAP.join(parts).rstrip()
@@ -170,7 +126,7 @@ def status_lines(statuses: Sequence[Status], *, colour: bool = False, now: float
     rows = []
     for s in statuses:
         pid = s.get("pid")
-        rows.append([str(s.get("name", "?")), str(s.get("state", "?")), f"pid {pid}" if pid else "-",
+        rows.append([str(s.get("name", "?")), str(s.get("state", "?")), f"pid {pid}" if pid else BLANK,
                      reason_cell(s, moment)])
     return table(None, rows, colours={1: STATE_COLOURS}, colour=colour)
 

@@ -1,10 +1,15 @@
-"""The commented starter `pmtop.toml` that `pmtop init` writes (a string, so no package data is needed)."""
+"""The commented starter `pmtop.toml` that `pmtop init` writes (a string, so no package data is needed).
+
+The health check kinds are listed from the checks' own registry, so a new kind shows up here by itself.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-STARTER: Final = '''\
+from pmtop.core.checks import KINDS
+
+_TEMPLATE: Final = '''\
 # pmtop.toml: the processes pmtop supervises for this project.
 #
 #   pmtop                      dashboard (starts these processes, or attaches to a running daemon)
@@ -38,7 +43,7 @@ env = { PYTHONUNBUFFERED = "1" }
 # depends_on = ["db"]          # or { db = "healthy" }: "started" | "healthy" | "completed"
 
 [process.web.health]           # optional; without it, a live PID counts as healthy
-type = "http"                  # "http" (url) | "tcp" (address = "127.0.0.1:8000") | "exec" (command = [...])
+type = "http"                  # KINDS
 url = "http://127.0.0.1:8000/"
 interval = "5s"
 timeout = "2s"
@@ -50,3 +55,5 @@ startup = { initial_delay = "200ms", interval = "500ms", max_attempts = 20, fail
 # restart = "always"
 # depends_on = { web = "healthy" }
 '''
+
+STARTER: Final = _TEMPLATE.replace("KINDS", " | ".join(f'"{name}" ({kind.example})' for name, kind in KINDS.items()))

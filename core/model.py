@@ -11,41 +11,17 @@ import signal
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-
-class ProcessState(StrEnum):
-    """The eight states of SPEC §3, exactly."""
-
-    STOPPED = "stopped"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    CRASHED = "crashed"
-    RETRYING = "retrying"
-    FAILED = "failed"
-    DISABLED = "disabled"
-
-
-#: States in which the process (or the task that will spawn it) is alive.
-ACTIVE_STATES: Final = frozenset(
-    {ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING, ProcessState.CRASHED,
-     ProcessState.RETRYING}
-)
-#: States from which a stop request changes something.
-STOPPABLE_STATES: Final = frozenset(
-    {ProcessState.STARTING, ProcessState.RUNNING, ProcessState.CRASHED, ProcessState.RETRYING}
-)
-#: States from which `start` launches (or, for failed/retrying, retries at once).
-STARTABLE_STATES: Final = frozenset(
-    {ProcessState.STOPPED, ProcessState.FAILED, ProcessState.RETRYING}
-)
-
-
-class Health(StrEnum):
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"
-    UNKNOWN = "unknown"
+# The states, health words and named groups of states live in the cheap leaf `states` (the CLI imports
+# it without this module); the number formats in `formats`. Re-exported: `from pmtop.core.model import
+# ProcessState` keeps working.
+from .formats import signal_name as signal_name
+from .states import ACTIVE_STATES as ACTIVE_STATES
+from .states import STARTABLE_STATES as STARTABLE_STATES
+from .states import STOPPABLE_STATES as STOPPABLE_STATES
+from .states import Health as Health
+from .states import ProcessState as ProcessState
 
 
 class RestartPolicy(StrEnum):
@@ -64,12 +40,6 @@ class DependencyCondition(StrEnum):
     STARTED = "started"
     HEALTHY = "healthy"
     COMPLETED = "completed"
-
-
-class HealthCheckType(StrEnum):
-    HTTP = "http"
-    TCP = "tcp"
-    EXEC = "exec"
 
 
 class FailAction(StrEnum):
@@ -100,19 +70,26 @@ class StartupCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckParams:
+    """What one kind of health check needs; each kind (a module of `core/checks`) defines its own."""
+
+    KIND: ClassVar[str] = ""
+    """The `type` of its `[health]` table."""
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSpec:
-    type: HealthCheckType
-    url: str | None = None
-    """For `http`."""
-    address: str | None = None
-    """`host:port`, for `tcp`."""
-    command: tuple[str, ...] = ()
-    """For `exec`: exit 0 within `timeout` means healthy."""
+    check: CheckParams
+    """The kind and its own settings (`HttpCheck(url)`, `TcpCheck(address)`, `ExecCheck(command)`...)."""
     interval: float = 3.0
     timeout: float = 2.0
     failures: int = 2
     """Consecutive failures before the process is declared unhealthy and restarted."""
     startup: StartupCheck | None = None
+
+    @property
+    def type(self) -> str:
+        return self.check.KIND
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +180,8 @@ class RunRecord:
 
 
 HISTORY_LENGTH: Final = 20
+STREAMS: Final = ("stdout", "stderr")
+"""A process's output streams: each run has a log file of each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,13 +313,6 @@ class ProcessRemoved:
 
 #: What `Controller.subscribe()` yields.
 ProcessEvent = ProcessStatus | ProcessRemoved
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 def describe_exit(exit_code: int | None) -> str:

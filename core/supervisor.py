@@ -11,23 +11,21 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING
-from pathlib import Path
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .checks import probes as health
-from .process import logs
+from . import checks
 from .config.schema import spec_to_table
 from .config.writer import add_process_table, remove_process_table
 from .errors import ActionRefused, ConfigError, NoSuchProcess, ProcessExists
 from .events import EventBus
-from .process.machine import ProcessRunner
-from .system import strays
-from .system.sessions import SessionWatch
-from .model import LiveChild
+from .locations import InstancePaths
 from .model import (
     ACTIVE_STATES,
+    STREAMS,
     EndReason,
+    LiveChild,
     ProcessEvent,
     ProcessRemoved,
     ProcessSpec,
@@ -37,7 +35,10 @@ from .model import (
     Scope,
     SupervisorInfo,
 )
-from .locations import InstancePaths
+from .process import logs
+from .process.machine import ProcessRunner
+from .system import strays
+from .system.sessions import SessionWatch
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class Supervisor:
         self._sessions.close()
         if self._facts is not None:
             await self._facts.aclose()
-        await health.close_probes()
+        await checks.close_probes()
         self.output.close()
         self._bus.close()
         await self._cancel_hunt()
@@ -480,14 +481,15 @@ class Supervisor:
 
     def _tail(self, name: str, stream: str, lines: int) -> list[str]:
         runner = self._runner(name)
-        if stream not in logs.STREAMS:
+        if stream not in STREAMS:
             raise ActionRefused(f"unknown stream {stream!r} (use stdout or stderr)")
-        if runner.run_dir is None:  # not run since this supervisor started: show the last run on disk
+        run_dir = runner.run_dir
+        if run_dir is None:  # not run since this supervisor started: show the last run on disk
             latest = logs.run_dirs(self.paths.process_log_dir(name))
             if not latest:
                 return []
-            runner.run_dir = latest[-1]
-        return logs.tail_lines(runner.run_dir / f"{stream}.log", lines)
+            run_dir = runner.runs.current = latest[-1]
+        return logs.tail_lines(run_dir / f"{stream}.log", lines)
 
     @asynccontextmanager
     async def follow(self, name: str, stream: str = "stdout", lines: int = 10) -> AsyncIterator[AsyncIterator[str]]:

@@ -1,17 +1,29 @@
-"""Converters for the human-friendly values of `pmtop.toml`: durations, sizes and signals.
+"""The values a user writes (in `pmtop.toml`, `pmtop add`, an API body) and the rules that check them.
 
-They are pure and strict: a value is either understood exactly or refused with a `ValueError` that
-quotes it, so the config loader can put the key path in front and show the user one precise line.
-Each parser has a `format_*` inverse that produces the shortest form it reads back to the same value
-(used when a spec is written back to a config file).
+Two kinds of small pure functions, shared by every table that takes such values (the process table, each
+health check kind, the daemon's own table):
+
+- converters for durations, sizes and signals: a value is understood exactly or refused with a
+  `ValueError` that quotes it; each has a `format_*` inverse that produces the shortest form it reads
+  back to the same value (used when a spec is written back to a config file);
+- `want_*` checks that raise `Invalid` at a key path (`process.web.restart`), which the loader turns
+  into the one-line error naming the file and line.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import re
+import shlex
 import signal
-from typing import Final
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any, Final, TypeVar
+
+from .errors import Invalid
 
 _NUMBER: Final = r"(?:\d+(?:\.\d*)?|\.\d+)"
 
@@ -167,3 +179,117 @@ def parse_signal(value: object) -> signal.Signals:
 def format_signal(sig: signal.Signals) -> str:
     """The config spelling of a signal: `TERM`, not `SIGTERM`."""
     return sig.name.removeprefix("SIG")
+
+
+# ---------------------------------------------------------------------------- checks at a key path
+
+KeyPath = tuple[str, ...]
+E = TypeVar("E", bound=StrEnum)
+
+
+def show(value: object) -> str:
+    """A value as the user wrote it in TOML, short enough for a one-line message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 60 else text[:56] + '..."'
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, datetime | date | time):
+        return "a date/time"
+    return repr(value)
+
+
+# ------------------------------------------------------------------------------------ basic checks
+
+def check_keys(table: Mapping[str, Any], path: KeyPath, allowed: Iterable[str]) -> None:
+    allowed = list(allowed)
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            if close:
+                hint = f" (did you mean {close[0]!r}?)"
+            elif len(allowed) <= 8:
+                hint = " (expected one of: " + ", ".join(allowed) + ")"
+            else:
+                hint = ""
+            raise Invalid((*path, key), "unknown key" + hint)
+
+
+def want_table(value: object, path: KeyPath) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise Invalid(path, f"must be a table (got {show(value)})")
+    return value
+
+
+def want_str(value: object, path: KeyPath, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise Invalid(path, f"must be a string (got {show(value)})")
+    if not empty and not value.strip():
+        raise Invalid(path, "must not be empty")
+    if "\0" in value:
+        raise Invalid(path, f"must not contain a NUL character (got {show(value)})")
+    return value
+
+
+def want_bool(value: object, path: KeyPath) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(path, f"must be true or false (got {show(value)})")
+    return value
+
+
+def want_int(value: object, path: KeyPath, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= minimum and (maximum is None or value <= maximum):
+            return value
+    rule = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+    raise Invalid(path, f"must be an integer {rule} (got {show(value)})")
+
+
+def want_enum(value: object, path: KeyPath, kind: type[E]) -> E:
+    choices = [member.value for member in kind]
+    if isinstance(value, str) and value in choices:
+        return kind(value)
+    listed = ", ".join(f'"{c}"' for c in choices)
+    raise Invalid(path, f"must be one of {listed} (got {show(value)})")
+
+
+def want_duration(value: object, path: KeyPath, *, positive: bool = False) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise Invalid(path, str(exc)) from None
+    if positive and seconds == 0:
+        raise Invalid(path, f"must be longer than 0 (got {show(value)})")
+    return seconds
+
+
+def want_size(value: object, path: KeyPath) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise Invalid(path, str(exc)) from None
+
+
+def want_command(value: object, path: KeyPath) -> tuple[str, ...]:
+    """A list of strings, or one string split like a shell would (but never run by one)."""
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise Invalid(path, f"cannot split {show(value)} ({str(exc).lower()})") from None
+    elif isinstance(value, list | tuple):
+        words = list(value)
+        for word in words:
+            if not isinstance(word, str):
+                raise Invalid(path, f"must be an array of strings (found {show(word)})")
+    else:
+        raise Invalid(path, f"must be an array of strings or a string (got {show(value)})")
+    if not words or not words[0]:
+        raise Invalid(path, "must not be empty (it needs at least the program to run)")
+    return tuple(want_str(word, path, empty=True) for word in words)

@@ -113,8 +113,9 @@ async def until(pilot: Any, check: Callable[[], bool], what: str, timeout: float
 
 async def generate(out: Path, size: tuple[int, int]) -> list[Path]:
     from pmtop.core.config import load_config
-    from pmtop.core.model import Health, ProcessState as S
     from pmtop.core.locations import instance_paths
+    from pmtop.core.model import Health
+    from pmtop.core.model import ProcessState as S
     from pmtop.core.supervisor import Supervisor
     from pmtop.tui.app import PmtopApp
 
@@ -135,7 +136,7 @@ async def generate(out: Path, size: tuple[int, int]) -> list[Path]:
         written.append(out / f"{name}.svg")
 
     def status(name: str) -> Any:
-        return app.main.table.statuses.get(name)
+        return app.store.get(name)
 
     def ready() -> bool:
         want = {

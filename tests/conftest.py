@@ -11,8 +11,8 @@ from typing import Any
 import psutil
 import pytest
 
-from pmtop.core.model import ProcessSpec, RestartSpec
 from pmtop.core.locations import InstancePaths, instance_paths
+from pmtop.core.model import ProcessSpec, RestartSpec
 from pmtop.core.supervisor import Supervisor
 
 

@@ -1,8 +1,10 @@
-"""`PmtopApp` wires the dashboard together: the controller, themes, keymap, help and quitting.
+"""`PmtopApp` wires the dashboard together: the controller, the status store, themes, keymap, help and
+quitting. Screens see it only through the `Dashboard` protocol (screens/base.py), never import it.
 
 It knows the core only through `Controller`, so the same app drives an in-process supervisor (local
-mode) or a daemon over HTTP (attached mode). It never stops or hands over processes itself: the
-user's quit choice goes to the caller's `on_quit`, awaited while the dashboard is still on screen.
+mode) or a daemon over HTTP (attached mode); its `StatusStore` follows that core. It never stops or
+hands over processes itself: the user's quit choice goes to the caller's `on_quit`, awaited while the
+dashboard is still on screen.
 """
 
 from __future__ import annotations
@@ -11,29 +13,28 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
-from textual.signal import Signal
 from textual.theme import Theme
 
 from pmtop.core.controller import Controller
 from pmtop.core.errors import PmtopError
-from pmtop.core.model import ACTIVE_STATES, ProcessStatus, SupervisorInfo
 from pmtop.core.locations import user_config_dir
+from pmtop.core.states import ACTIVE_STATES
 
+from .actions import BINDING_IDS, HELP_SECTIONS, bindings, key_rows, of_scope
 from .commands import ProcessCommands
-from .screens.help import HelpScreen, key_rows
-from .screens.logs import LogScreen
+from .screens.base import Dashboard
+from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .screens.quit import QuitChoice, QuitScreen
 from .settings import THEMES_DIR, Settings, load_keymap, load_settings, save_settings
-from .theming import DEFAULT_THEME, CellStyles, check_name, shipped_themes, theme_cycle, user_themes
-from .theming import variable_defaults
+from .state import Mode, StatusStore
+from .theming import DEFAULT_THEME, CellStyles, check_name, shipped_themes, theme_cycle, user_themes, variable_defaults
 
-Mode = Literal["local", "attached"]
 OnQuit = Callable[[QuitChoice], Awaitable[None]]
 
 __all__ = ["Mode", "OnQuit", "PmtopApp", "QuitChoice"]
@@ -44,11 +45,7 @@ class PmtopApp(App[QuitChoice]):
     TITLE = "pmtop"
     COMMANDS = App.COMMANDS | {ProcessCommands}
     # Shown in the main screen's footer (declared there too, same ids); here they work on every screen.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "next_theme", "Theme", id="app-theme", tooltip="Next theme (remembered)", show=False),
-        Binding("question_mark", "help", "Help", id="app-help", tooltip="Keys and states", show=False),
-        Binding("q", "quit", "Quit", id="app-quit", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("app", show=False)
 
     def __init__(
         self,
@@ -67,12 +64,9 @@ class PmtopApp(App[QuitChoice]):
         self.on_quit = on_quit
         self.clock = clock
         self.config_dir = config_dir if config_dir is not None else user_config_dir()
+        self.store = StatusStore(self, controller, mode)
+        """Every process's newest status: what the screens render."""
         self._read_only_flag = read_only
-        self.read_only = read_only
-        """`--read-only`, or a daemon that refuses actions: every changing action is shown disabled."""
-        self.supervisor: SupervisorInfo | None = None
-        self.statuses_changed: Signal[set[str]] = Signal(self, "statuses-changed")
-        """Published after each batch of status updates, with the names that changed."""
         self.quit_handled = False
         """True once `on_quit` has run for the choice this app returns."""
         self._problems: list[str] = []
@@ -144,8 +138,7 @@ class PmtopApp(App[QuitChoice]):
         return screen
 
     def on_mount(self) -> None:
-        known = {b.id for s in (MainScreen, LogScreen, PmtopApp) for b in s.BINDINGS if isinstance(b, Binding)}
-        unknown = sorted(set(self.keymap) - known)
+        unknown = sorted(set(self.keymap) - BINDING_IDS)
         if unknown:
             self._problems.append(f"keymap.toml: unknown binding id(s): {', '.join(unknown)}")
         self.set_keymap(self.keymap)
@@ -154,20 +147,18 @@ class PmtopApp(App[QuitChoice]):
             self._save_theme(self.theme)
         for problem in self._problems:
             self.notify(problem, severity="warning", timeout=15)
+        self.store.follow()
 
-    def set_supervisor(self, info: SupervisorInfo) -> None:
-        self.supervisor = info
-        self.read_only = self._read_only_flag or info.read_only
-        self.refresh_bindings()
-
-    def status_of(self, name: str) -> ProcessStatus | None:
-        return self.main.table.statuses.get(name)
+    @property
+    def read_only(self) -> bool:
+        """`--read-only`, or a daemon that refuses actions: every changing action is shown disabled."""
+        info = self.store.info
+        return self._read_only_flag or (info is not None and info.read_only)
 
     def key_for(self, action: str) -> str:
         """The keys for an action as the footer shows them (after the user's keymap)."""
-        for owner in (MainScreen, PmtopApp):
-            rows = key_rows(self, [b for b in owner.BINDINGS if isinstance(b, Binding) and b.action == action],
-                            self.keymap)
+        for scope in ("main", "app"):
+            rows = key_rows([a for a in of_scope(scope) if a.name == action], self.keymap, self.get_key_display)
             if rows:
                 return rows[0][0]
         return ""
@@ -175,14 +166,9 @@ class PmtopApp(App[QuitChoice]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        sections = [
-            ("Processes", key_rows(self, [b for b in MainScreen.BINDINGS
-                                          if isinstance(b, Binding) and not b.action.startswith("app.")],
-                                   self.keymap)),
-            ("Everywhere", key_rows(self, PmtopApp.BINDINGS, self.keymap)
-             + [("ctrl+p", "Command palette", "Every action, also per process")]),
-            ("Log pane", key_rows(self, LogScreen.BINDINGS, self.keymap)),
-        ]
+        sections = [(title, key_rows(of_scope(scope), self.keymap, self.get_key_display))
+                    for title, scope in HELP_SECTIONS]
+        sections[1][1].append(("ctrl+p", "Command palette", "Every action, also per process"))
         self.push_screen(HelpScreen(sections, self.cell_styles()))
 
     # -- quitting ---------------------------------------------------------------------------------
@@ -192,7 +178,7 @@ class PmtopApp(App[QuitChoice]):
         if self.mode == "attached":
             self.finish(QuitChoice.DETACH)
             return
-        live = [s for s in self.main.table.statuses.values() if s.state in ACTIVE_STATES]
+        live = self.store.in_states(ACTIVE_STATES)
         if not live:
             self.finish(QuitChoice.STOP_ALL)
         elif not isinstance(self.screen, QuitScreen):
@@ -220,3 +206,8 @@ class PmtopApp(App[QuitChoice]):
         self.quit_handled = True
         self.exit(choice)
 
+
+if TYPE_CHECKING:
+    def _is_a_dashboard(app: PmtopApp) -> Dashboard:
+        """mypy checks here that the app is what the screens take it for."""
+        return app

@@ -1,8 +1,9 @@
 """The command palette (Ctrl+P): every key's action, and each per-process action by name ("restart web").
 
-Entries are built from the main screen's own bindings and `check_action`, so the palette offers exactly
-what the keys would do, with the keys the user's keymap gives them, and nothing that makes no sense
-for a process in its current state (no "stop" on a stopped process).
+Entries are built from the table in `actions` and the main screen's `check_action`, so the palette
+offers exactly what the keys would do, with the keys the user's keymap gives them, and nothing that
+makes no sense for a process in its current state (no "stop" on a stopped process) or, in read-only
+mode, changes anything.
 """
 
 from __future__ import annotations
@@ -10,28 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Final
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from pmtop.core.model import ProcessState
-
+from .actions import ACTIONS, PROCESS_ACTIONS
+from .screens.main import MainScreen
 from .widgets.columns import COLUMNS
-
-if TYPE_CHECKING:
-    from .screens.main import MainScreen
-
-#: Per-process actions: (action, verb shown in the palette, help).
-PROCESS_ACTIONS: Final = (
-    ("start", "start", "Start it (a failed or retrying one is retried at once)"),
-    ("stop", "stop", "Stop it (its whole process group)"),
-    ("restart", "restart", "Stop it, then start it"),
-    ("toggle_enabled", "disable", "Disable it (stops it; it will not start)"),
-    ("logs", "logs of", "Follow its output"),
-    ("details", "details of", "Config, reason and run history"),
-    ("remove", "remove", "Stop and forget it (asks first)"),
-    ("mark", "mark", "Mark it; actions apply to every marked process"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,36 +28,32 @@ class Command:
 
 def commands(screen: MainScreen, *, every_process: bool) -> Iterator[Command]:
     """Global commands, then per-process ones (for every process, or only the selected one)."""
-    key = screen.pmtop.key_for
-    allowed = screen.check_action
-    globals_ = (
-        ("add", "Add a process", "Open the form to add a process", screen.action_add),
-        ("filter", "Filter the table", "By name or state", screen.action_filter),
-        ("stop_all", "Stop all processes", "Stop every running process (asks first)", screen.action_stop_all),
-        ("clear", "Clear marks and filter", "", screen.action_clear),
-    )
-    for action, text, help_, run in globals_:
-        if allowed(action, ()):
-            yield Command(text, _with_key(help_, key(action)), run)
-    yield Command("Next theme", _with_key("Cycle through the themes", key("next_theme")), screen.pmtop.action_next_theme)
-    yield Command("Help: keys and states", _with_key("", key("help")), screen.pmtop.action_help)
+    app = screen.pmtop
+    key = app.key_for
+    for action in ACTIONS:
+        if not action.palette:
+            continue
+        if action.scope == "main" and screen.check_action(action.name, ()):
+            yield Command(action.palette, _with_key(action.palette_help, key(action.name)),
+                          getattr(screen, f"action_{action.name}"))
+        elif action.scope == "app":
+            yield Command(action.palette, _with_key(action.palette_help, key(action.name)),
+                          getattr(app, f"action_{action.name}"))
     for column in COLUMNS:
         yield Command(f"Sort by {column.label.lower()}", "Again to reverse; click a header too",
                       partial(screen.action_sort, column.key))
     yield Command("Sort in config order", "As declared in pmtop.toml", partial(screen.action_sort, ""))
-    table = screen.table
-    names = list(table.statuses) if every_process else [n for n in [table.selected] if n]
-    read_only = screen.pmtop.read_only
+    statuses = app.store.statuses
+    selected = screen.table.selected
+    names = list(statuses) if every_process else [n for n in [selected] if n in statuses]
     for name in names:
-        status = table.statuses[name]
-        for action, verb, help_ in PROCESS_ACTIONS:
-            if not screen.allowed_for(action, status.state) or (read_only and action not in ("logs", "details", "mark")):
+        state = statuses[name].state
+        for action in PROCESS_ACTIONS:
+            verb = action.verb_for(state)
+            if verb is None or (app.read_only and action.changes):
                 continue
-            if action == "start" and status.state in (ProcessState.FAILED, ProcessState.RETRYING):
-                verb, help_ = "retry", "Retry now, with a fresh failure count"
-            if action == "toggle_enabled" and status.state is ProcessState.DISABLED:
-                verb, help_ = "enable", "Enable it (and start it, if it autostarts)"
-            yield Command(f"{verb} {name}", _with_key(help_, key(action)), partial(screen.run_for, action, name))
+            yield Command(f"{verb.text} {name}", _with_key(verb.help, key(action.name)),
+                          partial(screen.run_for, action.name, name))
 
 
 def _with_key(help_: str, key: str) -> str:
@@ -83,8 +64,6 @@ class ProcessCommands(Provider):
     """Palette entries of the main screen."""
 
     def _screen(self) -> MainScreen | None:
-        from .screens.main import MainScreen
-
         return self.screen if isinstance(self.screen, MainScreen) else None
 
     async def discover(self) -> Hits:

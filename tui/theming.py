@@ -25,8 +25,8 @@ from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES, Theme
 
 from pmtop.core.errors import PmtopError
-from pmtop.core.model import Health, ProcessState
 from pmtop.core.locations import user_config_dir
+from pmtop.core.model import Health, ProcessState
 
 DEFAULT_THEME: Final = "dark"
 SHIPPED_ORDER: Final = ("dark", "light", "high-contrast")

@@ -1,15 +1,11 @@
-"""pmtop's HTTP API: the aiohttp server (`server.make_app`) and its client (`client.HttpController`).
+"""pmtop's HTTP API, in three parts that share one protocol (`protocol.py`: routes, errors, events):
 
-Only the constants both halves share live here; nothing is imported. The server pulls in aiohttp and
-the client httpx, and each face of pmtop loads only the half it needs: the daemon imports
-`pmtop.core.api.server` lazily, the dashboard `pmtop.core.api.client` when it attaches to a daemon.
+- `server.make_app`: the aiohttp server the daemon serves (imported lazily: it is the slowest import
+  of a cold start);
+- `client.HttpController`: the `Controller` over httpx, for the dashboard attached to a daemon;
+- `sync_client.Client`: a small synchronous client on a plain socket (`wire.py`), for the client
+  commands and the daemon's own start-up checks, which must not pay for httpx or even `http.client`.
+
+May import: the leaf modules, `config` (a registration is a process table), and the controller.
+Nothing here imports the supervisor, the daemon or the process layer.
 """
-
-from __future__ import annotations
-
-from typing import Final
-
-HEARTBEAT_HEADER: Final = "X-Pmtop-Heartbeat"
-"""Response header of every event stream: seconds between keepalives, so clients know how long
-silence may last before the daemon counts as dead."""
-DEFAULT_HEARTBEAT: Final = 15.0

@@ -3,9 +3,8 @@ exactly as it drives an in-process supervisor.
 
 What crosses the wire comes back as the same Python values and errors: statuses as `ProcessStatus`,
 specs rebuilt with `parse_process`, and error bodies turned back into the `PmtopError` subclass the
-server mapped them from (`NoSuchProcess`, `ProcessExists`, `ActionRefused`, `ConfigError`; anything
-else becomes `ApiError` with the server's code). A daemon that does not answer, or stops answering,
-is always `DaemonUnavailable`, so a caller has one thing to catch to show "daemon gone".
+server mapped them from (`errors.from_wire`, shared with the CLI's light client). A daemon that does
+not answer, or stops answering, is always `DaemonUnavailable`, so a caller has one thing to catch to show "daemon gone".
 
 Event streams (`subscribe`, `follow`) connect on entry: once `async with` has returned, the daemon
 has registered the subscription. They count every byte, heartbeats included, as a sign of life, and
@@ -22,19 +21,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
-from ..config.schema import NAME_PATTERN, parse_process, spec_to_table
+from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
-from ..errors import ActionRefused, ApiError, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
+from ..errors import ApiError, DaemonUnavailable, PmtopError, from_wire
 from ..model import ProcessEvent, ProcessRemoved, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
-from . import DEFAULT_HEARTBEAT, HEARTBEAT_HEADER
-
-SILENT_HEARTBEATS: Final = 3
-"""An event stream that stays silent this many heartbeats means the daemon is dead (or frozen)."""
+from .protocol import (
+    DEFAULT_HEARTBEAT,
+    HEARTBEAT_HEADER,
+    SILENT_HEARTBEATS,
+    EventParser,
+    end_reason,
+    process_path,
+    read_error_body,
+)
 
 
 class _EventReader:
@@ -44,10 +48,10 @@ class _EventReader:
         self._lines = response.aiter_lines()
         self._silence = silence
         self._url = url
+        self._parser = EventParser()
 
     async def next_event(self) -> tuple[str, str]:
         """The next event; `DaemonUnavailable` when the stream drops or stays silent too long."""
-        event, data = "message", list[str]()
         while True:
             try:
                 async with asyncio.timeout(self._silence):
@@ -58,23 +62,9 @@ class _EventReader:
                 ) from None
             except (StopAsyncIteration, httpx.TransportError):
                 raise DaemonUnavailable(f"lost the connection to the pmtop daemon at {self._url}") from None
-            if not line:
-                if data:
-                    return event, "\n".join(data)
-                event = "message"
-            elif not line.startswith(":"):  # comments (heartbeats) only prove the daemon lives
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "event":
-                    event = value
-                elif field == "data":
-                    data.append(value)
-
-    def end_reason(self, data: str) -> str:
-        try:
-            return str(json.loads(data).get("reason", ""))
-        except (ValueError, AttributeError):
-            return ""
+            message = self._parser.feed(line)
+            if message is not None:
+                return message
 
 
 class _StatusStream:
@@ -115,7 +105,7 @@ class _LineStream:
             if event == "message":
                 return str(json.loads(data))
             if event == "end":
-                if self._reader.end_reason(data) == "removed":
+                if end_reason(data) == "removed":
                     raise StopAsyncIteration
                 raise DaemonUnavailable(f"the pmtop daemon at {self._url} closed the log stream (shutting down)")
 
@@ -152,25 +142,10 @@ class HttpController:
 
     def _error(self, status: int, body: bytes) -> PmtopError:
         """The `PmtopError` the server raised, rebuilt from its JSON error body."""
-        try:
-            error = json.loads(body)["error"]
-            code, message = str(error["code"]), str(error["message"])
-        except (ValueError, KeyError, TypeError):
+        wire = read_error_body(body)
+        if wire is None:
             return ApiError(status, "http_error", f"HTTP {status} from {self.base_url}")
-        if code == NoSuchProcess.code and isinstance(error.get("name"), str):
-            return NoSuchProcess(error["name"])
-        if code == ProcessExists.code and isinstance(error.get("name"), str):
-            return ProcessExists(error["name"])
-        if code == ActionRefused.code:
-            return ActionRefused(message)
-        if code == ConfigError.code and "detail" in error:
-            return ConfigError(
-                str(error["detail"]), file=error.get("file"), key_path=error.get("key_path"),
-                line=error.get("line"), column=error.get("column"),
-            )
-        if code == DaemonUnavailable.code:
-            return DaemonUnavailable(message)
-        return ApiError(status, code, message)
+        return from_wire(status, wire)
 
     async def _request(self, method: str, path: str, *, wait: bool = False, **kwargs: Any) -> Any:
         """The decoded JSON answer. `wait`: an action that may take as long as a process's stop
@@ -186,12 +161,6 @@ class HttpController:
         if response.headers.get("Content-Type", "").startswith("application/json"):
             return response.json()
         return response.text
-
-    @staticmethod
-    def _path(name: str, *rest: str) -> str:
-        if not NAME_PATTERN.fullmatch(name):  # also keeps `..` from walking to another endpoint
-            raise NoSuchProcess(name)
-        return "/".join(("/processes", quote(name, safe=""), *rest))
 
     @asynccontextmanager
     async def _stream(self, path: str, params: dict[str, str] | None = None) -> AsyncIterator[_EventReader]:
@@ -233,11 +202,11 @@ class HttpController:
 
     async def status(self, name: str, *, facts: bool = False) -> ProcessStatus:
         params = {"facts": "1" if facts else "0"}
-        return ProcessStatus.from_dict(await self._request("GET", self._path(name), params=params))
+        return ProcessStatus.from_dict(await self._request("GET", process_path(name), params=params))
 
     async def spec(self, name: str) -> ProcessSpec:
         """Rebuilt from the daemon's `config` table, with what a table does not hold put back."""
-        data = await self._request("GET", self._path(name), params={"facts": "0"})
+        data = await self._request("GET", process_path(name), params={"facts": "0"})
         config: dict[str, Any] = data["config"]
         project, cwd = data.get("project"), config.get("cwd")
         base = project or (cwd if isinstance(cwd, str) and cwd.startswith("/") else "/")
@@ -245,7 +214,7 @@ class HttpController:
         return dataclasses.replace(spec, cwd=cwd, project=project, session_pid=data.get("session_pid"))
 
     async def _act(self, name: str, verb: str) -> ProcessStatus:
-        return ProcessStatus.from_dict(await self._request("POST", self._path(name, verb), wait=True))
+        return ProcessStatus.from_dict(await self._request("POST", process_path(name, verb), wait=True))
 
     async def start(self, name: str) -> ProcessStatus:
         return await self._act(name, "start")
@@ -276,20 +245,20 @@ class HttpController:
         return ProcessStatus.from_dict(await self._request("POST", "/processes", json=body, wait=True))
 
     async def remove(self, name: str) -> None:
-        await self._request("DELETE", self._path(name), wait=True)
+        await self._request("DELETE", process_path(name), wait=True)
 
     async def logs(self, name: str, stream: str = "stdout", lines: int = 200) -> list[str]:
-        data = await self._request("GET", self._path(name, "logs"), params={"stream": stream, "lines": lines})
+        data = await self._request("GET", process_path(name, "logs"), params={"stream": stream, "lines": lines})
         return [str(line) for line in data["lines"]]
 
     @asynccontextmanager
     async def follow(self, name: str, stream: str = "stdout", lines: int = 10) -> AsyncIterator[AsyncIterator[str]]:
         params = {"stream": stream, "lines": str(lines), "follow": "1"}
-        async with self._stream(self._path(name, "logs"), params) as reader:
+        async with self._stream(process_path(name, "logs"), params) as reader:
             yield _LineStream(reader, self.base_url)
 
     async def history(self, name: str) -> list[RunRecord]:
-        data = await self._request("GET", self._path(name, "history"))
+        data = await self._request("GET", process_path(name, "history"))
         return [RunRecord.from_dict(run) for run in data["runs"]]
 
     @asynccontextmanager

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from ..model import Health, ProcessState, ProcessStatus
+from ..states import UP_STATES
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
-_UP_STATES: Final = frozenset({ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING})
 
 Sample = Callable[[ProcessStatus, float], float | None]
 
@@ -36,7 +36,7 @@ _METRICS: Final[tuple[tuple[str, str, str, Sample], ...]] = (
     (
         "pmtop_process_uptime_seconds", "gauge",
         "Seconds since the current run started; 0 when the process is not up.",
-        lambda s, now: max(0.0, now - s.started_at) if s.started_at is not None and s.state in _UP_STATES
+        lambda s, now: max(0.0, now - s.started_at) if s.started_at is not None and s.state in UP_STATES
         else 0.0,
     ),
     (

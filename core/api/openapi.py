@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
-from ..config.schema import FIELDS, NAME_PATTERN
-from ..model import DependencyCondition, EndReason, FailAction, Health, HealthCheckType, ProcessState
-from ..model import RestartPolicy, Scope
+from ..checks import COMMON_KEYS, KINDS
+from ..config.schema import FIELDS
+from ..locations import NAME_PATTERN
+from ..model import DependencyCondition, EndReason, FailAction, Health, ProcessState, RestartPolicy, Scope
 from ..version import __version__
 from .protocol import CONFIG_SECTIONS, ROUTES, Access, Route, routes_by_path
 
@@ -59,16 +60,17 @@ _STARTUP: Final = _obj({
     "max_attempts": {"type": "integer", "minimum": 1},
     "fail_action": _enum(FailAction),
 }, required=())
-_HEALTH: Final = _obj({
-    "type": _enum(HealthCheckType),
-    "url": {"type": "string"},
-    "address": {"type": "string", "description": '"host:port" or "[ipv6]:port"'},
-    "command": _COMMAND,
+_HEALTH_COMMON: Final[JSON] = {
+    "type": {"type": "string", "enum": list(KINDS)},
     "interval": _DURATION,
     "timeout": _DURATION,
     "failures": {"type": "integer", "minimum": 1},
     "startup": _STARTUP,
-}, required=("type",))
+}
+#: The `[health]` table: the common keys, and each kind's own (the check kinds say what theirs are).
+_HEALTH: Final = _obj({**_HEALTH_COMMON, **{key: schema for kind in KINDS.values()
+                                            for key, schema in kind.json_schema.items()}}, required=("type",))
+assert set(_HEALTH_COMMON) == set(COMMON_KEYS)
 
 #: The keys of a `[process.NAME]` table (SPEC §2); `document()` checks them against the config loader's.
 PROCESS_KEYS: Final[JSON] = {

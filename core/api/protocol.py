@@ -1,6 +1,10 @@
-"""The HTTP API's route table: every endpoint, who may call it, and what it takes and answers.
+"""The HTTP API's wire protocol: the route table, the error body, Server-Sent Events framing.
 
-One table serves three readers, so they cannot drift apart:
+Everything the server and its two clients (the dashboard's httpx client, the CLI's light client) must
+agree on lives here once: what an error body looks like, how an event stream is framed and read, how
+a process's URL is spelled, how long a silent stream may last.
+
+The route table serves three readers, so they cannot drift apart:
 
 - the server (`server.make_app`) registers exactly these routes and finds each request's `Access` here;
   a request whose route is not in the table is refused (fail closed), never waved through;
@@ -19,12 +23,21 @@ this on `pmtop ps`'s path, where every millisecond of import counts.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
+from urllib.parse import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any, Final
+
+HEARTBEAT_HEADER: Final = "X-Pmtop-Heartbeat"
+"""Response header of every event stream: seconds between keepalives, so clients know how long
+silence may last before the daemon counts as dead."""
+DEFAULT_HEARTBEAT: Final = 15.0
+SILENT_HEARTBEATS: Final = 3
+"""An event stream silent for this many heartbeats means the daemon is dead (or frozen)."""
 
 
 class Permission(StrEnum):
@@ -188,3 +201,75 @@ def routes_by_path() -> Iterator[tuple[str, list[Route]]]:
     for route in ROUTES:
         grouped.setdefault(route.path, []).append(route)
     yield from grouped.items()
+
+
+# ------------------------------------------------------------------------------------ addresses
+
+def process_path(name: str, *rest: str) -> str:
+    """`/processes/<name>[/rest...]`, the name quoted whole (so `a/b` cannot reach another endpoint;
+    `.` and `..`, which a URL would resolve away, cannot be names and get a 404 of their own)."""
+    quoted = quote(name, safe="") if name not in (".", "..") else quote(name, safe="").replace(".", "%2E")
+    return "/".join(("/processes", quoted, *rest))
+
+
+# ----------------------------------------------------------------------------------- error bodies
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """`{"error": {"code", "message", ...}}` (SPEC §6)."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def read_error_body(body: bytes) -> dict[str, Any] | None:
+    """The `error` object of an error answer; None when the body is not pmtop's JSON error."""
+    try:
+        error = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(error, dict) or not isinstance(error.get("code"), str) or "message" not in error:
+        return None
+    return error
+
+
+# ------------------------------------------------------------------------------ Server-Sent Events
+
+def format_event(data: Any, event: str | None = None) -> bytes:
+    """One SSE message; `data` as compact JSON, which never contains a line break."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class EventParser:
+    """Server-Sent Events read line by line: `feed(line)` returns `(event, data)` when a message ends.
+
+    Comments (`: keepalive`) only prove the daemon lives and yield nothing; a client counts every line,
+    comments included, as a sign of life.
+    """
+
+    __slots__ = ("_event", "_data")
+
+    def __init__(self) -> None:
+        self._event = "message"
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        line = line.rstrip("\n").rstrip("\r")
+        if not line:
+            message = (self._event, "\n".join(self._data)) if self._data else None
+            self._event, self._data = "message", []
+            return message
+        if not line.startswith(":"):
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":
+                self._event = value
+            elif field == "data":
+                self._data.append(value)
+        return None
+
+
+def end_reason(data: str) -> str:
+    """Why the server ended a stream (`event: end`, `{"reason": ...}`): `removed`, `shutdown`."""
+    try:
+        return str(json.loads(data).get("reason", ""))
+    except (ValueError, AttributeError):
+        return ""

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..config.schema import NAME_PATTERN, format_key_path
-from ..errors import ConfigError
+from ..errors import ConfigError, format_key_path
 from ..files import set_aside, write_json_atomic
+from ..locations import NAME_PATTERN
 from ..model import ProcessSpec
 from .protocol import CONFIG_SECTIONS, Access, Permission, Route
 

@@ -24,16 +24,22 @@ from typing import Any, Final, Protocol
 
 from aiohttp import web
 
-from ..process import logs as log_files
 from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
-from ..errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PmtopError, ProcessExists
-from ..model import ProcessState, ProcessStatus, Scope
+from ..errors import ApiRefusal, ConfigError, PmtopError, to_wire
+from ..model import STREAMS, ProcessState, ProcessStatus, Scope
 from . import metrics, openapi, sse
 from .hosts import HostHeaderCheck
-from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access
-from .security import HostMatcher, SecurityStore, apply_section, section_to_json
-from .security import registration_refusal, route_refusal, token_matches
+from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access, error_body
+from .security import (
+    HostMatcher,
+    SecurityStore,
+    apply_section,
+    registration_refusal,
+    route_refusal,
+    section_to_json,
+    token_matches,
+)
 
 log = logging.getLogger("pmtop.api")
 
@@ -84,39 +90,12 @@ TRUSTED: Final = web.RequestKey("trusted", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class HttpError(Exception):
-    """An error the API itself raises (not the controller): auth, permission, malformed request."""
-
-    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, dict(headers or {})
-
-
 # ------------------------------------------------------------------------------------ middlewares
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
-
-
-_STATUS_OF: Final[tuple[tuple[type[PmtopError], int], ...]] = (
-    (NoSuchProcess, 404), (ProcessExists, 409), (ActionRefused, 409), (ConfigError, 422),
-    (DaemonUnavailable, 503),
-)
 _HTTP_CODES: Final = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 413: "payload_too_large",
 }
-
-
-def _pmtop_error_response(exc: PmtopError) -> web.Response:
-    status = next((s for kind, s in _STATUS_OF if isinstance(exc, kind)), 400)
-    extra: dict[str, Any] = {}
-    if isinstance(exc, ConfigError):  # enough for a client to rebuild the same error
-        extra = {"detail": exc.detail, "file": exc.file, "key_path": exc.key_path, "line": exc.line,
-                 "column": exc.column}
-    elif isinstance(exc, NoSuchProcess | ProcessExists):
-        extra = {"name": exc.name}
-    return web.json_response(error_body(exc.code, exc.message, **extra), status=status)
 
 
 def _http_exception_response(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -141,14 +120,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
         return await handler(request)
-    except HttpError as exc:
-        return web.json_response(error_body(exc.code, exc.message), status=exc.status, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _http_exception_response(request, exc)
     except PmtopError as exc:
-        return _pmtop_error_response(exc)
+        headers = exc.headers if isinstance(exc, ApiRefusal) else None
+        return web.json_response(to_wire(exc), status=exc.status, headers=headers)
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return web.json_response(error_body("internal_error", "internal error (see the daemon log)"), status=500)
@@ -164,27 +142,27 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     app = request.app
     host_problem = await app[HOST_CHECK].problem(request)
     if host_problem is not None:
-        raise HttpError(403, "host_not_allowed", host_problem)
+        raise ApiRefusal(403, "host_not_allowed", host_problem)
     not_found = request.match_info.http_exception is not None  # 404/405: the router says so, after the token
     route = None if not_found else ROUTES_BY_NAME.get(request.match_info.route.name or "")
     if route is not None and route.access is Access.OPEN:
         return await handler(request)
     if not token_matches(request.headers.get("Authorization", ""), app[OPTIONS].token):
-        raise HttpError(401, "unauthorized", "this request needs the owner's token: "
+        raise ApiRefusal(401, "unauthorized", "this request needs the owner's token: "
                         "Authorization: Bearer <token> (`pmtop token` prints it)", UNAUTHORIZED_HEADERS)
     if not_found:
         return await handler(request)
     if route is None:  # registered outside the route table: refuse rather than guess
-        raise HttpError(403, "forbidden", f"{request.method} {request.path}: this route declares no access rule")
+        raise ApiRefusal(403, "forbidden", f"{request.method} {request.path}: this route declares no access rule")
     if app[OPTIONS].read_only and request.method not in SAFE_METHODS:
-        raise HttpError(403, "read_only", "pmtop is read-only")
+        raise ApiRefusal(403, "read_only", "pmtop is read-only")
     settings = app[SECURITY].settings
     trusted = await app[HOSTS].is_trusted(request.remote, settings.trusted_hosts)
     request[TRUSTED] = trusted
     if not trusted:
         refusal = route_refusal(route, settings.remote_access)
         if refusal is not None:
-            raise HttpError(403, "forbidden", f"{request.method} {request.path}: {refusal}")
+            raise ApiRefusal(403, "forbidden", f"{request.method} {request.path}: {refusal}")
     return await handler(request)
 
 
@@ -205,11 +183,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         data = json.loads(raw, parse_constant=_not_json) if raw.strip() else None
     except ValueError as exc:
-        raise HttpError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
+        raise ApiRefusal(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
     except RecursionError:
-        raise HttpError(400, "invalid_json", "the body is nested too deeply") from None
+        raise ApiRefusal(400, "invalid_json", "the body is nested too deeply") from None
     if not isinstance(data, dict):
-        raise HttpError(400, "bad_request", "the body must be a JSON object")
+        raise ApiRefusal(400, "bad_request", "the body must be a JSON object")
     return data
 
 
@@ -306,7 +284,7 @@ async def register(request: web.Request) -> web.Response:
     spec = dataclasses.replace(spec, session_pid=session_pid)
     refusal = None if request[TRUSTED] else registration_refusal(spec, request.app[SECURITY].settings)
     if refusal is not None:
-        raise HttpError(403, "forbidden", refusal)
+        raise ApiRefusal(403, "forbidden", refusal)
     status = await _controller(request).add(spec, start=start)
     return _json(status.to_dict(), status=201)
 
@@ -341,7 +319,7 @@ async def stop_many(request: web.Request) -> web.StreamResponse:
         body = await _body(request)
         names = body.get("names")
         if set(body) != {"names"} or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise HttpError(422, "bad_request", 'the body must be {"names": [process names]} (or none, for all)')
+            raise ApiRefusal(422, "bad_request", 'the body must be {"names": [process names]} (or none, for all)')
     statuses = await _controller(request).stop_many(names)
     return _json({"processes": [s.to_dict() for s in statuses]})
 
@@ -355,7 +333,7 @@ def _int_query(request: web.Request, key: str, default: int, maximum: int) -> in
     except ValueError:
         value = -1
     if not 0 <= value <= maximum:
-        raise HttpError(400, "bad_request", f"{key} must be an integer from 0 to {maximum} (got {raw!r})")
+        raise ApiRefusal(400, "bad_request", f"{key} must be an integer from 0 to {maximum} (got {raw!r})")
     return value
 
 
@@ -364,15 +342,15 @@ def _flag(request: web.Request, key: str, *, default: bool = False) -> bool:
     if raw is None:
         return default
     if raw.lower() not in ("0", "1", "true", "false", "yes", "no"):
-        raise HttpError(400, "bad_request", f"{key} must be 1 or 0 (got {raw!r})")
+        raise ApiRefusal(400, "bad_request", f"{key} must be 1 or 0 (got {raw!r})")
     return raw.lower() in ("1", "true", "yes")
 
 
 async def process_logs(request: web.Request) -> web.StreamResponse:
     controller, name = _controller(request), _name(request)
     stream = request.query.get("stream", "stdout")
-    if stream not in log_files.STREAMS:
-        raise HttpError(400, "bad_request", f"stream must be stdout or stderr (got {stream!r})")
+    if stream not in STREAMS:
+        raise ApiRefusal(400, "bad_request", f"stream must be stdout or stderr (got {stream!r})")
     follow = _flag(request, "follow")
     lines = _int_query(request, "lines", 10 if follow else 200, MAX_LOG_LINES)
     if not follow:
@@ -411,7 +389,7 @@ def put_config(section: str) -> Handler:
             try:
                 await asyncio.to_thread(store.save, settings)
             except OSError as exc:  # a full or read-only disk: nothing changed
-                raise HttpError(503, "cannot_save", f"cannot save the {section} settings ({store.path}): "
+                raise ApiRefusal(503, "cannot_save", f"cannot save the {section} settings ({store.path}): "
                                 f"{exc.strerror or exc}; nothing was changed") from None
         return _json(section_to_json(settings, section))
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -29,17 +28,12 @@ from aiohttp import web
 
 from ..controller import Controller
 from ..model import ProcessRemoved, ProcessStatus
-from . import HEARTBEAT_HEADER
+from .protocol import HEARTBEAT_HEADER, format_event
+
 LIVENESS_CHECK: Final = 1.0
 """Seconds between two looks at whether the client is still connected."""
 
 T = TypeVar("T")
-
-
-def format_event(data: Any, event: str | None = None) -> bytes:
-    """One SSE message; `data` as compact JSON, which never contains a line break."""
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def render_process_event(event: ProcessStatus | ProcessRemoved) -> bytes:

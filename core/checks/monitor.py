@@ -3,7 +3,7 @@
 Invariants:
 - At most one probe per process is in flight: the monitor probes, then sleeps `interval` after the
   probe finished (as Docker's HEALTHCHECK does), so a probe slower than `interval` delays the next one
-  instead of piling up. Each probe is bounded by `timeout` (`health.probe_once`).
+  instead of piling up. Each probe is bounded by `timeout` (`base.probe_once`).
 - The monitor reports only changes (of phase, health or reason), never a repeat: an idle, healthy
   process costs one probe per `interval` and publishes nothing.
 - The monitor never stops or restarts anything. It returns an `Unhealthy` verdict and the runner, which
@@ -22,8 +22,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .probes import Probe, ProbeResult, probe_once
 from ..model import FailAction, Health, HealthSpec, StartupCheck
+from .base import Probe, ProbeResult, probe_once
 
 RUNNING_REASON = "running"
 

@@ -26,25 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .schema import (
-    DEFAULTABLE,
-    FIELDS,
-    NAME_PATTERN,
-    NAME_RULE,
-    Invalid,
-    KeyPath,
-    build_process,
-    check_defaults,
-    check_keys,
-    parse_process,
-    show,
-    spec_to_table,
-    want_bool,
-    want_str,
-    want_table,
-)
-from ..errors import ConfigError
+from .. import locations
+from ..errors import ConfigError, Invalid
+from ..locations import CONFIG_ENV_VAR, CONFIG_FILENAME, DEFAULT_PORT, NAME_PATTERN, NAME_RULE
 from ..model import ProcessSpec
+from ..values import KeyPath, check_keys, show, want_bool, want_str, want_table
+from .schema import DEFAULTABLE, FIELDS, build_process, check_defaults, parse_process, spec_to_table
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -60,9 +47,6 @@ __all__ = [
     "validate_name",
 ]
 
-DEFAULT_PORT: Final = 19881
-CONFIG_FILENAME: Final = "pmtop.toml"
-CONFIG_ENV_VAR: Final = "PMTOP_CONFIG"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +89,14 @@ def validate_name(name: str) -> str:
 def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
     """`--config FILE`, else `$PMTOP_CONFIG`, else `./pmtop.toml` if it exists, else None.
 
-    A file named explicitly (option or variable) must exist. Relative names are taken from `cwd`.
+    `locations.find_config`, with a named file that does not exist (or is a folder) as a `ConfigError`.
     """
-    named = explicit if explicit else environ.get(CONFIG_ENV_VAR) or None
-    if named is not None:
-        path = cwd / Path(named).expanduser()
-        if not path.exists():
-            raise ConfigError("no such file", file=named)
-        if path.is_dir():
-            raise ConfigError("is a folder, not a config file", file=named)
-        return path
-    default = cwd / CONFIG_FILENAME
-    return default if default.is_file() else None
+    try:
+        return locations.find_config(explicit, environ, cwd)
+    except IsADirectoryError as exc:
+        raise ConfigError("is a folder, not a config file", file=str(exc)) from None
+    except FileNotFoundError as exc:
+        raise ConfigError("no such file", file=str(exc)) from None
 
 
 def load_config(path: Path) -> Config:

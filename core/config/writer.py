@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .schema import format_key_path
-from ..errors import ConfigError
+from ..errors import ConfigError, format_key_path
 from ..files import write_atomic
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

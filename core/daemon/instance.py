@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import secrets
 import socket
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InstanceLocked, PmtopError
+from ..errors import DaemonUnavailable, InstanceLocked, PmtopError
 from ..files import private_dir, tighten_files, write_atomic, write_json_atomic
-from ..locations import InstancePaths
+from ..locations import DaemonRecord, InstancePaths, read_daemon_record
 
 
 def make_private(paths: InstancePaths) -> None:
@@ -69,52 +67,32 @@ class InstanceLock:
             self._fd = None
 
 
-@dataclass(frozen=True, slots=True)
-class DaemonInfo:
-    host: str
-    port: int
-    pid: int
-    started_at: float
-    version: str
-    instance: str
-    config: str | None = None
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-
 def pid_file(paths: InstancePaths, port: int) -> Path:
     return paths.state_dir / f"daemon-{port}.pid"
 
 
-def write_daemon_files(paths: InstancePaths, info: DaemonInfo) -> None:
+def write_daemon_files(paths: InstancePaths, info: DaemonRecord) -> None:
     write_atomic(pid_file(paths, info.port), f"{info.pid}\n".encode())
-    write_json_atomic(paths.state_dir / "daemon.json", asdict(info))
+    write_json_atomic(paths.daemon_file, info.to_json())
 
 
-def remove_daemon_files(paths: InstancePaths, info: DaemonInfo) -> None:
+def remove_daemon_files(paths: InstancePaths, info: DaemonRecord) -> None:
     """Remove the PID file and `daemon.json` (if still ours); a read-only state folder keeps them."""
     with contextlib.suppress(OSError):
         pid_file(paths, info.port).unlink()
     current = read_daemon_info(paths)
     if current is not None and current.pid == info.pid:
         with contextlib.suppress(OSError):
-            (paths.state_dir / "daemon.json").unlink()
+            paths.daemon_file.unlink()
 
 
-def read_daemon_info(paths: InstancePaths) -> DaemonInfo | None:
-    try:
-        data = json.loads((paths.state_dir / "daemon.json").read_text())
-        return DaemonInfo(**{k: data[k] for k in DaemonInfo.__dataclass_fields__ if k in data})
-    except (FileNotFoundError, ValueError, TypeError, KeyError):
-        return None
+def read_daemon_info(paths: InstancePaths) -> DaemonRecord | None:
+    return read_daemon_record(paths.state_dir)
 
 
 def ensure_token(paths: InstancePaths) -> str:
     """The instance's API token (created once, mode 0600)."""
-    path = paths.state_dir / "token"
+    path = paths.token_file
     try:
         token = path.read_text().strip()
         if token:
@@ -131,38 +109,24 @@ def ensure_token(paths: InstancePaths) -> str:
     return token
 
 
-def read_token(paths: InstancePaths) -> str | None:
-    try:
-        return (paths.state_dir / "token").read_text().strip() or None
-    except (FileNotFoundError, PermissionError):
-        return None
-
-
 def probe_health(host: str, port: int, timeout: float = 1.0) -> dict[str, Any] | None:
-    """What answers `GET /health` at host:port: its JSON, or None when nothing (or nothing HTTP) does.
+    """What answers `GET /health` at host:port: its JSON, `{}` when it answers HTTP but not as
+    pmtop's `/health`, or None when nothing (or nothing that speaks HTTP) answers.
 
-    The standard library's client, not httpx: this runs on every start-up and every client command,
-    where an import of 100 ms would be most of the time spent. A plain connect comes first: when
-    nothing listens (the common case at start-up) not even http.client is imported.
+    A plain connect comes first: when nothing listens (the common case at start-up) not even the
+    light client is imported.
     """
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError:
         return None
-    import http.client
+    from ..api.sync_client import Client
 
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", "/health")
-        response = conn.getresponse()
-        body = response.read(1 << 20)
-        if response.status != 200:
+    with Client(host, port, timeout=timeout) as client:
+        try:
+            data = client.request("GET", "/health")
+        except DaemonUnavailable:  # nothing that speaks HTTP (a ProtocolError), or it went away
+            return None
+        except PmtopError:  # an error answer: not pmtop's open /health
             return {}
-        data = json.loads(body)
-        return data if isinstance(data, dict) else {}
-    except (OSError, http.client.HTTPException):
-        return None
-    except ValueError:
-        return {}
-    finally:
-        conn.close()
+    return data if isinstance(data, dict) else {}

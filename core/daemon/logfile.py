@@ -1,8 +1,8 @@
 """The supervisor's own log: `<log dir>/<instance>/daemon-<timestamp>.log`.
 
 Every state change is logged by the runner (`pmtop.core` logger) with its reason, which carries each
-restart decision (`exit 1 after 0.4s; retry 3/5 in 4.0s`), so this file alone tells the story of a
-night. Old daemon logs are pruned to the newest `keep`.
+restart decision (`exit 1 after 0.4s; retry 3/5`, then `waiting 4.0s for retry 3/5` as the wait
+begins), so this file alone tells the story of a night. Old daemon logs are pruned to the newest `keep`.
 """
 
 from __future__ import annotations

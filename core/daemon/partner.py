@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .instance import DaemonInfo
+from ..locations import DaemonRecord
 from ..locations import InstancePaths, instance_paths
 from .watcher import (
     LOOPBACK_HOSTS,
@@ -123,7 +123,7 @@ class PartnerLink:
                           "reason": f"{partner.host} is not a loopback address: ignored"}
         config = self.config
 
-        def restart_watcher(_: DaemonInfo | None) -> Command:
+        def restart_watcher(_: DaemonRecord | None) -> Command:
             argv = pmtop_command("watcher", "--detach", "--instance", own, "--host", partner.host,
                                  "--port", str(partner.port))
             if config is not None:
@@ -154,11 +154,11 @@ class PartnerLink:
             await watch.close()
 
 
-def default_restart(instance: str, host: str, port: int | str, config: Path | None) -> Callable[[DaemonInfo | None], Command]:
+def default_restart(instance: str, host: str, port: int | str, config: Path | None) -> Callable[[DaemonRecord | None], Command]:
     """The watcher's way back for the instance it watches: `pmtop --headless --detach`, same instance,
     same config (the one its `daemon.json` records), same address."""
 
-    def command(record: DaemonInfo | None) -> Command:
+    def command(record: DaemonRecord | None) -> Command:
         where_host, where_port = (record.host, record.port) if record is not None else (host, port)
         config_file = Path(record.config) if record is not None and record.config else config
         argv = pmtop_command("--headless", "--detach", "--instance", instance, "--host", where_host,

@@ -24,8 +24,13 @@ from typing import TYPE_CHECKING, Any
 from ..config import DEFAULT_PORT, Config, load_config, parse_process, spec_to_table
 from ..errors import ConfigError, PortInUse
 from ..files import remove_stale_temp_files
+from ..locations import DaemonRecord, InstancePaths, instance_paths
+from ..model import ProcessSpec, Scope
+from ..supervisor import Supervisor
+from ..version import __version__
+from .logfile import prune_daemon_logs
+from .partner import PartnerLink
 from .instance import (
-    DaemonInfo,
     InstanceLock,
     ensure_token,
     probe_health,
@@ -33,13 +38,7 @@ from .instance import (
     remove_daemon_files,
     write_daemon_files,
 )
-from ..model import ProcessSpec, Scope
-from ..locations import InstancePaths, instance_paths
-from .logfile import prune_daemon_logs
-from .partner import PartnerLink
 from .registry import Registry, RegistryData
-from ..supervisor import Supervisor
-from ..version import __version__
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -84,7 +83,7 @@ def resolve_endpoint(config: Config, host: str | None, port: str | int | None) -
 class Existing:
     """A pmtop daemon of this instance that already answers: reuse it instead of starting another."""
 
-    info: DaemonInfo
+    info: DaemonRecord
     config_differs: bool
 
 
@@ -125,7 +124,7 @@ def find_existing(paths: InstancePaths, endpoint: Endpoint, config_path: Path | 
                     f"{health.get('instance')} to talk to that one."
                 )
             continue
-        info = DaemonInfo(host=host, port=port, pid=int(health.get("pid", 0)),
+        info = DaemonRecord(host=host, port=port, pid=int(health.get("pid", 0)),
                           started_at=time.time() - float(health.get("uptime", 0)),
                           version=str(health.get("version", "")), instance=paths.instance,
                           config=health.get("config"))
@@ -200,7 +199,7 @@ class Daemon:
         self.stop_on_exit = config.daemon.stop_on_exit if stop_on_exit is None else stop_on_exit
         self.registry = Registry(self.paths.state_dir / "registry.json")
         self.supervisor: Supervisor | None = None
-        self.info_record: DaemonInfo | None = None
+        self.info_record: DaemonRecord | None = None
         self.shutdown_requested = asyncio.Event()
         self.restart_requested = False
         self.adopted: list[str] = []
@@ -220,7 +219,7 @@ class Daemon:
 
     # -- life -------------------------------------------------------------------------------------
 
-    async def start(self) -> DaemonInfo:
+    async def start(self) -> DaemonRecord:
         self.prepare()
         return await self.launch()
 
@@ -249,7 +248,7 @@ class Daemon:
         self.supervisor = supervisor
         return supervisor
 
-    async def launch(self) -> DaemonInfo:
+    async def launch(self) -> DaemonRecord:
         """Adopt what was left running, start the rest, serve the API, then write the state files."""
         supervisor, sock = self.supervisor, self._sock
         assert supervisor is not None and sock is not None, "prepare() first"
@@ -264,7 +263,7 @@ class Daemon:
             await self.stop()
             raise
         port = sock.getsockname()[1]
-        info = DaemonInfo(host=self.endpoint.host, port=port, pid=os.getpid(), started_at=self._started_at,
+        info = DaemonRecord(host=self.endpoint.host, port=port, pid=os.getpid(), started_at=self._started_at,
                           version=__version__, instance=self.paths.instance,
                           config=str(self.config.path) if self.config.path else None)
         write_daemon_files(self.paths, info)

@@ -49,7 +49,8 @@ from typing import Any, Final
 from . import peer
 from ..config import NAME_PATTERN
 from ..errors import ConfigError
-from .instance import DaemonInfo, read_daemon_info
+from ..locations import DaemonRecord
+from .instance import read_daemon_info
 from ..locations import instance_paths
 
 log = logging.getLogger("pmtop.core")
@@ -137,7 +138,7 @@ class Target:
     host: str
     port: int | None
     """Where it answers; None: wherever its `daemon.json` says (the watcher's view of the default)."""
-    command: Callable[[DaemonInfo | None], Command] = field(compare=False)
+    command: Callable[[DaemonRecord | None], Command] = field(compare=False)
     """The restart command, given its last `daemon.json` (if any)."""
     trusted: bool = False
     """Named on this user's own command line (`pmtop watcher`'s instance): started when found not
@@ -312,7 +313,7 @@ class PartnerWatch:
         else:
             self._set(PartnerState.WAITING, "not running")
 
-    async def _seen(self, record: DaemonInfo) -> None:
+    async def _seen(self, record: DaemonRecord) -> None:
         """A PID answers /alive for the first time: is it the partner? Only then is it ever restarted."""
         health = await peer.request(record.host, record.port, "GET", "/health", timeout=self.timing.timeout)
         try:
@@ -343,7 +344,7 @@ class PartnerWatch:
             return "it runs in standalone mode: not restarted"
         return None
 
-    async def _restart(self, record: DaemonInfo | None, why: str) -> None:
+    async def _restart(self, record: DaemonRecord | None, why: str) -> None:
         self._unwatch_pid()
         self._seen_pid = None
         self._failures = 0
@@ -404,7 +405,7 @@ class PartnerWatch:
 
     # -- the watcher's handshake ------------------------------------------------------------------
 
-    async def _announce(self, record: DaemonInfo) -> bool:
+    async def _announce(self, record: DaemonRecord) -> bool:
         """Tell the watched instance where its watcher is, unless it is standalone; False if it is."""
         assert self.announce is not None
         token = _read_token(self.target.state_dir)

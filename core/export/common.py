@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from .. import checks
+from ..checks.exec import ExecCheck
+from ..checks.http import HttpCheck
+from ..checks.tcp import TcpCheck
 from ..config import Config
+from ..model import DependencyCondition, HealthSpec, ProcessSpec
 from ..values import format_duration
-from ..model import DependencyCondition, HealthCheckType, HealthSpec, ProcessSpec
 
 # --------------------------------------------------------------------------------------------- names
 
@@ -107,25 +111,22 @@ class Endpoint:
 
 def endpoint(health: HealthSpec) -> Endpoint | None:
     """The host and port of an http or tcp check (None for exec)."""
-    if health.type is HealthCheckType.HTTP and health.url:
-        parts = urlsplit(health.url)
+    check = health.check
+    if isinstance(check, HttpCheck):
+        parts = urlsplit(check.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
         return Endpoint(host=parts.hostname or "127.0.0.1", port=port, scheme=parts.scheme, path=path)
-    if health.type is HealthCheckType.TCP and health.address:
-        host, _, number = health.address.rpartition(":")
+    if isinstance(check, TcpCheck):
+        host, _, number = check.address.rpartition(":")
         return Endpoint(host=host.strip("[]"), port=int(number), scheme="tcp", path="")
     return None
 
 
 def describe_check(health: HealthSpec) -> str:
-    if health.type is HealthCheckType.HTTP:
-        return f"GET {health.url}"
-    if health.type is HealthCheckType.TCP:
-        return f"connect to {health.address}"
-    return "run " + " ".join(health.command)
+    return checks.describe(health)
 
 
 #: A readiness probe in Python's standard library, for targets that have no probe of their own
@@ -164,9 +165,11 @@ while not ok():
 
 def probe_argv(health: HealthSpec, *, interval: float, attempts: int, initial_delay: float) -> list[str]:
     """`python3 -c PROBE_SCRIPT ...` for `health`: the words of a command, never a shell line."""
-    target = health.url or health.address or "-"
-    return ["python3", "-c", PROBE_SCRIPT, health.type.value, target, number(health.timeout),
-            number(interval), str(attempts), number(initial_delay), *health.command]
+    check = health.check
+    target = check.url if isinstance(check, HttpCheck) else check.address if isinstance(check, TcpCheck) else "-"
+    command = check.command if isinstance(check, ExecCheck) else ()
+    return ["python3", "-c", PROBE_SCRIPT, health.type, target, number(health.timeout),
+            number(interval), str(attempts), number(initial_delay), *command]
 
 
 def number(value: float) -> str:

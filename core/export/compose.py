@@ -16,8 +16,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..checks.exec import ExecCheck
+from ..checks.http import HttpCheck
+from ..checks.tcp import TcpCheck
 from ..config import Config
-from ..model import DependencyCondition, FailAction, HealthCheckType, ProcessSpec, RestartPolicy, Scope
+from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
 from .common import PROBE_SCRIPT, number, seconds
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
@@ -149,11 +152,12 @@ def _health(spec: ProcessSpec, service: Service, ctx: Context) -> None:
     health = spec.health
     if health is None:
         return
-    if health.type is HealthCheckType.EXEC:
-        test = ["CMD", *(literal(word) for word in health.command)]
+    kind = health.check
+    if isinstance(kind, ExecCheck):
+        test = ["CMD", *(literal(word) for word in kind.command)]
     else:
-        target = health.url if health.type is HealthCheckType.HTTP else health.address
-        test = ["CMD", "python3", "-c", PROBE_SCRIPT, health.type.value, literal(str(target)), number(health.timeout),
+        target = kind.url if isinstance(kind, HttpCheck) else kind.address if isinstance(kind, TcpCheck) else "-"
+        test = ["CMD", "python3", "-c", PROBE_SCRIPT, health.type, literal(str(target)), number(health.timeout),
                 "0", "1", "0"]
         ctx.note(spec, "health", "http and tcp checks run python3 in the container (pmtop's probe, standard "
                                  "library only)")

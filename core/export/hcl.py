@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Union
+from typing import Final
 
-Value = Union[str, int, float, bool, Sequence["Value"], Mapping[str, "Value"]]
+Value = str | int | float | bool | Sequence["Value"] | Mapping[str, "Value"]
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 

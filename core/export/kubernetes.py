@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..checks.exec import ExecCheck
+from ..checks.tcp import TcpCheck
 from ..config import Config
-from ..model import FailAction, HealthCheckType, HealthSpec, ProcessSpec, RestartPolicy, Scope
+from ..model import FailAction, HealthSpec, ProcessSpec, RestartPolicy, Scope
 from .common import describe_check, dns_label, endpoint, seconds, whole_seconds
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
@@ -138,13 +140,13 @@ def _logs(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
 
 def _probe(spec: ProcessSpec, health: HealthSpec, ctx: Context) -> dict[str, Any]:
     where = endpoint(health)
-    if health.type is HealthCheckType.EXEC:
-        return {"exec": {"command": list(health.command)}}
+    if isinstance(health.check, ExecCheck):
+        return {"exec": {"command": list(health.check.command)}}
     assert where is not None
     if where.loopback:
         ctx.approximated(spec, "health", f"{describe_check(health)}: the kubelet probes the pod's IP, not "
                                          f"{where.host}: the process must listen on 0.0.0.0")
-    if health.type is HealthCheckType.TCP:
+    if isinstance(health.check, TcpCheck):
         return {"tcpSocket": {"port": where.port}}
     return {"httpGet": {"path": where.path, "port": where.port, "scheme": where.scheme.upper()}}
 

@@ -22,9 +22,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Final
 
+from ..checks.exec import ExecCheck
+from ..checks.http import HttpCheck
+from ..checks.tcp import TcpCheck
 from ..config import Config
-from ..model import DependencyCondition, FailAction, HealthCheckType, ProcessSpec, RestartPolicy, Scope
-from .common import dependents, describe_check, dns_label, endpoint, islands, seconds, start_order
+from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
+from .common import dependents, dns_label, endpoint, islands, seconds, start_order
 from .hcl import Block
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
@@ -173,19 +176,20 @@ def _health(spec: ProcessSpec, task: Task, ctx: Context) -> None:
         label = dns_label(spec.name).replace("-", "_")
         task.ports[label] = where.port
         service.set("port", label)
-        check.set("type", "tcp" if health.type is HealthCheckType.TCP else "http")
-        if health.type is HealthCheckType.HTTP:
+        check.set("type", "tcp" if isinstance(health.check, TcpCheck) else "http")
+        if isinstance(health.check, HttpCheck):
             check.set("path", where.path)
             if where.scheme == "https":
                 check.set("protocol", "https")
         if where.loopback:
             ctx.approximated(spec, "health", f"Nomad checks the node's address at port {where.port}, not "
                                              f"{where.host}: the process must listen there")
-    else:
+    elif isinstance(health.check, ExecCheck):
+        command = health.check.command
         check.set("type", "script")
-        check.set("command", health.command[0])
-        if health.command[1:]:
-            check.set("args", list(health.command[1:]))
+        check.set("command", command[0])
+        if command[1:]:
+            check.set("args", list(command[1:]))
         ctx.note(spec, "health", "exec checks become Consul script checks (provider = \"consul\"); "
                                  "the command must be an absolute path")
     interval, timeout = max(health.interval, MIN_CHECK), max(health.timeout, MIN_CHECK)
@@ -255,7 +259,7 @@ def _group(job: Block, island: list[ProcessSpec], waiters: dict[str, dict[str, D
     reschedule.set("attempts", 0)
     reschedule.set("unlimited", False)
     network = Block("network")
-    provider = "consul" if any(s.health and s.health.type is HealthCheckType.EXEC for s in island) else "nomad"
+    provider = "consul" if any(s.health and isinstance(s.health.check, ExecCheck) for s in island) else "nomad"
     tasks = []
     for spec in ordered:
         conditions = set(waiters.get(spec.name, {}).values())

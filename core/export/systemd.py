@@ -24,10 +24,10 @@ from typing import Final
 
 from ..config import Config
 from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
-from .common import describe_check, dependents, probe_argv, seconds, whole_seconds
+from .common import dependents, describe_check, probe_argv, seconds, whole_seconds
 from .model import ExportOptions, ExportResult, SimpleTarget
-from .rules import Context, Report, Rules
 from .notes import app_notes
+from .rules import Context, Report, Rules
 
 #: Where a systemd user manager looks for a program named without a path (systemd.service(5)).
 SYSTEMD_PATH: Final = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import logs
+from ..errors import SpawnError
+from ..model import LiveChild, ProcessSpec
 from ..system import spawner, strays
-from ..model import ProcessSpec
-from ..model import LiveChild
+from . import logs
 
 
 @dataclass(eq=False)
@@ -66,7 +66,7 @@ def start_run(
     on_output: Callable[[str, bytes], None] | None,
     on_trouble: Callable[[str, str | None, int], None] | None = None,
 ) -> Run:
-    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `spawner.SpawnError`.
+    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `SpawnError`.
 
     The child's environment carries its name and run folder, which every descendant inherits: how
     a supervisor proves that a process which left the group is one of its own (`system.strays`).
@@ -85,7 +85,7 @@ def start_run(
             stderr=run_logs.child_fds[1],
             keep_fds=list(run_logs.keeper_fds.values()),
         )
-    except spawner.SpawnError:
+    except SpawnError:
         _resolved.pop((spec.command[0], _search_path(env)), None)  # moved or removed: look again next time
         run_logs.close()
         raise

@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..files import PRIVATE_DIR, PRIVATE_FILE, private_dir
-from ..model import LogSpec
+from ..model import STREAMS, LogSpec
 
-STREAMS = ("stdout", "stderr")
 _READ_CHUNK = 65536
 _TAIL_LINE_LIMIT = 400
 MAX_LINE = 16_384

@@ -1,4 +1,4 @@
-"""One process's state machine: the transition table and the runner task that walks it.
+"""One process's state machine: the runner task that walks the transition table (`states.TRANSITIONS`).
 
 Every state change goes through `ProcessRunner._transition`, which checks it against `TRANSITIONS`
 and publishes the new status: one place, so no change can go unannounced. Time-based edges (backoff,
@@ -10,28 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from . import dependencies, launch, logs
-from ..checks import probes as health
-from ..system import spawner
+from .. import checks
 from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
-from ..errors import ActionRefused, IllegalTransition
+from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
 from ..model import (
-    HISTORY_LENGTH,
     DependencyCondition,
     EndReason,
     FailAction,
     Health,
+    LiveChild,
     ProcessSpec,
     ProcessState,
     ProcessStatus,
@@ -39,8 +36,11 @@ from ..model import (
     RunRecord,
     describe_exit,
 )
+from ..states import ACTIVE_STATES, STARTABLE_STATES, TRANSITIONS
+from ..system import spawner
+from . import dependencies, launch, logs
 from .policy import GiveUp, Outcome, Rest, Retry, decide
-from ..model import LiveChild
+from .runs import Runs
 
 if TYPE_CHECKING:
     from ..system.facts import Facts
@@ -48,32 +48,6 @@ if TYPE_CHECKING:
 S = ProcessState
 log = logging.getLogger("pmtop.core")
 
-TRANSITIONS: Final[Mapping[ProcessState, frozenset[ProcessState]]] = {
-    # stopped -> starting: start requested (or autostart); -> disabled: disable
-    S.STOPPED: frozenset({S.STARTING, S.DISABLED}),
-    # starting -> starting: the reason changed (waiting for another dependency, spawning)
-    # starting -> running: spawned (and past its startup check)
-    # starting -> stopping: stop while the child is up; -> stopped: stop while waiting for dependencies
-    # starting -> crashed: exited, or could not be spawned, before it was running
-    S.STARTING: frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.STOPPED, S.CRASHED}),
-    # running -> running: a field other than the state changed (counter reset, health)
-    # running -> crashed: unexpected exit, or failed health (the group is then stopped, and the
-    # restart decision follows); -> stopped: clean exit under on-failure / no
-    S.RUNNING: frozenset({S.RUNNING, S.STOPPING, S.CRASHED, S.STOPPED}),
-    # stopping -> stopped: the group is gone
-    S.STOPPING: frozenset({S.STOPPED}),
-    # crashed -> retrying: backoff; -> starting: backoff of 0; -> failed: gave up, or startup
-    # fail_action = "fail"; -> disabled: startup fail_action = "disable"; -> stopped: clean exit under
-    # always turned out to be the last word of a stop request; -> stopping: a stop arrived while an
-    # unhealthy process was being stopped for its restart (the user's stop wins)
-    S.CRASHED: frozenset({S.RETRYING, S.STARTING, S.FAILED, S.STOPPED, S.DISABLED, S.STOPPING}),
-    # retrying -> starting: backoff elapsed or retried now; -> stopped: stop cancels the retry
-    S.RETRYING: frozenset({S.STARTING, S.STOPPED}),
-    # failed -> starting: manual retry; -> stopped: stop acknowledges it; -> disabled
-    S.FAILED: frozenset({S.STARTING, S.STOPPED, S.DISABLED}),
-    # disabled -> stopped: enable
-    S.DISABLED: frozenset({S.STOPPED}),
-}
 
 DependencyLookup = Callable[[str], "ProcessRunner | None"]
 
@@ -111,7 +85,6 @@ class ProcessRunner:
         self._log_troubles: dict[str, str] = {}
         """Told after each run's group is gone (the supervisor then looks for what escaped it)."""
         self._bus = bus
-        self._log_dir = log_dir
         self._lookup = lookup
         self._output = output
         self.state = S.STOPPED if spec.enabled else S.DISABLED
@@ -125,8 +98,7 @@ class ProcessRunner:
         self.failures = 0
         self.completed = False
         """True once a run ended with exit 0 (what `depends_on = {x = "completed"}` waits for)."""
-        self.history: deque[RunRecord] = deque(maxlen=HISTORY_LENGTH)
-        self.run_dir: Path | None = None
+        self.runs = Runs(log_dir / spec.name)
         self._child: spawner.Child | None = None
         self._run: launch.Run | None = None
         self._env = launch.merged_env(spec)
@@ -138,16 +110,21 @@ class ProcessRunner:
         self._changed = asyncio.Event()
         self._reset_timer: asyncio.TimerHandle | None = None
         self._monitor: HealthMonitor | None = None
-        self._background: set[asyncio.Task[None]] = set()
-        self._runs_on_disk: int | None = None
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
         waiting for a dependency. `Supervisor.boot` waits for it before doing slow work."""
-        """Run folders of this process on disk, once counted (pruning need not list them each run)."""
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def history(self) -> deque[RunRecord]:
+        return self.runs.history
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.runs.current
 
     # -- status -----------------------------------------------------------------------------------
 
@@ -224,7 +201,7 @@ class ProcessRunner:
         async with self._lock:
             if self.state is S.DISABLED:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
-            if self.state not in (S.STOPPED, S.FAILED, S.RETRYING):
+            if self.state not in STARTABLE_STATES:
                 return  # already starting, running or on its way down under another command
             await self._cancel_task()
             self.failures = 0
@@ -301,7 +278,7 @@ class ProcessRunner:
         if self.state is not S.STOPPED or self._task is not None:
             log.info("%s: not adopting pid %s: already %s", self.name, live.pid, self.state)
             return False
-        run = launch.adopt_run(self.spec, live, process_dir=self._log_dir / self.spec.name,
+        run = launch.adopt_run(self.spec, live, process_dir=self.runs.process_dir,
                                loop=asyncio.get_running_loop(), on_output=self._on_output,
                                on_trouble=self._on_log_trouble)
         if run is None:
@@ -351,7 +328,7 @@ class ProcessRunner:
 
     def replace_spec(self, spec: ProcessSpec) -> None:
         """A reloaded config changed this process; only while it is not active."""
-        assert self.state not in (S.STARTING, S.RUNNING, S.STOPPING, S.CRASHED, S.RETRYING)
+        assert self.state not in ACTIVE_STATES
         self.spec = spec
         self._env = launch.merged_env(spec)
         if not spec.enabled and self.state is not S.DISABLED:
@@ -397,7 +374,9 @@ class ProcessRunner:
             )
             if decision.delay > 0:
                 self.next_retry_at = time.time() + decision.delay
-                self._transition(S.RETRYING, f"{summary}; retry {limit} in {decision.delay:.1f}s")
+                # No countdown in the reason: it would go stale. Faces show one from next_retry_at.
+                self._transition(S.RETRYING, f"{summary}; retry {limit}")
+                log.info("%s: waiting %.1fs for retry %s", self.name, decision.delay, limit)
                 await asyncio.sleep(decision.delay)
                 self.next_retry_at = None
             self.restarts += 1
@@ -427,23 +406,20 @@ class ProcessRunner:
         else:
             if self.state is not S.STARTING:
                 self._transition(S.STARTING, "starting")
-            process_dir = self._log_dir / spec.name
-            run_dir = logs.new_run_dir(process_dir, previous=self.run_dir)
-            self.run_dir = run_dir
             try:
-                run = launch.start_run(spec, env=self._env, run_dir=run_dir, loop=loop,
+                run = launch.start_run(spec, env=self._env, run_dir=self.runs.new_folder(), loop=loop,
                                        on_output=self._on_output, on_trouble=self._on_log_trouble)
-            except spawner.SpawnError as exc:
+            except SpawnError as exc:
                 self._launched.set()
-                loop.call_soon(self._prune_runs, process_dir)
+                loop.call_soon(self.runs.prune, spec.logs.keep_runs)
                 now = time.time()
                 self.exit_code = None
-                self._record(RunRecord(None, now, now, None, EndReason.CRASH, (str(exc),)))
-                return RunEnd(Outcome.FAILURE, None, str(exc))
+                self.runs.record(RunRecord(None, now, now, None, EndReason.CRASH, (exc.message,)))
+                return RunEnd(Outcome.FAILURE, None, exc.message)
         self._launched.set()
         child, run_logs = run.child, run.logs
         self._run = run
-        self.run_dir = run.run_dir
+        self.runs.current = run.run_dir
         self._child = child
         self.pid = child.pid
         self.started_at = child.started_at
@@ -461,7 +437,7 @@ class ProcessRunner:
             self._transition(S.RUNNING, "running")
             self._arm_reset_timer()
         if adopted is None:  # after the news is out: the restart path does not wait for an rmtree
-            loop.call_soon(self._prune_runs, self._log_dir / spec.name)
+            loop.call_soon(self.runs.prune, spec.logs.keep_runs)
         try:
             verdict = await self._watch_health(child) if spec.health is not None else None
             if verdict is not None:
@@ -486,34 +462,19 @@ class ProcessRunner:
             end_reason = self._stop_reason[1]
         else:
             end_reason = EndReason.EXIT if exit_code == 0 else EndReason.CRASH
-        record = RunRecord(child.pid, child.started_at, ended, exit_code, end_reason,
-                           run_logs.stderr_tail.lines())
-        self._record(record)
-        tail_task = loop.create_task(self._complete_tail(run_logs, record))
-        self._background.add(tail_task)
-        tail_task.add_done_callback(self._background.discard)
+        self.runs.record(RunRecord(child.pid, child.started_at, ended, exit_code, end_reason,
+                                   run_logs.stderr_tail.lines()), run_logs)
         if verdict is not None:
             return RunEnd(Outcome.FAILURE, None, verdict.reason, verdict.action)
         outcome = Outcome.CLEAN_EXIT if exit_code == 0 else Outcome.FAILURE
         return RunEnd(outcome, ended - child.started_at, describe_exit(exit_code))
-
-    def _prune_runs(self, process_dir: Path) -> None:
-        """Keep the newest `log_keep_runs` run folders; the folder is listed once, then counted."""
-        keep = self.spec.logs.keep_runs
-        if self._runs_on_disk is None:
-            self._runs_on_disk = len(logs.run_dirs(process_dir))
-        else:
-            self._runs_on_disk += 1
-        if self._runs_on_disk > keep:
-            logs.prune_runs(process_dir, keep)
-            self._runs_on_disk = keep
 
     # -- health -----------------------------------------------------------------------------------
 
     async def _watch_health(self, child: spawner.Child) -> Unhealthy | None:
         """Until the child exits, or its health check gives up on it (the verdict)."""
         assert self.spec.health is not None
-        probe = health.make_probe(self.spec.health, cwd=self.spec.cwd, env={**os.environ, **self.spec.env})
+        probe = checks.make_probe(self.spec.health, cwd=self.spec.cwd, env={**os.environ, **self.spec.env})
         self._monitor = HealthMonitor(self.spec.health, probe, self._on_health)
         try:
             return await self._monitor.watch(child.exited)
@@ -538,20 +499,6 @@ class ProcessRunner:
         self.health = Health.UNHEALTHY
         self._transition(S.CRASHED, f"{verdict.reason}; stopping it: {self._stop_words()}")
         await spawner.stop_group(child, self.spec.stop_signal, self.spec.stop_timeout)
-
-    async def _complete_tail(self, run_logs: logs.RunLogs, record: RunRecord) -> None:
-        """Refresh the run's stderr tail once the pipes are drained (the exit can beat the last write)."""
-        await run_logs.drained(timeout=2.0)
-        run_logs.close()
-        tail = run_logs.stderr_tail.lines()
-        if tail == record.stderr_tail:
-            return
-        for i, kept in enumerate(self.history):
-            if kept is record:
-                self.history[i] = dataclasses.replace(record, stderr_tail=tail)
-
-    def _record(self, record: RunRecord) -> None:
-        self.history.append(record)
 
     def _arm_reset_timer(self) -> None:
         if self.failures and self.spec.restart.reset_after > 0:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..export.common import PROBE_SCRIPT
-from .model import ImportResult, Imported
+from .model import Imported, ImportResult
 
 CONDITIONS: Final = {"service_started": "started", "service_healthy": "healthy",
                      "service_completed_successfully": "completed"}

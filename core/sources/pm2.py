@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from .model import ImportResult, Imported
+from .model import Imported, ImportResult
 
 INTERPRETERS: Final = {".js": "node", ".mjs": "node", ".cjs": "node", ".ts": "ts-node", ".py": "python",
                        ".sh": "bash", ".rb": "ruby", ".php": "php", ".coffee": "coffee", ".pl": "perl"}

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any, Final
 
-from .model import ImportResult, Imported
+from .model import Imported, ImportResult
 from .shell import parse_command
 
 CONDITIONS: Final = {

@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 from typing import Any, Final
 
-from .model import ImportResult, Imported
+from .model import Imported, ImportResult
 
 #: The keys read; every other program key is reported.
 DEFAULTS: Final = {"autostart": "true", "autorestart": "unexpected", "startsecs": "1", "startretries": "3",

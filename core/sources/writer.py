@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import load_config
 from ..errors import ConfigError
-from .model import ImportResult, Imported
+from .model import Imported, ImportResult
 
 
 def render_toml(result: ImportResult) -> str:

@@ -21,11 +21,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import SpawnError
+
 _HAS_PIDFD = hasattr(os, "pidfd_open")
-
-
-class SpawnError(Exception):
-    """The command could not be started at all (missing, not executable, bad cwd)."""
 
 
 @dataclass(eq=False)

@@ -16,8 +16,8 @@ from aiohttp import web
 from pmtop.core.api.client import HttpController
 from pmtop.core.api.security import HostMatcher, Resolver, SecurityStore
 from pmtop.core.api.server import HOSTS, make_app
-from pmtop.core.model import ProcessSpec
 from pmtop.core.locations import InstancePaths
+from pmtop.core.model import ProcessSpec
 from pmtop.core.supervisor import Supervisor
 from tests.waiting import DEFAULT_TIMEOUT
 

@@ -12,14 +12,21 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
-from pmtop.core.api import HEARTBEAT_HEADER
 from pmtop.core.api.client import HttpController
-from pmtop.core.errors import ApiError
+from pmtop.core.api.protocol import HEARTBEAT_HEADER
+from pmtop.core.checks.tcp import TcpCheck
 from pmtop.core.controller import Controller
-from pmtop.core.errors import ActionRefused, ConfigError, DaemonUnavailable, NoSuchProcess, PortInUse, ProcessExists
+from pmtop.core.errors import (
+    ActionRefused,
+    ApiError,
+    ConfigError,
+    DaemonUnavailable,
+    NoSuchProcess,
+    PortInUse,
+    ProcessExists,
+)
 from pmtop.core.model import (
     DependencyCondition,
-    HealthCheckType,
     HealthSpec,
     ProcessEvent,
     ProcessRemoved,
@@ -80,7 +87,7 @@ async def test_spec_round_trip_through_add(serve: Serve) -> None:
         spec("web", env={"PORT": "8000"}, depends_on={"db": DependencyCondition.HEALTHY}, autostart=False,
              restart=RestartSpec(policy=RestartPolicy.ALWAYS, backoff=(0.25, 2.0), max_restarts=3)),
         cwd="/tmp", project="/tmp",
-        health=HealthSpec(type=HealthCheckType.TCP, address="127.0.0.1:8000", interval=1.5),
+        health=HealthSpec(check=TcpCheck("127.0.0.1:8000"), interval=1.5),
     )
     status = await ctl.add(original, start=False)
     assert status.state is S.STOPPED and status.name == "web"

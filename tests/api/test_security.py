@@ -17,14 +17,14 @@ import pytest
 
 from pmtop.core.api.security import (
     HostMatcher,
-    SecurityStore,
     SecuritySettings,
+    SecurityStore,
     address_matches,
     executable_refusal,
     normalize_address,
 )
-from pmtop.core.model import ProcessSpec
 from pmtop.core.locations import InstancePaths
+from pmtop.core.model import ProcessSpec
 from tests.api.conftest import TOKEN, UNTRUSTED, Serve
 from tests.api.test_server import error
 from tests.conftest import spec

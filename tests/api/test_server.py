@@ -16,7 +16,8 @@ from tests.conftest import spec
 from tests.waiting import POLL_INTERVAL, poll_until, wait_state
 
 S = ProcessState
-PRINTER = "import sys, time\nfor i in range(5): print(f'out {i}'); print(f'err {i}', file=sys.stderr)\nsys.stdout.flush(); time.sleep(600)"
+PRINTER = ("import sys, time\nfor i in range(5): print(f'out {i}'); print(f'err {i}', file=sys.stderr)\n"
+           "sys.stdout.flush(); time.sleep(600)")
 
 
 def error(response: httpx.Response, status: int, code: str) -> str:
@@ -297,8 +298,8 @@ async def test_stop_many_stops_dependents_first(tmp_path) -> None:
 
     from pmtop.core.api.security import SecurityStore
     from pmtop.core.api.server import make_app
-    from pmtop.core.model import DependencyCondition, ProcessState
     from pmtop.core.locations import instance_paths
+    from pmtop.core.model import DependencyCondition, ProcessState
     from pmtop.core.supervisor import Supervisor
     from tests.conftest import spec
     from tests.waiting import wait_state

@@ -45,7 +45,7 @@ def rows(stdout: str) -> dict[str, list[str]]:
     """The table's rows by name (cells split on runs of two or more spaces)."""
     lines = stdout.splitlines()
     assert re.split(r"\s{2,}", lines[0]) == ["NAME", "STATE", "PID", "PORTS", "HEALTH", "RESTARTS", "UPTIME",
-                                             "CPU", "MEM", "REASON"]
+                                             "CPU%", "MEM", "REASON"]
     return {cells[0]: cells for cells in (re.split(r"\s{2,}", line) for line in lines[1:])}
 
 

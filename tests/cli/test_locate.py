@@ -1,62 +1,68 @@
-"""Finding the daemon: the order of SPEC §4, and the client's light copies of core's file readers."""
+"""Finding the daemon: the order of SPEC §4, on top of `pmtop.core.locations` (the one home of the rules)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from pmtop.cli import locate as loc
-from pmtop.cli.client import UsageError
 from pmtop.core import config as core_config
-from pmtop.core.errors import ConfigError
-from pmtop.core.daemon.instance import DaemonInfo, ensure_token, write_daemon_files
-from pmtop.core.locations import instance_paths
+from pmtop.core import locations
+from pmtop.core.daemon.instance import ensure_token, write_daemon_files
+from pmtop.core.errors import ConfigError, UsageError
+from pmtop.core.locations import DaemonRecord, instance_paths
 
 
 def record(home: Path, instance: str, port: int, host: str = "127.0.0.1") -> None:
     write_daemon_files(instance_paths(instance, {"PMTOP_HOME": str(home)}),
-                       DaemonInfo(host=host, port=port, pid=4242, started_at=1.0, version="x", instance=instance,
-                                  config="/p/pmtop.toml"))
+                       DaemonRecord(host=host, port=port, pid=4242, started_at=1.0, version="x", instance=instance,
+                                    config="/p/pmtop.toml"))
 
 
-# ------------------------------------------------------------------------- copies of core's rules
+# ------------------------------------------------------------------------------- the folders
 
-def test_constants_are_cores() -> None:
-    assert loc.NAME_PATTERN.pattern == core_config.NAME_PATTERN.pattern
-    assert loc.DEFAULT_PORT == core_config.DEFAULT_PORT
-    assert loc.CONFIG_FILENAME == core_config.CONFIG_FILENAME
-    assert loc.CONFIG_ENV_VAR == core_config.CONFIG_ENV_VAR
-
-
-def test_state_base_is_core_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert loc.state_base({"PMTOP_HOME": str(tmp_path)}) == instance_paths("x", {"PMTOP_HOME": str(tmp_path)}).state_dir.parent
+@pytest.mark.skipif(sys.platform not in ("linux", "darwin"), reason="pmtop's folders are written out for Linux and macOS")
+def test_folders_follow_platformdirs_without_importing_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`pmtop ps` skips platformdirs' import on Linux; the folders must still be the ones it names."""
     monkeypatch.delenv("PMTOP_HOME", raising=False)
-    for xdg in (None, str(tmp_path / "xdg"), "  "):
-        if xdg is None:
-            monkeypatch.delenv("XDG_STATE_HOME", raising=False)
-        else:
-            monkeypatch.setenv("XDG_STATE_HOME", xdg)
-        assert loc.state_base(os.environ) == instance_paths("x").state_dir.parent, xdg
+    for xdg in (None, str(tmp_path / "xdg"), "  ", "relative/ignored"):
+        for variable in ("XDG_STATE_HOME", "XDG_CONFIG_HOME"):
+            if xdg is None:
+                monkeypatch.delenv(variable, raising=False)
+            else:
+                monkeypatch.setenv(variable, xdg)
+        assert locations.state_base() == platformdirs.user_state_path("pmtop"), xdg
+        assert locations.log_base() == platformdirs.user_log_path("pmtop"), xdg
+        assert locations.user_config_dir() == platformdirs.user_config_path("pmtop"), xdg
 
 
-def test_read_recorded_reads_what_the_daemon_writes(tmp_path: Path) -> None:
+def test_pmtop_home_holds_everything(tmp_path: Path) -> None:
+    env = {"PMTOP_HOME": str(tmp_path)}
+    paths = instance_paths("web", env)
+    assert (paths.state_dir, paths.log_dir) == (tmp_path / "state" / "web", tmp_path / "log" / "web")
+    assert locations.user_config_dir(env) == tmp_path / "config"
+
+
+def test_the_daemon_record_reads_what_the_daemon_writes(tmp_path: Path) -> None:
     record(tmp_path, "web", 20000)
-    got = loc.read_recorded(tmp_path / "state" / "web")
+    got = locations.read_daemon_record(tmp_path / "state" / "web")
     assert got is not None
     assert (got.host, got.port, got.pid, got.instance, got.config) == ("127.0.0.1", 20000, 4242, "web", "/p/pmtop.toml")
     assert got.url == "http://127.0.0.1:20000"
-    assert loc.read_recorded(tmp_path / "state" / "nothing") is None
+    assert locations.read_daemon_record(tmp_path / "state" / "nothing") is None
     (tmp_path / "state" / "web" / "daemon.json").write_text("{broken")
-    assert loc.read_recorded(tmp_path / "state" / "web") is None
+    assert locations.read_daemon_record(tmp_path / "state" / "web") is None
 
 
 def test_read_token_reads_what_the_daemon_writes(tmp_path: Path) -> None:
     paths = instance_paths("default", {"PMTOP_HOME": str(tmp_path)})
-    assert loc.read_token(paths.state_dir) is None
+    assert locations.read_token(paths.state_dir) is None
     token = ensure_token(paths)
-    assert loc.read_token(paths.state_dir) == token
+    assert locations.read_token(paths.state_dir) == token
 
 
 def test_find_config_is_cores_without_its_errors(tmp_path: Path) -> None:
@@ -122,10 +128,10 @@ def test_token_order(tmp_path: Path) -> None:
     given = tmp_path / "token-file"
     given.write_text("from-file\n")
     assert loc.locate(token_file=str(given), environ={**env, "PMTOP_TOKEN": "from-env"}, cwd=tmp_path).token == "from-file"
-    with pytest.raises(loc.UsageError, match="cannot read the token file"):
+    with pytest.raises(UsageError, match="cannot read the token file"):
         loc.locate(token_file=str(tmp_path / "nope"), environ=env, cwd=tmp_path)
     given.write_text("\n")
-    with pytest.raises(loc.UsageError, match="is empty"):
+    with pytest.raises(UsageError, match="is empty"):
         loc.locate(token_file=str(given), environ=env, cwd=tmp_path)
 
 

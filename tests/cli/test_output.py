@@ -1,28 +1,16 @@
-"""Formatting, without a daemon: numbers, countdowns, alignment and colour."""
+"""What the client commands print, without a daemon: rows, live countdowns, alignment and colour.
+
+(The numbers themselves are `pmtop.core.formats`, tested in tests/core/test_formats.py.)"""
 
 from __future__ import annotations
 
 import io
 import re
 
-import pytest
-
 from pmtop.cli import output
 from pmtop.core.model import Health, ProcessState, ProcessStatus
 
 NOW = 1_000_000.0
-
-
-@pytest.mark.parametrize("seconds, text", [(0, "0s"), (59.9, "59s"), (192, "3m12s"), (3600, "1h00m"),
-                                           (7500, "2h05m"), (3 * 86400 + 4 * 3600, "3d04h"), (-5, "0s")])
-def test_duration(seconds: float, text: str) -> None:
-    assert output.duration(seconds) == text
-
-
-@pytest.mark.parametrize("n, text", [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KB"), (25_270_000, "24.1 MB"),
-                                     (3 * 1024**3, "3.0 GB")])
-def test_size(n: int, text: str) -> None:
-    assert output.size(n) == text
 
 
 def status(**kw: object) -> dict[str, object]:
@@ -33,8 +21,8 @@ def status(**kw: object) -> dict[str, object]:
 def test_row_of_a_running_process() -> None:
     s = status(pid=42, ports=[8000, 8001], health=str(Health.HEALTHY), restarts=2, started_at=NOW - 192,
                cpu_percent=1.25, memory_rss=25_270_000, reason="running")
-    assert output.row(s, NOW) == ["web", "running", "42", "8000,8001", "healthy", "2", "3m12s", "1.2%", "24.1 MB",
-                                  "running"]
+    assert output.row(s, NOW) == ["web", "running", "42", "8000,8001", "healthy", "2", "3m12s", "1.2", "24.1M",
+                                  "running"], "numbers read as in the dashboard"
 
 
 def test_a_stopped_process_has_no_uptime() -> None:
@@ -43,11 +31,13 @@ def test_a_stopped_process_has_no_uptime() -> None:
 
 
 def test_retrying_countdown_is_computed_from_next_retry_at() -> None:
-    s = status(state="retrying", next_retry_at=NOW + 3.44, reason="exit 1 after 0.4s; retry 3/5 in 4.0s")
+    s = status(state="retrying", next_retry_at=NOW + 3.44, reason="exit 1 after 0.4s; retry 3/5")
     assert output.reason_cell(s, NOW) == "exit 1 after 0.4s; retry 3/5 in 3.4s"
+    assert output.reason_cell(s, NOW + 4) == "exit 1 after 0.4s; retry 3/5 now"
     s = status(state="retrying", next_retry_at=NOW + 3.44, reason="health: HTTP 500")
     assert output.reason_cell(s, NOW) == "health: HTTP 500; retry in 3.4s"
-    assert output.reason_cell(status(state="retrying", next_retry_at=NOW - 1, reason=""), NOW) == "retry in 0.0s"
+    assert output.status_lines([status(state="retrying", next_retry_at=NOW + 1, reason="exit 2; retry 1/5")],
+                               now=NOW) == "web  retrying  -  exit 2; retry 1/5 in 1.0s"
 
 
 def test_table_is_aligned_and_colour_does_not_shift_columns() -> None:

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pmtop.cli.client import Client
-from pmtop.cli.wire import Connection, ProtocolError
-from pmtop.core.errors import DaemonUnavailable, NoSuchProcess
+from pmtop.core.api.sync_client import Client
+from pmtop.core.api.wire import Connection
+from pmtop.core.errors import DaemonUnavailable, NoSuchProcess, ProtocolError
 
 
 class CannedServer:
@@ -135,4 +135,4 @@ def test_connection_refused_is_unavailable() -> None:
         Connection("127.0.0.1", port, 1.0).connect()
     with pytest.raises(DaemonUnavailable, match=f"no pmtop daemon for instance 'x' at 127.0.0.1:{port}"):
         Client("127.0.0.1", port, instance="x").processes()
-    assert issubclass(ProtocolError, OSError)
+    assert issubclass(ProtocolError, DaemonUnavailable), "a client has one thing to catch for 'no daemon'"

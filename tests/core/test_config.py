@@ -18,13 +18,25 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pmtop.core.config import DEFAULT_PORT, NAME_PATTERN, Config, DaemonSettings, find_config, load_config, parse_process, spec_to_table, validate_name
+from pmtop.core.checks.exec import ExecCheck
+from pmtop.core.checks.http import HttpCheck
+from pmtop.core.checks.tcp import TcpCheck
+from pmtop.core.config import (
+    DEFAULT_PORT,
+    NAME_PATTERN,
+    Config,
+    DaemonSettings,
+    find_config,
+    load_config,
+    parse_process,
+    spec_to_table,
+    validate_name,
+)
 from pmtop.core.config.loader import find_line
 from pmtop.core.errors import ConfigError
 from pmtop.core.model import (
     DependencyCondition,
     FailAction,
-    HealthCheckType,
     HealthSpec,
     LogSpec,
     ProcessSpec,
@@ -134,8 +146,7 @@ def test_spec_example_parses_to_the_expected_specs(tmp_path: Path) -> None:
         stop_timeout=10.0,
         logs=LogSpec(max_bytes=10 * 1024 * 1024, backups=3, keep_runs=10),
         health=HealthSpec(
-            type=HealthCheckType.HTTP,
-            url="http://127.0.0.1:8000/",
+            check=HttpCheck("http://127.0.0.1:8000/"),
             interval=3.0,
             timeout=2.0,
             failures=2,
@@ -269,10 +280,10 @@ def test_health_check_kinds(tmp_path: Path) -> None:
         startup = {}
     """)
     assert config.by_name["a"].health == HealthSpec(
-        type=HealthCheckType.TCP, address="[::1]:5432", interval=1.0, failures=5
+        check=TcpCheck("[::1]:5432"), interval=1.0, failures=5
     )
     assert config.by_name["b"].health == HealthSpec(
-        type=HealthCheckType.EXEC, command=("pg_isready", "-q"), startup=StartupCheck()
+        check=ExecCheck(("pg_isready", "-q")), startup=StartupCheck()
     )
 
 
@@ -837,8 +848,7 @@ healths = st.one_of(
     st.none(),
     st.builds(
         HealthSpec,
-        type=st.just(HealthCheckType.HTTP),
-        url=st.sampled_from(["http://127.0.0.1:8000/", "https://example.com/health?x=1", "http://[::1]:80"]),
+        check=st.sampled_from(["http://127.0.0.1:8000/", "https://example.com/health?x=1", "http://[::1]:80"]).map(HttpCheck),
         interval=positive, timeout=positive, failures=st.integers(1, 10),
         startup=st.none() | st.builds(
             StartupCheck, initial_delay=durations, interval=positive,
@@ -846,10 +856,10 @@ healths = st.one_of(
         ),
     ),
     st.builds(
-        HealthSpec, type=st.just(HealthCheckType.TCP),
-        address=st.sampled_from(["127.0.0.1:5432", "[::1]:80", "db.local:65535"]),
+        HealthSpec,
+        check=st.sampled_from(["127.0.0.1:5432", "[::1]:80", "db.local:65535"]).map(TcpCheck),
     ),
-    st.builds(HealthSpec, type=st.just(HealthCheckType.EXEC), command=commands, failures=st.integers(1, 5)),
+    st.builds(HealthSpec, check=commands.map(ExecCheck), failures=st.integers(1, 5)),
 )
 
 

@@ -18,13 +18,18 @@ from typing import Any
 import psutil
 import pytest
 
-from pmtop.core.checks import probes as health
+from pmtop.core import checks
+from pmtop.core.checks import exec as exec_kind
+from pmtop.core.checks import http as http_kind
+from pmtop.core.checks import tcp as tcp_kind
+from pmtop.core.checks.exec import ExecCheck
+from pmtop.core.checks.http import HttpCheck
+from pmtop.core.checks.tcp import TcpCheck
 from pmtop.core.model import (
     DependencyCondition,
     EndReason,
     FailAction,
     Health,
-    HealthCheckType,
     HealthSpec,
     ProcessState,
     ProcessStatus,
@@ -43,7 +48,7 @@ Make = Callable[..., Supervisor]
 async def close_shared_client() -> AsyncIterator[None]:
     """Torn down after the supervisors (autouse fixtures are set up first, so finish last)."""
     yield
-    await health.close_probes()
+    await checks.close_probes()
 
 
 class FlipServer:
@@ -108,19 +113,19 @@ def free_port() -> int:
 def http(url: str, **kw: Any) -> HealthSpec:
     kw.setdefault("interval", 0.1)
     kw.setdefault("timeout", 5.0)
-    return HealthSpec(type=HealthCheckType.HTTP, url=url, **kw)
+    return HealthSpec(check=HttpCheck(url), **kw)
 
 
 def tcp(address: str, **kw: Any) -> HealthSpec:
     kw.setdefault("interval", 0.1)
     kw.setdefault("timeout", 5.0)
-    return HealthSpec(type=HealthCheckType.TCP, address=address, **kw)
+    return HealthSpec(check=TcpCheck(address), **kw)
 
 
 def exec_check(code: str, *args: str, **kw: Any) -> HealthSpec:
     kw.setdefault("interval", 0.1)
     kw.setdefault("timeout", 10.0)
-    return HealthSpec(type=HealthCheckType.EXEC, command=(*py(code), *args), **kw)
+    return HealthSpec(check=ExecCheck((*py(code), *args)), **kw)
 
 
 def startup(**kw: Any) -> StartupCheck:
@@ -207,7 +212,7 @@ async def test_http_failures_restart_through_the_policy(make_supervisor: Make, s
         assert crashed.reason.startswith("health: HTTP 500 (2/2 failures); stopping it: sent SIGTERM")
         assert crashed.health is H.UNHEALTHY
         retrying = await wait_state(events, "web", S.RETRYING, seen=seen)
-        assert retrying.reason == "health: HTTP 500 (2/2 failures); retry 1/5 in 0.1s"
+        assert retrying.reason == "health: HTTP 500 (2/2 failures); retry 1/5"
         assert retrying.health is H.UNKNOWN and retrying.pid is None
         again = await wait_for(events, of("web", lambda s: s.health is H.HEALTHY), what="healthy again",
                                seen=seen)
@@ -295,7 +300,7 @@ async def test_startup_fail_action_restart_counts_as_failure(make_supervisor: Ma
         await sup.start("web")
         failed = await wait_state(events, "web", S.FAILED, seen=seen)
     retrying = next(s for s in seen if s.state is S.RETRYING)
-    assert retrying.reason == "health: connection refused (startup 2/2); retry 1/1 in 0.1s"
+    assert retrying.reason == "health: connection refused (startup 2/2); retry 1/1"
     assert failed.reason == "health: connection refused (startup 2/2); gave up after 2 consecutive failures"
     assert failed.restarts == 1
     assert [r.end_reason for r in await sup.history("web")] == [EndReason.HEALTH] * 2
@@ -323,7 +328,8 @@ async def test_tcp_check_follows_the_listener(make_supervisor: Make) -> None:
         crashed = await wait_state(events, "db", S.CRASHED)
         assert crashed.reason.startswith("health: connection refused (2/2 failures)")
         retrying = await wait_state(events, "db", S.RETRYING)
-    assert retrying.reason == "health: connection refused (2/2 failures); retry 1/5 in 600.0s"
+    assert retrying.reason == "health: connection refused (2/2 failures); retry 1/5"
+    assert retrying.next_retry_at is not None
     await sup.stop("db")
 
 
@@ -482,35 +488,35 @@ async def test_dependency_waits_for_real_health(make_supervisor: Make, server: F
 
 
 async def test_shared_client_is_closed_and_remade(server: FlipServer) -> None:
-    probe = health.HttpProbe(server.url, 2.0)
-    assert await probe.check() == health.ProbeResult(True, "HTTP 200")
-    client = health._http_client()
-    await health.close_probes()
+    probe = http_kind.HttpProbe(server.url, 2.0)
+    assert await probe.check() == checks.ProbeResult(True, "HTTP 200")
+    client = http_kind._http_client()
+    await checks.close_probes()
     assert client.is_closed
-    assert await probe.check() == health.ProbeResult(True, "HTTP 200")
-    assert health._http_client() is not client
-    await health.close_probes()
-    await health.close_probes()  # idempotent
+    assert await probe.check() == checks.ProbeResult(True, "HTTP 200")
+    assert http_kind._http_client() is not client
+    await checks.close_probes()
+    await checks.close_probes()  # idempotent
 
 
 async def test_probe_once_turns_every_failure_into_a_result() -> None:
     class Broken:
-        async def check(self) -> health.ProbeResult:
+        async def check(self) -> checks.ProbeResult:
             raise RuntimeError("bug in a probe")
 
     class Slow:
-        async def check(self) -> health.ProbeResult:
+        async def check(self) -> checks.ProbeResult:
             await asyncio.sleep(600)
             raise AssertionError("unreachable")
 
-    assert await health.probe_once(Broken(), 1.0) == health.ProbeResult(False, "RuntimeError: bug in a probe")
-    assert await health.probe_once(Slow(), 0.01) == health.ProbeResult(False, "timed out after 0.01s")
-    missing = health.ExecProbe(["/nonexistent/pmtop-probe"], cwd=None, env=None)
-    assert await health.probe_once(missing, 1.0) == health.ProbeResult(
+    assert await checks.probe_once(Broken(), 1.0) == checks.ProbeResult(False, "RuntimeError: bug in a probe")
+    assert await checks.probe_once(Slow(), 0.01) == checks.ProbeResult(False, "timed out after 0.01s")
+    missing = exec_kind.ExecProbe(["/nonexistent/pmtop-probe"], cwd=None, env=None)
+    assert await checks.probe_once(missing, 1.0) == checks.ProbeResult(
         False, "command not found: /nonexistent/pmtop-probe"
     )
-    unresolvable = health.TcpProbe("pmtop-no-such-host.invalid:80")
-    result = await health.probe_once(unresolvable, 5.0)
+    unresolvable = tcp_kind.TcpProbe("pmtop-no-such-host.invalid:80")
+    result = await checks.probe_once(unresolvable, 5.0)
     assert not result.ok and result.detail.startswith("cannot resolve host")
 
 
@@ -520,19 +526,19 @@ async def test_probe_once_turns_every_failure_into_a_result() -> None:
      ("[::1]:5432", ("::1", 5432))],
 )
 def test_parse_address(address: str, expected: tuple[str, int]) -> None:
-    assert health.parse_address(address) == expected
+    assert tcp_kind.parse_address(address) == expected
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", ":80", "host:http"])
 def test_parse_address_refuses(address: str) -> None:
     with pytest.raises(ValueError, match="host:port"):
-        health.parse_address(address)
+        tcp_kind.parse_address(address)
 
 
 def test_httpx_is_imported_only_when_an_http_probe_runs() -> None:
     code = (
         "import sys\n"
-        "import pmtop.core.checks.probes, pmtop.core.checks.monitor, pmtop.core.process.machine\n"
+        "import pmtop.core.checks, pmtop.core.checks.monitor, pmtop.core.process.machine\n"
         "assert 'httpx' not in sys.modules, 'httpx imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

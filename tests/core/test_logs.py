@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from pmtop.core.process import logs
 from pmtop.core.daemon.logfile import start_daemon_log, stop_daemon_log
-from pmtop.core.model import LogSpec, ProcessState, RestartPolicy
 from pmtop.core.locations import InstancePaths
+from pmtop.core.model import LogSpec, ProcessState, RestartPolicy
+from pmtop.core.process import logs
 from pmtop.core.supervisor import Supervisor
 from tests.conftest import spec
 from tests.waiting import poll_until, wait_state

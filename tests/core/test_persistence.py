@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pmtop.core.config import load_config, parse_process
-from pmtop.core.model import Scope
 from pmtop.core.locations import InstancePaths
+from pmtop.core.model import Scope
 from pmtop.core.supervisor import Supervisor
 from tests.waiting import wait_for
 

@@ -17,8 +17,8 @@ from pmtop.core.api.client import HttpController
 from pmtop.tui import PmtopApp
 from pmtop.tui.widgets.header import StatusHeader
 from tests.daemon.conftest import PMTOP, SLEEP, DaemonProc, free_port, poll, write_config
-from tests.waiting import POLL_INTERVAL
 from tests.tui.conftest import cell, table, until, until_cell
+from tests.waiting import POLL_INTERVAL
 
 Start = Callable[..., DaemonProc]
 SIZE = (160, 45)

@@ -54,7 +54,7 @@ def test_depends_on_maps_one_to_one_and_dollars_are_literal(tricky: Config) -> N
     assert services["migrate"]["restart"] == "no" and services["api"]["restart"] == "always"
     assert services["web"]["stop_signal"] == "SIGINT" and services["web"]["stop_grace_period"] == "2.5s"
     assert services["web"]["healthcheck"]["retries"] == 2
-    assert services["worker"]["healthcheck"]["test"] == ["CMD", *tricky.by_name["worker"].health.command]
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", *tricky.by_name["worker"].health.check.command]
 
 
 def test_the_healthcheck_command_really_probes(tricky: Config) -> None:

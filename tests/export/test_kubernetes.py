@@ -43,7 +43,7 @@ def test_workloads_probes_and_values(tricky: Config) -> None:
     assert api["command"] == list(tricky.by_name["api"].command)
     assert api["command"][-len(TRICKY_WORDS):] == TRICKY_WORDS
     worker = docs["demo-worker"]["spec"]["template"]["spec"]["containers"][0]
-    assert worker["livenessProbe"]["exec"]["command"] == list(tricky.by_name["worker"].health.command)
+    assert worker["livenessProbe"]["exec"]["command"] == list(tricky.by_name["worker"].health.check.command)
     db = docs["demo-db"]["spec"]["template"]["spec"]["containers"][0]
     assert db["readinessProbe"]["tcpSocket"] == {"port": 5432}
     assert docs["demo-web"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 3  # 2.5s, rounded up

@@ -60,7 +60,7 @@ def test_exec_checks_use_consul_and_chains_are_reported(tricky: Config) -> None:
     [(_, service)] = blocks(tasks["worker"], "service")
     assert service["provider"] == "consul"
     [(_, check)] = blocks(service, "check")
-    assert check["type"] == "script" and check["command"] == tricky.by_name["worker"].health.command[0]
+    assert check["type"] == "script" and check["command"] == tricky.by_name["worker"].health.check.command[0]
     losses = {(l.process, l.setting) for l in result.losses}
     assert ("api", "depends_on") in losses  # web = healthy: Nomad does not wait for checks
     assert ("web", "health") in losses  # checked at the node's address, not 127.0.0.1

@@ -18,7 +18,6 @@ from pmtop.core.export.systemd import command_line, quote_word, systemd_delays
 from .conftest import TRICKY_WORDS, render
 from .systemd_tools import load_with_systemd, needs_analyze, needs_systemd, systemd_sees, verify, write_units
 
-
 LOCAL_VERSION = int(re.findall(r"\d+", subprocess.run(["systemctl", "--version"], capture_output=True, text=True)
                                 .stdout or "0")[0]) if shutil.which("systemctl") else 0
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pmtop.core.model import HealthCheckType, HealthSpec, ProcessState, StartupCheck
+from pmtop.core.checks.exec import ExecCheck
+from pmtop.core.model import HealthSpec, ProcessState, StartupCheck
 from pmtop.core.supervisor import Supervisor
 from tests.conftest import spec
 from tests.waiting import wait_for, wait_state
@@ -70,7 +71,7 @@ async def test_backoff_and_reset_after_keep_monotonic_time(make_supervisor: Make
 @pytest.mark.parametrize("step", [HOUR, -HOUR], ids=["forward", "back"])
 async def test_starting_and_the_startup_check_keep_monotonic_time(make_supervisor: Make, wall: WallClock,
                                                                   step: float) -> None:
-    check = HealthSpec(HealthCheckType.EXEC, command=(sys.executable, "-c", "pass"), timeout=5.0,
+    check = HealthSpec(ExecCheck((sys.executable, "-c", "pass")), timeout=5.0,
                        interval=600.0, startup=StartupCheck(initial_delay=1.0, interval=0.2, max_attempts=3))
     sup = make_supervisor(spec("web", health=check))
     async with sup.subscribe() as events:

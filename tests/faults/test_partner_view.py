@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pmtop.cli.commands import describe_partner
+from pmtop.cli.commands.daemon import describe_partner
 from pmtop.core.model import SupervisorInfo
 from pmtop.tui.widgets.header import StatusHeader
 

@@ -14,7 +14,7 @@ def test_import_writes_a_pmtop_toml_that_loads_and_prints_the_report(tmp_path: P
     (tmp_path / "process-compose.yaml").write_text(PROCESS_COMPOSE)
     result = run_pmtop("import", "process-compose.yaml", cwd=tmp_path, env=clean_env(tmp_path / "home"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"Wrote pmtop.toml (5 processes from process-compose.yaml")
+    assert result.stdout.startswith("Wrote pmtop.toml (5 processes from process-compose.yaml")
     assert "Fidelity report for import of process-compose.yaml" in result.stdout
     assert "replicas (ClientB)" in result.stdout
     text = (tmp_path / "pmtop.toml").read_text()

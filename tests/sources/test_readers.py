@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from pmtop.core.checks.exec import ExecCheck
 from pmtop.core.config import load_config
 from pmtop.core.errors import ConfigError
-from pmtop.core.model import DependencyCondition, HealthCheckType, RestartPolicy
+from pmtop.core.model import DependencyCondition, RestartPolicy
 from pmtop.core.sources import read_source
 from pmtop.core.sources.writer import render_toml
 
@@ -245,13 +246,13 @@ def test_process_compose_with_probes_replicas_and_log_line(tmp_path: Path) -> No
     assert client_a.env == {"GLOBAL_ENV_VAR": "1", "LOCAL_ENV_VAR": "1"}
     client_b = by["ClientB"]
     assert client_b.command == ("/path/to/ClientB", "-some", "-arg")
-    assert client_b.health is not None and client_b.health.url == "http://127.0.0.1:80/"
+    assert client_b.health is not None and client_b.health.check.url == "http://127.0.0.1:80/"
     assert client_b.health.startup is not None and client_b.health.startup.initial_delay == 5.0
     assert client_b.stop_signal.name == "SIGINT" and client_b.stop_timeout == 5.0
     assert "# replicas = 2" in toml and '# ready_log_line = "ready to accept connections"' in toml
     nginx = by["nginx"]
-    assert nginx.health is not None and nginx.health.type is HealthCheckType.EXEC
-    assert nginx.health.command[:2] == ("bash", "-c")  # the probe needs a shell, process-compose's
+    assert nginx.health is not None and isinstance(nginx.health.check, ExecCheck)
+    assert nginx.health.check.command[:2] == ("bash", "-c")  # the probe needs a shell, process-compose's
     assert by["migrate"].command == ("bash", "-c", "echo migrating && sleep 1") and not by["migrate"].enabled
     losses = _losses(result)
     assert {("ClientB", "replicas"), ("ClientB", "ready_log_line"), ("nginx", "is_daemon"),

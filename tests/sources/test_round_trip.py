@@ -57,8 +57,7 @@ def _same(before: Config, after: Config) -> None:
         assert new.enabled == old.enabled and new.autostart == old.autostart
         assert (new.health is None) == (old.health is None), old.name
         if old.health is not None and new.health is not None:
-            assert (new.health.type, new.health.url, new.health.address, new.health.command) == (
-                old.health.type, old.health.url, old.health.address, old.health.command)
+            assert new.health.check == old.health.check, old.name
             assert (new.health.interval, new.health.timeout, new.health.failures) == (
                 old.health.interval, old.health.timeout, old.health.failures)
 

@@ -80,6 +80,23 @@ async def test_l_opens_the_log_pane_which_follows_switches_streams_and_searches(
         await sup.stop("talker")
 
 
+async def test_output_due_as_the_log_pane_closes_is_dropped(make_supervisor: Make) -> None:
+    """Closing the pane while a batch of lines waits for its timer must not end the dashboard (the
+    browser tests hit this: `l` then `q` on a chatty process, and the session died)."""
+    sup = make_supervisor(spec("web"))
+    app = PmtopApp(sup)
+    async with app.run_test(size=SIZE) as pilot:
+        await until_rows(pilot, ["web"])
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        await screen.query_one(LogPane).remove()  # as when the screen is taken down
+        screen._buffer.append("a line that arrived as it closed")
+        screen._write()  # the write that was due
+        await pilot.press("q")
+        assert app.is_running and not isinstance(app.screen, LogScreen)
+
+
 async def test_enter_opens_the_log_pane_too(make_supervisor: Make) -> None:
     sup = make_supervisor(spec("web"))
     app = PmtopApp(sup)

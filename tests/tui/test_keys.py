@@ -192,8 +192,18 @@ async def test_the_countdown_ticks_while_retrying(make_supervisor: Make) -> None
         await wait_state(events, "flaky", S.RETRYING)
         await until(pilot, lambda: cell(app, "flaky", "backoff").startswith("retry in "), what="a countdown")
         first = cell(app, "flaky", "backoff")
+        assert cell(app, "flaky", "reason").endswith("; retry 1/5"), "the reason column leaves the countdown to BACKOFF"
+
+        def reason_line() -> str:
+            return str(app.main.query_one("#reason").render())
+
+        await until(pilot, lambda: " retry 1/5 in " in reason_line(), what="a live countdown in the reason line",
+                    seen=reason_line)
+        line = reason_line()
         await until(pilot, lambda: cell(app, "flaky", "backoff") not in (first, ""), what="the countdown to tick",
                     timeout=5, seen=lambda: cell(app, "flaky", "backoff"))
+        await until(pilot, lambda: reason_line() != line, what="the reason line to tick too", timeout=5,
+                    seen=reason_line)
         await pilot.press("x")
         await wait_state(events, "flaky", S.STOPPED)
         await until_cell(pilot, "flaky", "backoff", "")

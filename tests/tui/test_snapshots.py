@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from pmtop.core.model import ProcessState, ProcessSpec, RestartSpec, SupervisorInfo
+from pmtop.core.model import ProcessSpec, ProcessState, RestartSpec, SupervisorInfo
 from pmtop.core.supervisor import Supervisor
 from pmtop.tui.app import PmtopApp
 from tests.tui.conftest import until, until_cell, until_rows

@@ -10,7 +10,6 @@ from textual.theme import BUILTIN_THEMES
 
 from pmtop.core.model import Health, ProcessState
 from pmtop.core.supervisor import Supervisor
-from pmtop.tui import format as fmt
 from pmtop.tui.app import PmtopApp
 from pmtop.tui.settings import Settings, load_keymap, load_settings, save_settings
 from pmtop.tui.theming import (
@@ -114,17 +113,6 @@ async def test_a_user_theme_is_offered_and_textual_themes_work(make_supervisor: 
         await pilot.pause()
         assert app.main.table.get_cell("web", "state").style.color is not None  # type: ignore[union-attr]
     assert load_settings(pmtop_home / "config").theme == "ansi-dark"
-
-
-def test_formats() -> None:
-    assert [fmt.duration(s) for s in (None, 4, 192, 7500, 273600)] == ["", "4s", "3m12s", "2h05m", "3d04h"]
-    assert fmt.countdown(None, 0) == ""
-    assert fmt.countdown(103.44, 100.0) == "retry in 3.4s"
-    assert fmt.countdown(100.0, 100.0) == "retry now"
-    assert fmt.countdown(400.0, 100.0) == "retry in 5m00s"
-    assert [fmt.size(n) for n in (None, 900, 54_300_000, 1_300_000_000)] == ["", "900B", "51.8M", "1.2G"]
-    assert fmt.exit_code(-9) == "SIGKILL" and fmt.exit_code(3) == "3" and fmt.exit_code(None) == ""
-    assert fmt.truncate("abcdef", 4) == "abc…"
 
 
 def test_column_layout_keeps_name_and_state_and_fits() -> None:

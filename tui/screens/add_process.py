@@ -11,51 +11,42 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from pmtop.core import checks
 from pmtop.core.config import parse_process, validate_name
 from pmtop.core.errors import ConfigError, PmtopError, ProcessExists
 from pmtop.core.model import ProcessSpec
 
-if TYPE_CHECKING:
-    from ..app import PmtopApp
+from ..actions import bindings
+from .base import DashboardModal
 
 RESTART_CHOICES: Final = (("on-failure: restart after a crash", "on-failure"),
                           ("always: restart after any exit", "always"), ("no: never restart", "no"))
-HEALTH_CHOICES: Final = (("none: a live PID is healthy", "none"), ("http: GET a URL", "http"),
-                         ("tcp: connect to host:port", "tcp"), ("exec: run a command (exit 0)", "exec"))
-HEALTH_TARGET: Final = {"http": ("url", "http://127.0.0.1:8000/"), "tcp": ("address", "127.0.0.1:8000"),
-                        "exec": ("command", "curl -fsS http://127.0.0.1:8000/health")}
+HEALTH_CHOICES: Final = (("none: a live PID is healthy", "none"),
+                         *((f"{name}: {kind.form[0].label}", name) for name, kind in checks.KINDS.items() if kind.form))
+HEALTH_TARGET: Final = {name: (kind.form[0].key, kind.form[0].placeholder) for name, kind in checks.KINDS.items()
+                        if kind.form}
+"""Each kind's one input (`checks.CheckKind.form`): the key it fills and an example."""
 FIELDS: Final = ("name", "command", "cwd", "restart", "health")
 
 
-class AddProcessScreen(ModalScreen[str | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="add-cancel"),
-        Binding("ctrl+s", "save", "Add", id="add-save", priority=True),
-    ]
+class AddProcessScreen(DashboardModal[str | None]):
+    BINDINGS: ClassVar[list[BindingType]] = bindings("add")
 
     def __init__(self) -> None:
         super().__init__(classes="dialog-screen")
 
     @property
-    def pmtop(self) -> PmtopApp:
-        from ..app import PmtopApp
-
-        assert isinstance(self.app, PmtopApp)
-        return self.app
-
-    @property
     def base_dir(self) -> Path:
         """Where relative paths point: the config file's folder, else the current one."""
-        info = self.pmtop.supervisor
+        info = self.pmtop.store.info
         return Path(info.config).parent if info is not None and info.config else Path.cwd()
 
     def compose(self) -> ComposeResult:
@@ -144,7 +135,7 @@ class AddProcessScreen(ModalScreen[str | None]):
         except ValueError as exc:
             self._set_error("name", "required" if not name else str(exc))
             return None
-        if self.pmtop.status_of(name) is not None:
+        if name in self.pmtop.store:
             self._set_error("name", f"a process named {name!r} already exists")
             return None
         try:

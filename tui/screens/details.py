@@ -5,35 +5,30 @@ changes state, so a crash is seen here as it happens."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import tomli_w
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from pmtop.core import checks
+from pmtop.core import formats as fmt
 from pmtop.core.config import spec_to_table
-from pmtop.core.values import format_duration
 from pmtop.core.errors import PmtopError
-from pmtop.core.model import HealthCheckType, ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
+from pmtop.core.model import ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
+from pmtop.core.values import format_duration
 
-from .. import format as fmt
-from ..widgets.columns import uptime_seconds
-
-if TYPE_CHECKING:
-    from ..app import PmtopApp
+from ..actions import bindings
+from .base import DashboardScreen
+from .logs import LogScreen
 
 
-class DetailsScreen(Screen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="details-back"),
-        Binding("q", "back", "Back", show=False, id="details-close"),
-        Binding("l", "logs", "Logs", id="details-logs"),
-    ]
+class DetailsScreen(DashboardScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = bindings("details")
 
     def __init__(self, name: str) -> None:
         super().__init__(classes="details-screen")
@@ -42,13 +37,6 @@ class DetailsScreen(Screen[None]):
         self.config_text = ""
         """The process's table as it would read in `pmtop.toml`."""
         self._shown: tuple[object, ...] | None = None
-
-    @property
-    def pmtop(self) -> PmtopApp:
-        from ..app import PmtopApp
-
-        assert isinstance(self.app, PmtopApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="details"):
@@ -65,20 +53,20 @@ class DetailsScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
         table.add_columns("#", "started", "ran", "pid", "exit", "ended by", "last stderr line")
-        self.pmtop.statuses_changed.subscribe(self, self._statuses_changed)
+        self.pmtop.store.changed.subscribe(self, self._statuses_changed)
         self._show_status()
         self.load()
 
     def _statuses_changed(self, names: set[str]) -> None:
         if self.process in names:
             self._show_status()
-            status = self.pmtop.status_of(self.process)
+            status = self.pmtop.store.get(self.process)
             key = (status.state, status.pid, status.restarts) if status is not None else None
             if key != self._shown:
                 self.load()
 
     def _show_status(self) -> None:
-        status = self.pmtop.status_of(self.process)
+        status = self.pmtop.store.get(self.process)
         self.query_one("#details-status", Static).update(self._status_text(status))
 
     def _status_text(self, status: ProcessStatus | None) -> Text:
@@ -87,16 +75,18 @@ class DetailsScreen(Screen[None]):
         if status is None:
             text.append("  removed", style="italic")
             return text
-        styles = self.pmtop.cell_styles()
+        styles, now = self.pmtop.cell_styles(), self.pmtop.clock()
         text.append("  ")
         text.append(status.state.value, style=styles.states[status.state])
         facts = [
             f"pid {status.pid}" if status.pid is not None else "",
-            f"up {fmt.duration(uptime_seconds(status, self.pmtop.clock()))}" if status.pid is not None else "",
+            f"up {fmt.duration(fmt.uptime_seconds(status.state, status.pid, status.started_at, now))}"
+            if status.pid is not None else "",
             f"health {status.health.value}" if status.pid is not None else "",
             f"restarts {status.restarts}",
             f"consecutive failures {status.consecutive_failures}" if status.consecutive_failures else "",
             f"exit {fmt.exit_code(status.exit_code)}" if status.exit_code is not None else "",
+            f"next retry {fmt.clock_time(status.next_retry_at)}" if status.next_retry_at is not None else "",
             f"ports {fmt.ports(status.ports)}" if status.ports else "",
             f"scope {status.scope.value}",
         ]
@@ -111,7 +101,7 @@ class DetailsScreen(Screen[None]):
     @work(exclusive=True, group="details-load", exit_on_error=False)
     async def load(self) -> None:
         controller = self.pmtop.controller
-        status = self.pmtop.status_of(self.process)
+        status = self.pmtop.store.get(self.process)
         self._shown = (status.state, status.pid, status.restarts) if status is not None else None
         try:
             spec = await controller.spec(self.process)
@@ -119,7 +109,7 @@ class DetailsScreen(Screen[None]):
         except PmtopError as exc:
             self.query_one("#details-config", Static).update(Text(exc.message, style="italic"))
             return
-        info = self.pmtop.supervisor
+        info = self.pmtop.store.info
         base = Path(info.config).parent if info is not None and info.config else None
         self.config_text = tomli_w.dumps({"process": {spec.name: spec_to_table(spec, base_dir=base)}}).strip()
         self.query_one("#details-policy", Static).update(policy_text(spec))
@@ -127,7 +117,7 @@ class DetailsScreen(Screen[None]):
         self.history = list(reversed(history))
         table = self.query_one("#history", DataTable)
         table.clear()
-        for number, run in zip(range(len(history), 0, -1), self.history):
+        for number, run in zip(range(len(history), 0, -1), self.history, strict=True):
             last = run.stderr_tail[-1] if run.stderr_tail else ""
             table.add_row(
                 str(number), fmt.clock_time(run.started_at), fmt.precise_duration(run.duration),
@@ -157,8 +147,6 @@ class DetailsScreen(Screen[None]):
         self.dismiss()
 
     def action_logs(self) -> None:
-        from .logs import LogScreen
-
         self.app.push_screen(LogScreen(self.process))
 
 
@@ -185,9 +173,8 @@ def policy_text(spec: ProcessSpec) -> Text:
                           f"SIGKILL after {_seconds(spec.stop_timeout)}"))
     if spec.health is not None:
         check = spec.health
-        target = {HealthCheckType.HTTP: check.url, HealthCheckType.TCP: check.address,
-                  HealthCheckType.EXEC: " ".join(check.command)}[check.type]
-        lines.append(("health", f"{check.type.value} {target} every {_seconds(check.interval)}, timeout "
+        target = checks.kind_of(check.check).target(check.check)
+        lines.append(("health", f"{check.type} {target} every {_seconds(check.interval)}, timeout "
                                 f"{_seconds(check.timeout)}, unhealthy after {check.failures} failures"))
     if spec.depends_on:
         lines.append(("needs", ", ".join(f"{name} ({cond.value})" for name, cond in spec.depends_on.items())))

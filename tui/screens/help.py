@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Final
+from collections.abc import Sequence
+from typing import ClassVar, Final
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
+from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from pmtop.core.model import ProcessState
 
+from ..actions import KeyRow, bindings
 from ..theming import CellStyles
 
 STATE_MEANINGS: Final = {
@@ -28,27 +29,9 @@ STATE_MEANINGS: Final = {
     ProcessState.DISABLED: "will not start until enabled (e)",
 }
 
-KeyRow = tuple[str, str, str]
-"""(keys as shown, what it does, more detail)."""
-
-
-def key_rows(app: App[Any], bindings: Iterable[BindingType], keymap: Mapping[str, str]) -> list[KeyRow]:
-    """One row per action, with the keys the user's keymap gives it (else the defaults)."""
-    rows: dict[str, KeyRow] = {}
-    for item in bindings:
-        binding = item if isinstance(item, Binding) else Binding(*item)
-        if binding.system:
-            continue
-        keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
-        shown = " / ".join(app.get_key_display(binding.with_key(k.strip())) for k in keys.split(","))
-        rows.setdefault(binding.action, (shown, binding.description, binding.tooltip))
-    return list(rows.values())
-
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "dismiss", "Close", id="help-close"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("help")
 
     def __init__(self, sections: Sequence[tuple[str, list[KeyRow]]], styles: CellStyles) -> None:
         super().__init__(classes="dialog-screen")

@@ -9,21 +9,19 @@ following, `/` searches (matches highlighted, `n`/`N` jump), `escape` goes back.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import ClassVar, Final
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from pmtop.core.errors import DaemonUnavailable, NoSuchProcess, PmtopError
 
+from ..actions import bindings
 from ..widgets.log_pane import LogPane
-
-if TYPE_CHECKING:
-    from ..app import PmtopApp
+from .base import DashboardScreen
 
 BACKLOG: Final = 1000
 """Lines of the current run shown on opening (and on switching streams)."""
@@ -39,16 +37,8 @@ class SearchInput(Input):
         self.screen.query_one(LogPane).focus()
 
 
-class LogScreen(Screen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="logs-back"),
-        Binding("q", "back", "Back", show=False, id="logs-close"),
-        Binding("tab", "toggle_stream", "stdout/stderr", id="logs-stream", priority=True),
-        Binding("f", "toggle_follow", "Follow", id="logs-follow"),
-        Binding("slash", "search", "Search", id="logs-search"),
-        Binding("n", "jump(True)", "Next match", id="logs-next"),
-        Binding("N", "jump(False)", "Previous match", id="logs-previous"),
-    ]
+class LogScreen(DashboardScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = bindings("logs")
 
     def __init__(self, name: str, stream: str = "stdout") -> None:
         super().__init__(classes="logs-screen")
@@ -58,14 +48,9 @@ class LogScreen(Screen[None]):
         self.match: tuple[int, int] | None = None
         self._buffer: list[str] = []
         self._write_scheduled = False
+        self._catching_up = False
+        """New lines were written while following; the scroll to the end waits for their size."""
         self._title = Text()
-
-    @property
-    def pmtop(self) -> PmtopApp:
-        from ..app import PmtopApp
-
-        assert isinstance(self.app, PmtopApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-title")
@@ -76,12 +61,13 @@ class LogScreen(Screen[None]):
 
     @property
     def following(self) -> bool:
-        """New lines scroll into view: following is on, and the view is at the end (not scrolled back)."""
+        """New lines scroll into view: following is on, and the view is at the end (not scrolled back),
+        or is about to be (lines just written, the scroll to the end pending)."""
         pane = self.query_one(LogPane)
-        return pane.auto_scroll and pane.is_vertical_scroll_end
+        return pane.auto_scroll and (pane.is_vertical_scroll_end or self._catching_up)
 
     def on_mount(self) -> None:
-        self.pmtop.statuses_changed.subscribe(self, self._statuses_changed)
+        self.pmtop.store.changed.subscribe(self, self._statuses_changed)
         pane = self.query_one(LogPane)
         self.watch(pane, "scroll_y", self._show_title, init=False)
         pane.focus()
@@ -93,7 +79,7 @@ class LogScreen(Screen[None]):
             self._show_title()
 
     def _show_title(self, *_: object) -> None:
-        status = self.pmtop.status_of(self.process)
+        status = self.pmtop.store.get(self.process)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {self.process} ", style="bold reverse")
         if status is not None:
@@ -156,7 +142,13 @@ class LogScreen(Screen[None]):
             following = self.following
             pane.write_lines(lines, scroll_end=False)
             if following:  # once the new size is known (an immediate scroll would use the old one)
-                pane.call_after_refresh(pane.scroll_end, animate=False)
+                self._catching_up = True
+                pane.call_after_refresh(self._catch_up, pane)
+
+    def _catch_up(self, pane: LogPane) -> None:
+        self._catching_up = False
+        if pane.auto_scroll:  # unless `f` paused it meanwhile
+            pane.scroll_end(animate=False)
 
     def _set_problem(self, problem: str | None) -> None:
         self.problem = problem

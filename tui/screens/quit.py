@@ -7,10 +7,12 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
+
+from ..actions import bindings
 
 
 class QuitChoice(StrEnum):
@@ -27,11 +29,7 @@ class QuitChoice(StrEnum):
 class QuitScreen(ModalScreen[QuitChoice | None]):
     """Dismissed with the choice, or None to stay."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "choose('stop-all')", "Stop all and quit", id="quit-stop-all"),
-        Binding("h", "choose('hand-over')", "Keep running and quit", id="quit-hand-over"),
-        Binding("escape,n", "choose('')", "Cancel", id="quit-cancel"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("quit")
 
     def __init__(self, running: int) -> None:
         super().__init__(classes="dialog-screen")

@@ -15,28 +15,18 @@ from typing import Any, Final, Literal
 from rich.style import Style
 from rich.text import Text
 
+from pmtop.core import formats as fmt
 from pmtop.core.model import Health, ProcessState, ProcessStatus
+from pmtop.core.states import ATTENTION_ORDER, CHECKED_STATES, TROUBLED_STATES
 
-from .. import format as fmt
 from ..theming import CellStyles
 
 CELL_PADDING: Final = 1
 NAME_MIN, NAME_MAX = 10, 28
 REASON_MIN: Final = 24
 
-#: Sort order of the state column: what needs attention first.
-STATE_RANK: Final = {
-    s: i for i, s in enumerate((
-        ProcessState.FAILED, ProcessState.CRASHED, ProcessState.RETRYING, ProcessState.STARTING,
-        ProcessState.STOPPING, ProcessState.RUNNING, ProcessState.STOPPED, ProcessState.DISABLED,
-    ))
-}
-#: States in which a process has a live PID worth timing.
-_ALIVE: Final = frozenset({ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING})
-_TROUBLED: Final = frozenset({ProcessState.CRASHED, ProcessState.RETRYING, ProcessState.FAILED})
-#: States in which `health` means something (otherwise the core reports `unknown`, shown blank).
-_CHECKED: Final = frozenset({ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING,
-                             ProcessState.CRASHED})
+STATE_RANK: Final = {state: rank for rank, state in enumerate(ATTENTION_ORDER)}
+"""Sort order of the state column: what needs attention first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +97,7 @@ def _ports(s: ProcessStatus, ctx: CellContext) -> Text:
 
 
 def _health(s: ProcessStatus, ctx: CellContext) -> Text:
-    if s.state not in _CHECKED and s.health is Health.UNKNOWN:
+    if s.state not in CHECKED_STATES and s.health is Health.UNKNOWN:
         return Text("")
     return Text(s.health.value, style=ctx.styles.health[s.health])
 
@@ -122,14 +112,8 @@ def _backoff(s: ProcessStatus, ctx: CellContext) -> Text:
     return Text(fmt.countdown(s.next_retry_at, ctx.now), style=ctx.styles.states[ProcessState.RETRYING])
 
 
-def uptime_seconds(s: ProcessStatus, now: float) -> float | None:
-    if s.state not in _ALIVE or s.pid is None or s.started_at is None:
-        return None
-    return float(now - s.started_at)
-
-
 def _uptime(s: ProcessStatus, ctx: CellContext) -> Text:
-    return Text(fmt.duration(uptime_seconds(s, ctx.now)))
+    return Text(fmt.duration(fmt.uptime_seconds(s.state, s.pid, s.started_at, ctx.now)))
 
 
 def _cpu(s: ProcessStatus, ctx: CellContext) -> Text:
@@ -143,7 +127,7 @@ def _mem(s: ProcessStatus, ctx: CellContext) -> Text:
 def _exit(s: ProcessStatus, ctx: CellContext) -> Text:
     """A non-zero exit is shown as an error only while it matters (the process is down because of it)."""
     text = fmt.exit_code(s.exit_code)
-    alarming = s.exit_code not in (None, 0) and s.state in _TROUBLED
+    alarming = s.exit_code not in (None, 0) and s.state in TROUBLED_STATES
     return Text(text, style=ctx.styles.error if alarming else ctx.styles.muted)
 
 

@@ -4,9 +4,7 @@ state, and whether the daemon is reachable. A lost daemon is a state shown here,
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import Literal
+from collections.abc import Callable, Mapping
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -14,12 +12,11 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from pmtop.core.model import ProcessState, ProcessStatus, SupervisorInfo
+from pmtop.core import formats as fmt
+from pmtop.core.model import ProcessState, SupervisorInfo
 
-from .. import format as fmt
+from ..state import Mode
 from ..theming import CellStyles
-
-Mode = Literal["local", "attached"]
 
 
 class StatusHeader(Widget):
@@ -41,10 +38,9 @@ class StatusHeader(Widget):
         self.clock = clock
         self.styles_for_cells: CellStyles | None = None
 
-    def count(self, statuses: Iterable[ProcessStatus]) -> None:
-        counts = dict(Counter(s.state for s in statuses))
+    def count(self, counts: Mapping[ProcessState, int]) -> None:
         if counts != self.counts:  # a new layout only when a count changed, not on every update
-            self.counts = counts
+            self.counts = dict(counts)
 
     def restyle(self, styles: CellStyles) -> None:
         self.styles_for_cells = styles

@@ -1,7 +1,11 @@
 """The process table: one row per process, kept current cell by cell.
 
+It renders the dashboard's `StatusStore` (the source of truth) and owns only what is the view's own:
+rows, cells, order, filter and marks.
+
 Invariants:
-- `statuses` holds the newest status of every process the core told us about, shown or filtered out.
+- `_drawn` holds, per row, the status its cells were last rendered from; an update renders the store's
+  newest status and diffs it against that, so updates may arrive late or twice and still end right.
 - An update touches only the cells whose inputs changed (`update_cell`); rows are added or removed only
   when processes are, or when the filter changes; the columns are rebuilt only when the width changes
   which columns fit. So 1,000 rows cost what the changed cells cost.
@@ -24,8 +28,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets.data_table import RowDoesNotExist, RowKey
 
-from pmtop.core.model import ProcessEvent, ProcessRemoved, ProcessState, ProcessStatus
+from pmtop.core.model import ProcessStatus
 
+from ..state import StatusStore
 from ..theming import CellStyles
 from .cached_table import CachedTable
 from .columns import BY_KEY, CELL_PADDING, CellContext, Column, Layout, NameCell, changed_columns, plan_layout
@@ -58,20 +63,23 @@ class ProcessTable(CachedTable, inherit_bindings=False):
             super().__init__()
             self.name = name
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
+    def __init__(self, store: StatusStore, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, id=id)
+        self.store = store
         self.clock = clock
-        self.statuses: dict[str, ProcessStatus] = {}
         self.marked: set[str] = set()
         self.query_text = ""
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.cell_styles: CellStyles | None = None
-        self._order: dict[str, int] = {}
         self._layout: Layout | None = None
-        self._retrying: set[str] = set()
+        self._planned: set[str] = set()
+        """The names the current layout was planned for (a longer newcomer may need a wider name column)."""
+        self._drawn: dict[str, ProcessStatus] = {}
+        self._sort_keys: dict[str, object] = {}
+        """Per row, the sort key it had when the rows were last sorted."""
         self._stale: set[str] = set()
-        """Rows out of view whose cells lag behind `statuses` (brought up to date on coming into view)."""
+        """Rows out of view whose cells lag behind the store (brought up to date on coming into view)."""
 
     def on_mount(self) -> None:
         self.watch(self, "scroll_y", self._catch_up, init=False)
@@ -93,13 +101,10 @@ class ProcessTable(CachedTable, inherit_bindings=False):
     def targets(self) -> list[str]:
         """What an action applies to: the marked processes when any are marked, else the selected one."""
         if self.marked:  # only those in view: a filter never hides what a key press acts on
-            return [n for n in sorted(self.marked, key=self._order.__getitem__) if n in self.rows]
+            order = self.store.order
+            return sorted((n for n in self.marked if n in self.rows and n in order), key=order.__getitem__)
         name = self.selected
         return [name] if name is not None else []
-
-    @property
-    def retrying_count(self) -> int:
-        return len(self._retrying)
 
     def shown_names(self) -> list[str]:
         return [key.value for key in self._ordered_keys() if key.value is not None]
@@ -114,41 +119,38 @@ class ProcessTable(CachedTable, inherit_bindings=False):
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def apply(self, events_: Iterable[ProcessEvent]) -> bool:
-        """Apply coalesced events; True when the selected process was among them."""
+    def apply(self, names: Iterable[str]) -> bool:
+        """Bring the rows of `names` up to the store's statuses; True when the selected process was among them."""
         selected = self.selected
         touched = False
         resort = False
-        sort_fields = BY_KEY[self.sort_column].fields if self.sort_column else ()
+        column = BY_KEY[self.sort_column] if self.sort_column else None
         view = self._view()
-        for event in events_:
-            touched = touched or event.name == selected
-            if isinstance(event, ProcessRemoved):
-                self._forget(event.name)
+        statuses = self.store.statuses
+        for name in names:
+            touched = touched or name == selected
+            status = statuses.get(name)
+            if status is None:
+                self._forget(name)
                 continue
-            old = self.statuses.get(event.name)
-            self.statuses[event.name] = event
-            if event.state is ProcessState.RETRYING:
-                self._retrying.add(event.name)
-            else:
-                self._retrying.discard(event.name)
-            if old is None:
-                self._order[event.name] = len(self._order)
-                if self._layout is not None and len(event.name) > self._layout.width_of("name"):
+            if name not in self._planned:
+                self._planned.add(name)
+                if self._layout is not None and len(name) > self._layout.width_of("name"):
                     self._layout = None  # a longer name: re-plan the columns once
-            shown = event.name in self.rows
-            wanted = matches(event, self.query_text)
+            shown = name in self.rows
+            wanted = matches(status, self.query_text)
             if wanted and not shown:
-                self._add(event)
+                self._add(status)
                 resort = True
             elif shown and not wanted:
-                self.remove_row(event.name)
-            elif shown and old is not None:
-                if self._in_view(event.name, view):
-                    self._update(old, event)
+                self._remove(name)
+            elif shown:
+                drawn = self._drawn.get(name)
+                if drawn is not None and self._in_view(name, view):
+                    self._update(drawn, status)
                 else:
-                    self._stale.add(event.name)
-                resort = resort or any(getattr(old, f) != getattr(event, f) for f in sort_fields)
+                    self._stale.add(name)
+                resort = resort or (column is not None and self._sort_keys.get(name) != column.sort_key(status))
         if self._layout is None:
             self.relayout(force=True)
         elif resort:
@@ -171,10 +173,11 @@ class ProcessTable(CachedTable, inherit_bindings=False):
 
     def _rerender(self, name: str) -> None:
         self._stale.discard(name)
-        status = self.statuses.get(name)
+        status = self.store.get(name)
         if status is not None and self._layout is not None and name in self.rows:
             for column in self._layout.columns:
                 self._set(name, column.key, self._cell(status, column))
+            self._drawn[name] = status
 
     def _catch_up(self, *_: object) -> None:
         """Rows that came into view (scrolled, sorted, filtered) get the updates they missed."""
@@ -187,19 +190,25 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         if self._layout is None:
             return  # the coming relayout adds every row
         self.add_row(*self._cells(status, self._layout.columns), key=status.name)
+        self._drawn[status.name] = status
+
+    def _remove(self, name: str) -> None:
+        self.remove_row(name)
+        self._drawn.pop(name, None)
+        self._sort_keys.pop(name, None)
+        self._stale.discard(name)
 
     def _forget(self, name: str) -> None:
-        self.statuses.pop(name, None)
         self.marked.discard(name)
-        self._retrying.discard(name)
-        self._stale.discard(name)
+        self._planned.discard(name)
         if name in self.rows:
-            self.remove_row(name)
+            self._remove(name)
 
     def _update(self, old: ProcessStatus, new: ProcessStatus) -> None:
         assert self._layout is not None
         for column in changed_columns(old, new, self._layout.columns):
             self._set(new.name, column.key, self._cell(new, column))
+        self._drawn[new.name] = new
 
     def _set(self, name: str, column: str, text: Text) -> None:
         """`update_cell`, unless the cell would look the same (a ticking uptime that shows `3h05m`)."""
@@ -223,19 +232,20 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         if self._layout is None:
             return
         keys = self._layout.keys
+        statuses = self.store.statuses
         if backoff and "backoff" in keys:
             column = BY_KEY["backoff"]
-            for name in self._retrying:
+            for name in self.store.retrying:
                 if name not in self.rows:
                     continue
                 if self._in_view(name):
-                    self._set(name, "backoff", self._cell(self.statuses[name], column))
+                    self._set(name, "backoff", self._cell(statuses[name], column))
                 else:
                     self._stale.add(name)
         if uptime and "uptime" in keys:
             column = BY_KEY["uptime"]
             for name in self._visible_names():
-                status = self.statuses.get(name)
+                status = statuses.get(name)
                 if status is not None and status.pid is not None:
                     self._set(name, "uptime", self._cell(status, column))
 
@@ -264,20 +274,23 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         if self.cell_styles is None or self.size.width == 0:
             return
         available = self.size.width - 2  # keep room for the vertical scrollbar
-        layout = plan_layout(available, self.statuses)
+        statuses = self.store.statuses
+        layout = plan_layout(available, statuses)
+        self._planned = set(statuses)
         if not force and layout == self._layout:
             return
         selected = self.selected
         self._layout = layout
         self._stale.clear()
+        self._drawn.clear()
+        self._sort_keys.clear()
         self.clear(columns=True)
-        for column, width in zip(layout.columns, layout.widths):
+        for column, width in zip(layout.columns, layout.widths, strict=True):
             label = Text(column.label + self._sort_arrow(column.key), justify=column.justify)
             self.add_column(label, width=width, key=column.key)
-        for name in sorted(self.statuses, key=self._order.__getitem__):
-            status = self.statuses[name]
+        for status in statuses.values():  # (the store keeps the core's order)
             if matches(status, self.query_text):
-                self.add_row(*self._cells(status, layout.columns), key=name)
+                self._add(status)
         self._resort(selected)
 
     def _sort_arrow(self, key: str) -> str:
@@ -294,12 +307,16 @@ class ProcessTable(CachedTable, inherit_bindings=False):
 
     def _resort(self, keep: str | None) -> None:
         column = BY_KEY[self.sort_column] if self.sort_column else None
-        statuses, order = self.statuses, self._order
+        statuses, order, sort_keys, drawn = self.store.statuses, self.store.order, self._sort_keys, self._drawn
+        last = len(order)
 
         def key(cell: Text) -> object:
+            # A row the store no longer has (its removal is on the way) sorts by what it shows, last.
             name = cell.process_name if isinstance(cell, NameCell) else cell.plain
-            status = statuses[name]
-            return (column.sort_key(status) if column is not None else 0, order[name])
+            if column is None:
+                return (0, order.get(name, last))
+            sort_key = sort_keys[name] = column.sort_key(statuses.get(name) or drawn[name])
+            return (sort_key, order.get(name, last))
 
         if self.row_count:
             self.sort("name", key=key, reverse=self.sort_reverse)
@@ -322,19 +339,20 @@ class ProcessTable(CachedTable, inherit_bindings=False):
             return
         self.query_text = query
         selected = self.selected
-        for name, status in self.statuses.items():
+        for name, status in self.store.statuses.items():
             wanted, shown = matches(status, query), name in self.rows
             if wanted and not shown:
                 self._add(status)
             elif shown and not wanted:
-                self.remove_row(name)
+                self._remove(name)
         self._resort(selected)
         self.post_message(self.SelectionChanged(self.selected))
 
     def toggle_mark(self, name: str) -> None:
         self.marked.symmetric_difference_update({name})
-        if self._layout is not None and "name" in self._layout.keys and name in self.rows:
-            self.update_cell(name, "name", self._cell(self.statuses[name], BY_KEY["name"]))
+        status = self.store.get(name)
+        if self._layout is not None and "name" in self._layout.keys and name in self.rows and status is not None:
+            self.update_cell(name, "name", self._cell(status, BY_KEY["name"]))
         self.post_message(self.SelectionChanged(self.selected))
 
     def clear_marks(self) -> None:

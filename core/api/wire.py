@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import socket
 
+from ..errors import ProtocolError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
     from collections.abc import Mapping
@@ -21,10 +23,6 @@ if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `
 MAX_LINE: Final = 1 << 20
 """Longest status, header or chunk-size line accepted, and longest SSE line returned in one piece."""
 READ_SIZE: Final = 65536
-
-
-class ProtocolError(OSError):
-    """What answered does not speak the HTTP this client expects (or the connection broke mid-answer)."""
 
 
 class Response:

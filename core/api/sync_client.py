@@ -1,33 +1,33 @@
-"""A small synchronous client for the daemon's HTTP API, for the client commands.
+"""A small synchronous client for the daemon's HTTP API: the client commands, and the daemon's own
+start-up checks (is a pmtop daemon of this instance already answering here?).
 
 Speed shapes it: `pmtop ps` must finish in under 100 ms, interpreter start included. So no httpx
 (~80 ms to import) and not even `http.client` (~21 ms of CPU: it loads the `email` parser and `ssl`);
 the client speaks the small HTTP/1.1 subset of `wire.py`, and imports nothing from `typing` or
 `dataclasses` at run time.
 
-Errors come back as the `PmtopError` classes the async client raises, rebuilt from the JSON error
-body (`no_such_process` -> `NoSuchProcess`, `process_exists` -> `ProcessExists`, `action_refused` ->
-`ActionRefused`, `config_invalid` -> `ConfigError`); other refusals (401, 403, 400, ...) are
-`ApiError` with the HTTP status. A daemon that does not answer is always `DaemonUnavailable`, with a
+Errors come back as the `PmtopError` classes the server raised (`errors.from_wire`), exactly as the
+dashboard's client rebuilds them. A daemon that does not answer is always `DaemonUnavailable`, with a
 line that says how to start one.
 """
 
 from __future__ import annotations
 
 import json
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-from pmtop.core.errors import (
-    ActionRefused,
-    ApiError,
-    ConfigError,
-    DaemonUnavailable,
-    NoSuchProcess,
-    PmtopError,
-    ProcessExists,
+from ..errors import ApiError, DaemonUnavailable, PmtopError, ProtocolError, from_wire
+from ..locations import DEFAULT_INSTANCE, endpoint_url
+from .protocol import (
+    DEFAULT_HEARTBEAT,
+    HEARTBEAT_HEADER,
+    SILENT_HEARTBEATS,
+    EventParser,
+    end_reason,
+    process_path,
+    read_error_body,
 )
-
-from .wire import Connection, ProtocolError, Response
+from .wire import Connection, Response
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
@@ -35,19 +35,8 @@ if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `
     from types import TracebackType
     from typing import Any, Final
 
-DEFAULT_INSTANCE: Final = "default"
 TIMEOUT: Final = 10.0
 """Seconds to connect, and to wait for an answer to anything that is not an action."""
-HEARTBEAT_HEADER: Final = "x-pmtop-heartbeat"
-"""`pmtop.core.api.HEARTBEAT_HEADER`, lower-cased as `wire` stores header names."""
-SILENT_HEARTBEATS: Final = 3
-"""An event stream silent for this many heartbeats means the daemon is dead or frozen."""
-
-
-class UsageError(PmtopError):
-    """A bad command line that argparse cannot catch (exit code 2)."""
-
-    code = "usage"
 
 
 # ----------------------------------------------------------------------------------------- client
@@ -71,8 +60,7 @@ class Client:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return endpoint_url(self.host, self.port)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -116,36 +104,21 @@ class Client:
                 if not reused:
                     raise self.unavailable(exc) from None
                 # the daemon closed an idle keep-alive connection: once more on a fresh one
-            except OSError as exc:
+            except (OSError, ProtocolError) as exc:
                 self.close()
                 raise self.unavailable(exc) from None
 
     def error(self, status: int, body: bytes) -> PmtopError:
-        """The `PmtopError` the server raised, rebuilt from its JSON error body."""
-        try:
-            error = json.loads(body)["error"]
-            code, message = str(error["code"]), str(error["message"])
-        except (ValueError, KeyError, TypeError):
+        """The `PmtopError` the server raised, with a word on what to do about a refusal."""
+        wire = read_error_body(body)
+        if wire is None:
             return ApiError(status, "http_error", f"HTTP {status} from the pmtop daemon at {self.url}")
-        name = error.get("name")
-        if code == NoSuchProcess.code and isinstance(name, str):
-            return NoSuchProcess(name)
-        if code == ProcessExists.code and isinstance(name, str):
-            return ProcessExists(name)
-        if code == ActionRefused.code:
-            return ActionRefused(message)
-        if code == ConfigError.code:
-            if "detail" not in error:
-                return ConfigError(message)
-            return ConfigError(str(error["detail"]), file=error.get("file"), key_path=error.get("key_path"),
-                               line=error.get("line"), column=error.get("column"))
-        if code == DaemonUnavailable.code:
-            return DaemonUnavailable(message)
+        error = from_wire(status, wire)
         if status == 401:
-            message = f"{message}; on another machine give it with --token-file FILE or $PMTOP_TOKEN"
+            error.message += "; on another machine give it with --token-file FILE or $PMTOP_TOKEN"
         elif status == 403:
-            message = f"refused by the pmtop daemon at {self.url}: {message}"
-        return ApiError(status, code, message)
+            error.message = f"refused by the pmtop daemon at {self.url}: {error.message}"
+        return error
 
     def request(self, method: str, path: str, body: Any = None, *, wait: bool = False) -> Any:
         """The decoded JSON answer (text for anything else). `wait`: an action that may take as long
@@ -154,7 +127,7 @@ class Client:
         response = self._send(method, path, data, None if wait else self.timeout)
         try:
             raw = response.read()
-        except OSError as exc:
+        except (OSError, ProtocolError) as exc:
             self.close()
             raise self.unavailable(exc) from None
         if self._conn is not None and not self._conn.reusable(response):
@@ -196,7 +169,7 @@ class Client:
             response = conn.request("GET", "/alive", {}, None, min(self.timeout, 1.0))
             response.read()
             return response.status == 200
-        except OSError:
+        except (OSError, ProtocolError):
             return False
         finally:
             conn.close()
@@ -213,34 +186,25 @@ class Client:
             if response.status >= 400:
                 raise self.error(response.status, response.read())
             try:
-                heartbeat = float(response.headers.get(HEARTBEAT_HEADER) or 15.0)
+                heartbeat = float(response.headers.get(HEARTBEAT_HEADER.lower()) or DEFAULT_HEARTBEAT)
             except ValueError:
-                heartbeat = 15.0
+                heartbeat = DEFAULT_HEARTBEAT
             silence = max(heartbeat * SILENT_HEARTBEATS, self.timeout)
             if conn is not None and conn.sock is not None:
                 conn.sock.settimeout(silence)
-            event, data = "message", list[str]()
+            parser = EventParser()
             while True:
                 try:
                     raw = response.readline()
                 except TimeoutError:
                     raise DaemonUnavailable(f"the pmtop daemon at {self.url} went silent (nothing for {silence:g}s)") from None
-                except OSError:
+                except (OSError, ProtocolError):
                     raw = b""
                 if not raw:
                     raise DaemonUnavailable(f"lost the connection to the pmtop daemon at {self.url}")
-                line = raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r")
-                if not line:
-                    if data:
-                        yield event, "\n".join(data)
-                    event, data = "message", []
-                elif not line.startswith(":"):
-                    field, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if field == "event":
-                        event = value
-                    elif field == "data":
-                        data.append(value)
+                message = parser.feed(raw.decode("utf-8", "replace"))
+                if message is not None:
+                    yield message
         finally:
             if conn is not None:
                 conn.close()
@@ -252,17 +216,6 @@ class Client:
             if event == "message":
                 yield str(json.loads(data))
             elif event == "end":
-                if _end_reason(data) == "removed":
+                if end_reason(data) == "removed":
                     return
                 raise DaemonUnavailable(f"the pmtop daemon at {self.url} closed the log stream (shutting down)")
-
-
-def _end_reason(data: str) -> str:
-    try:
-        return str(json.loads(data).get("reason", ""))
-    except (ValueError, AttributeError):
-        return ""
-
-
-def process_path(name: str, *rest: str) -> str:
-    return "/".join(["/processes", quote(name, safe=""), *rest])

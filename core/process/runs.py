@@ -1,0 +1,67 @@
+"""The runs of one process: a folder for each, the oldest pruned, and the history of the last ones.
+
+Kept apart from the state machine, which only says when a run begins and ends. Two things here stay
+off the crash-to-restart path on purpose: a restart's folder is named from the previous one (no
+listing of the folder), and pruning happens after the new run is announced, counted rather than
+listed each time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import deque
+from pathlib import Path
+
+from ..model import HISTORY_LENGTH, RunRecord
+from . import logs
+
+TAIL_DRAIN_TIMEOUT = 2.0
+"""How long a run's pipes may take to drain after its exit before its stderr tail is taken as is."""
+
+
+class Runs:
+    """The run folders and the run history of one process."""
+
+    def __init__(self, process_dir: Path) -> None:
+        self.process_dir = process_dir
+        self.current: Path | None = None
+        """The folder of the current (or last) run, if this supervisor knows one."""
+        self.history: deque[RunRecord] = deque(maxlen=HISTORY_LENGTH)
+        self._on_disk: int | None = None
+        """Run folders on disk, once counted: pruning need not list them each run."""
+        self._background: set[asyncio.Task[None]] = set()
+
+    def new_folder(self) -> Path:
+        """A fresh folder for the next run (named from the previous one: no listing on a restart)."""
+        self.current = logs.new_run_dir(self.process_dir, previous=self.current)
+        return self.current
+
+    def prune(self, keep: int) -> None:
+        """Keep the newest `keep` run folders; the folder is listed once, then counted."""
+        if self._on_disk is None:
+            self._on_disk = len(logs.run_dirs(self.process_dir))
+        else:
+            self._on_disk += 1
+        if self._on_disk > keep:
+            logs.prune_runs(self.process_dir, keep)
+            self._on_disk = keep
+
+    def record(self, record: RunRecord, run_logs: logs.RunLogs | None = None) -> None:
+        """Add a finished run; with its logs, its stderr tail is completed once the pipes drain (the
+        exit can beat the last write), and the logs are closed then."""
+        self.history.append(record)
+        if run_logs is not None:
+            task = asyncio.get_running_loop().create_task(self._complete_tail(run_logs, record))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _complete_tail(self, run_logs: logs.RunLogs, record: RunRecord) -> None:
+        await run_logs.drained(timeout=TAIL_DRAIN_TIMEOUT)
+        run_logs.close()
+        tail = run_logs.stderr_tail.lines()
+        if tail == record.stderr_tail:
+            return
+        for i, kept in enumerate(self.history):
+            if kept is record:
+                self.history[i] = dataclasses.replace(record, stderr_tail=tail)
