@@ -18,12 +18,12 @@ import sys
 from typing import TextIO
 
 from pmtop.core.config import Config, DaemonSettings
-from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
 from pmtop.core.daemon.logfile import LOGGER_NAME, start_daemon_log, stop_daemon_log
-from pmtop.core.errors import PmtopError
 from pmtop.core.daemon.partner import watcher_link
-from pmtop.core.locations import instance_paths
+from pmtop.core.daemon.service import Daemon, find_existing, resolve_endpoint
 from pmtop.core.daemon.watcher import WATCHER_PORT, watcher_instance
+from pmtop.core.errors import PmtopError
+from pmtop.core.locations import instance_paths
 
 from .daemon_main import detach, load, write
 

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..locations import DaemonRecord
-from ..locations import InstancePaths, instance_paths
+from ..locations import DaemonRecord, InstancePaths, instance_paths
 from .watcher import (
     LOOPBACK_HOSTS,
     Announcement,

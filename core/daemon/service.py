@@ -28,8 +28,6 @@ from ..locations import DaemonRecord, InstancePaths, instance_paths
 from ..model import ProcessSpec, Scope
 from ..supervisor import Supervisor
 from ..version import __version__
-from .logfile import prune_daemon_logs
-from .partner import PartnerLink
 from .instance import (
     InstanceLock,
     ensure_token,
@@ -38,6 +36,8 @@ from .instance import (
     remove_daemon_files,
     write_daemon_files,
 )
+from .logfile import prune_daemon_logs
+from .partner import PartnerLink
 from .registry import Registry, RegistryData
 
 if TYPE_CHECKING:

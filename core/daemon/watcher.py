@@ -46,12 +46,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from . import peer
 from ..config import NAME_PATTERN
 from ..errors import ConfigError
-from ..locations import DaemonRecord
+from ..locations import DaemonRecord, instance_paths
+from . import peer
 from .instance import read_daemon_info
-from ..locations import instance_paths
 
 log = logging.getLogger("pmtop.core")
 

@@ -15,7 +15,7 @@ import threading
 
 import psutil
 
-from tests.faults.conftest import Home, pid_alive, poll, processes_of
+from tests.faults.conftest import Home, pid_alive, poll, processes_of, wait_gone
 
 N = 30
 SLEEPERS = "".join(f'[process.s{i:02d}]\ncommand = ["sleep", "{700 + i}"]\n' for i in range(N))
@@ -122,7 +122,7 @@ def test_killed_while_writing_the_registry(home: Home) -> None:
         one_each_but_loop(home)
         pause.wait(rng.uniform(0.0, 0.3))  # a random moment in the crash loop's churn (fault timing)
         os.kill(info["pid"], signal.SIGKILL)
-        poll(lambda: not pid_alive(info["pid"]), "the supervisor to die")
+        wait_gone(info["pid"])
         registry_ok(home)
     (home.state_dir() / ".registry.json.killedwriter.tmp").write_text('{"version": 1, "li')  # as a kill leaves it
     left = {p.name for p in home.state_dir().iterdir() if p.name.endswith(".tmp")}

@@ -9,6 +9,7 @@ which the CI container has; elsewhere these two tests are skipped with the reaso
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,9 +23,18 @@ from tests.faults.conftest import Home, kill_everything_of, poll
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None,
                                 reason="needs root (mount) for a real full or read-only file system")
 
-CHATTY = ('["python3", "-c", "import os, sys, time\\ni = 0\\nwhile True:\\n    i += 1\\n    print(f\'line {i:09d}\', flush=True)\\n    time.sleep(0.0005)\\n'
-          '    if i % 200 == 0:\\n        open(sys.argv[1] + \'.tmp\', \'w\').write(str(i)); os.replace(sys.argv[1] + \'.tmp\', sys.argv[1])\\n", '
-          '"COUNT"]')
+CHATTY_CODE = """
+import os, sys, time
+i = 0
+while True:
+    i += 1
+    print(f'line {i:09d}', flush=True)
+    time.sleep(0.0005)
+    if i % 200 == 0:
+        open(sys.argv[1] + '.tmp', 'w').write(str(i))
+        os.replace(sys.argv[1] + '.tmp', sys.argv[1])
+"""
+CHATTY = json.dumps(["python3", "-c", CHATTY_CODE, "COUNT"])
 CRASHY = '["python3", "-c", "import time; time.sleep(0.2); raise SystemExit(1)"]'
 
 
