@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..locations import DaemonRecord, InstancePaths, instance_paths
+from .peer import Command
 from .watcher import (
     LOOPBACK_HOSTS,
     Announcement,
-    Command,
     PartnerState,
     PartnerWatch,
     Target,

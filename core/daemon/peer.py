@@ -152,3 +152,60 @@ def _unchunk(data: bytes) -> bytes:
         out += rest[:size]
         data = rest[size + 2:]
     return bytes(out)
+
+
+# ------------------------------------------------------------------- its files, and restarting it
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    argv: list[str]
+    cwd: Path | None = None
+    unset: tuple[str, ...] = ()
+    """Environment variables the command must not inherit (`PMTOP_CONFIG` for a config-less daemon)."""
+
+
+def standalone_on_disk(state_dir: Path) -> bool:
+    """The partner's persisted standalone mode (its `security.json`; this user's own file)."""
+    try:
+        data = json.loads((state_dir / "security.json").read_bytes())
+        return data["standalone-mode"]["enabled"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def read_token(state_dir: Path) -> str | None:
+    try:
+        return (state_dir / "token").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def json_object(response: Response | None) -> dict[str, Any]:
+    if response is None or response.status != 200:
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def run_command(command: Command, timeout: float) -> tuple[int, str]:
+    """Run a restart command; its exit status and the line that says how it went."""
+    env = {k: v for k, v in os.environ.items() if k not in command.unset}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command.argv, cwd=command.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        return 127, f"cannot run {command.argv[0]}: {exc.strerror or exc}"
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return 124, f"no answer within {timeout:g}s"
+    lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines() if line.strip()]
+    said = next((line for line in lines if line.startswith("Error:")), lines[-1] if lines else "")
+    return proc.returncode or 0, said[:300]

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -51,6 +50,7 @@ from ..errors import ConfigError
 from ..locations import DaemonRecord, instance_paths
 from . import peer
 from .instance import read_daemon_info
+from .peer import Command
 
 log = logging.getLogger("pmtop.core")
 
@@ -119,14 +119,6 @@ def watcher_instance(instance: str) -> str:
 def pmtop_command(*args: str) -> list[str]:
     """pmtop's own executable (never one named by a request), with fixed arguments."""
     return [sys.executable, "-m", "pmtop.cli.main", *args]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    argv: list[str]
-    cwd: Path | None = None
-    unset: tuple[str, ...] = ()
-    """Environment variables the command must not inherit (`PMTOP_CONFIG` for a config-less daemon)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +331,7 @@ class PartnerWatch:
             return f"{self.target.host} is not this machine: never restarted from here"
         if not self.target.trusted and not self._ever_seen:
             return "never seen answering as pmtop: not restarted"
-        if self._learned.get("standalone") or _standalone_on_disk(self.target.state_dir):
+        if self._learned.get("standalone") or peer.standalone_on_disk(self.target.state_dir):
             return "it runs in standalone mode: not restarted"
         return None
 
@@ -363,7 +355,7 @@ class PartnerWatch:
         command = self.target.command(record)
         if self._learned.get("read_only") and "--read-only" not in command.argv:
             command = Command([*command.argv, "--read-only"], command.cwd, command.unset)
-        code, said = await run_command(command, self.timing.start_timeout)
+        code, said = await peer.run_command(command, self.timing.start_timeout)
         self._next_start = time.monotonic() + delay
         if code == 0:
             self._set(PartnerState.RESTARTING, f"{why}; restarted ({said})")
@@ -407,10 +399,10 @@ class PartnerWatch:
     async def _announce(self, record: DaemonRecord) -> bool:
         """Tell the watched instance where its watcher is, unless it is standalone; False if it is."""
         assert self.announce is not None
-        token = _read_token(self.target.state_dir)
+        token = peer.read_token(self.target.state_dir)
         timeout = self.timing.timeout
         status = await peer.request(record.host, record.port, "GET", "/status", token=token, timeout=timeout)
-        data = _json_object(status)
+        data = peer.json_object(status)
         self._learned["read_only"] = bool(data.get("read_only"))
         partner = data.get("partner")
         self._learned["standalone"] = isinstance(partner, dict) and partner.get("state") == PartnerState.STANDALONE
@@ -420,7 +412,7 @@ class PartnerWatch:
         want = self.announce.body()
         current = await peer.request(record.host, record.port, "GET", "/config/partner-discovery", token=token,
                                      timeout=timeout)
-        if _json_object(current) != want:
+        if peer.json_object(current) != want:
             put = await peer.request(record.host, record.port, "PUT", "/config/partner-discovery", token=token,
                                      body=want, timeout=timeout)
             if put is None or put.status != 200:
@@ -434,10 +426,10 @@ class PartnerWatch:
         record = read_daemon_info(instance_paths(self.target.instance))
         if record is None:
             return
-        token = _read_token(self.target.state_dir)
+        token = peer.read_token(self.target.state_dir)
         current = await peer.request(record.host, record.port, "GET", "/config/partner-discovery", token=token,
                                      timeout=self.timing.timeout)
-        if _json_object(current) == self.announce.body():
+        if peer.json_object(current) == self.announce.body():
             await peer.request(record.host, record.port, "PUT", "/config/partner-discovery", token=token,
                                body={"enabled": False, "partner": None}, timeout=self.timing.timeout)
 
@@ -462,50 +454,3 @@ class PartnerWatch:
         if fd is not None:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
-
-
-def _standalone_on_disk(state_dir: Path) -> bool:
-    """The partner's persisted standalone mode (its `security.json`; this user's own file)."""
-    try:
-        data = json.loads((state_dir / "security.json").read_bytes())
-        return data["standalone-mode"]["enabled"] is True
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _read_token(state_dir: Path) -> str | None:
-    try:
-        return (state_dir / "token").read_text().strip() or None
-    except OSError:
-        return None
-
-
-def _json_object(response: peer.Response | None) -> dict[str, Any]:
-    if response is None or response.status != 200:
-        return {}
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-async def run_command(command: Command, timeout: float) -> tuple[int, str]:
-    """Run a restart command; its exit status and the line that says how it went."""
-    env = {k: v for k, v in os.environ.items() if k not in command.unset}
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *command.argv, cwd=command.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    except OSError as exc:
-        return 127, f"cannot run {command.argv[0]}: {exc.strerror or exc}"
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        return 124, f"no answer within {timeout:g}s"
-    lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines() if line.strip()]
-    said = next((line for line in lines if line.startswith("Error:")), lines[-1] if lines else "")
-    return proc.returncode or 0, said[:300]
