@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from .. import checks
-from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
+from ..checks.monitor import Unhealthy
+from ..checks.notify import NotifyCheck
 from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
 from ..model import (
@@ -37,10 +37,13 @@ from ..model import (
     describe_exit,
 )
 from ..states import ACTIVE_STATES, STARTABLE_STATES, TRANSITIONS
-from ..system import spawner
+from ..system import foreign, notify, ports, spawner
 from . import dependencies, launch, logs
+from .notifications import Notifications
 from .policy import GiveUp, Outcome, Rest, Retry, decide
+from .readiness import LogLineMatcher
 from .runs import Runs
+from .watch import RunWatch, WatchReport
 
 if TYPE_CHECKING:
     from ..system.facts import Facts
@@ -61,6 +64,8 @@ class RunEnd(NamedTuple):
     detail: str
     action: FailAction = FailAction.RESTART
     """`restart`: ask the restart policy; otherwise a startup check's `fail_action`."""
+    give_up: str | None = None
+    """The run could not begin and retrying cannot help (its port is taken): `failed`, for this reason."""
 
 
 class ProcessRunner:
@@ -78,6 +83,7 @@ class ProcessRunner:
         log_dir: Path,
         lookup: DependencyLookup,
         output: logs.OutputHub | None = None,
+        notify_dir: Path | None = None,
     ) -> None:
         self.spec = spec
         self._bus = bus
@@ -96,8 +102,17 @@ class ProcessRunner:
         """True once a run ended with exit 0 (what `depends_on = {x = "completed"}` waits for)."""
         self.runs = Runs(log_dir / spec.name)
         self._child: spawner.Child | None = None
+        """The current run's main process (the spawned child, until it names another with `MAINPID=`)."""
         self._run: launch.Run | None = None
-        self._env = launch.merged_env(spec)
+        self._notify_dir = notify_dir
+        self._notifications: Notifications | None = None
+        """The sd_notify socket of a `notify` check (made before its first spawn, kept across runs)."""
+        self._env = self._merged_env(spec)
+        self._watch: RunWatch | None = None
+        self._matcher: LogLineMatcher | None = None
+        self._moved: asyncio.Future[None] | None = None
+        self._adopted_argv: tuple[str, ...] = ()
+        """The command line of a process adopted by PID, as the OS shows it (when the spec has none)."""
         self.facts: Facts | None = None
         """Live CPU, memory and ports of the current run, from the supervisor's sampler."""
         self._task: asyncio.Task[None] | None = None
@@ -105,7 +120,6 @@ class ProcessRunner:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._reset_timer: asyncio.TimerHandle | None = None
-        self._monitor: HealthMonitor | None = None
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
         waiting for a dependency. `Supervisor.boot` waits for it before doing slow work."""
@@ -139,7 +153,8 @@ class ProcessRunner:
             started_at=self.started_at,
             next_retry_at=self.next_retry_at,
             scope=self.spec.scope,
-            command=self.spec.command,
+            command=self.spec.command or self._adopted_argv,
+            port=self.spec.port,
             cpu_percent=facts.cpu_percent if facts is not None else None,
             memory_rss=facts.memory_rss if facts is not None else None,
             ports=facts.ports if facts is not None else (),
@@ -163,6 +178,13 @@ class ProcessRunner:
         if self._output is not None:
             self._output.feed(self.spec.name, stream, data)
 
+    def _on_output_waiting(self, stream: str, data: bytes) -> None:
+        """Output of a run that waits for its `ready_log_line` (only such runs pay for the search)."""
+        matcher = self._matcher
+        if matcher is not None and matcher.feed(stream, data):
+            self._matcher = None
+        self._on_output(stream, data)
+
     async def launched(self) -> None:
         """Until the current start has spawned, failed to, or is waiting for a dependency."""
         if self._task is not None and not self._task.done():
@@ -182,6 +204,7 @@ class ProcessRunner:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
             if self.state not in STARTABLE_STATES:
                 return  # already starting, running or on its way down under another command
+            self._refuse_without_command()
             await self._cancel_task()
             self.failures = 0
             self.next_retry_at = None
@@ -198,8 +221,14 @@ class ProcessRunner:
         async with self._lock:
             if self.state is S.DISABLED:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
+            self._refuse_without_command()
             await self._stop_locked("restarting", EndReason.STOP)
         await self.start()
+
+    def _refuse_without_command(self) -> None:
+        if not self.spec.command:
+            raise ActionRefused(f"{self.name} was adopted by PID without a command, so pmtop has nothing to "
+                                "start (adopt it with `-- CMD ARGS...` to have one)")
 
     async def disable(self) -> None:
         async with self._lock:
@@ -223,8 +252,8 @@ class ProcessRunner:
                 self._transition(S.STOPPED, reason)
             return
         self._stop_reason = (reason, end_reason)
-        if self._monitor is not None:
-            self._monitor.cancel()  # from here on no probe result can restart the process
+        if self._watch is not None:
+            self._watch.cancel()  # from here on no probe result (or missing log line) can restart it
         child = self._child
         if child is None:  # waiting for dependencies or backing off: nothing to kill
             await self._cancel_task()
@@ -248,7 +277,7 @@ class ProcessRunner:
     def kill_now(self) -> None:
         """Last resort at supervisor exit: SIGKILL the group without waiting out `stop_timeout`."""
         if self._child is not None:
-            spawner.signal_group(self._child.pgid, signal.SIGKILL)
+            spawner.signal_child(self._child, signal.SIGKILL)
 
     # -- hand-over between supervisors -------------------------------------------------------------
 
@@ -263,7 +292,23 @@ class ProcessRunner:
         self.restarts = live.restarts
         self.failures = live.consecutive_failures
         self._stop_reason = None
+        if live.foreign and not self.spec.command:
+            self._adopted_argv = foreign.cmdline(live.pid)
         self._transition(S.STARTING, f"adopting pid {live.pid}")
+        self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
+        return True
+
+    def adopt_pid(self, pid: int, argv: tuple[str, ...]) -> bool:
+        """Watch a process someone else started (`pmtop adopt`); False if it is gone. `argv` is its
+        command line as the OS shows it (shown while the spec has no command of its own)."""
+        if self.state is not S.STOPPED or self._task is not None:
+            return False
+        run = launch.adopt_pid(pid, process_dir=self.runs.process_dir)
+        if run is None:
+            return False
+        self._adopted_argv = argv
+        self._stop_reason = None
+        self._transition(S.STARTING, f"adopting pid {pid}")
         self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
         return True
 
@@ -275,21 +320,34 @@ class ProcessRunner:
     def detach(self) -> None:
         """Let go of the process without stopping it (a successor will adopt it)."""
         task, self._task = self._task, None
-        if self._monitor is not None:
-            self._monitor.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
         if task is not None and not task.done():
             task.cancel()
         self._disarm_reset_timer()
         run, self._run = self._run, None
         if run is not None:
             spawner.forget(run.child)
+            if run.spawned is not None:
+                spawner.forget(run.spawned)
             run.logs.close()
+        if self._notifications is not None:  # the successor binds the same path for the child
+            self._notifications.close(unlink=False)
+            self._notifications = None
+
+    def close(self) -> None:
+        """The process is gone for good (removed, or the supervisor exits): release its socket."""
+        if self._notifications is not None:
+            self._notifications.close()
+            self._notifications = None
 
     def replace_spec(self, spec: ProcessSpec) -> None:
         """A reloaded config changed this process; only while it is not active."""
         assert self.state not in ACTIVE_STATES
         self.spec = spec
-        self._env = launch.merged_env(spec)
+        if self._notifications is not None and self._notify_check(spec) is None:
+            self.close()
+        self._env = self._merged_env(spec)
         if not spec.enabled and self.state is not S.DISABLED:
             self._transition(S.DISABLED, "disabled in config")
         elif spec.enabled and self.state is S.DISABLED and self.reason == "disabled in config":
@@ -303,17 +361,24 @@ class ProcessRunner:
         while True:
             if adopted is None:
                 await self._wait_for_dependencies()
-            outcome, ran, detail, action = await self._run_once(adopted)
+            end = await self._run_once(adopted)
+            outcome, ran, detail, action = end.outcome, end.ran, end.detail, end.action
             adopted = None
             if self._stop_reason is not None:
                 self._transition(S.STOPPED, self._stop_reason[0])
+                return
+            if end.give_up is not None:
+                self._transition(S.FAILED, end.give_up)
                 return
             if action is not FailAction.RESTART:  # a startup check's fail_action: no restart decision
                 final = S.DISABLED if action is FailAction.DISABLE else S.FAILED
                 self._transition(final, f"{detail}; startup check failed (fail_action = {action})")
                 return
-            decision = decide(outcome, self.failures, self.spec.restart)
             summary = f"{detail} after {ran:.1f}s" if ran is not None else detail
+            if not self.spec.command:  # adopted by PID, with nothing to start it again
+                self._transition(S.STOPPED, f"{summary}; adopted without a command, so nothing restarts it")
+                return
+            decision = decide(outcome, self.failures, self.spec.restart)
             if isinstance(decision, Rest):
                 self._transition(S.STOPPED, summary)
                 return
@@ -356,93 +421,199 @@ class ProcessRunner:
     def satisfies(self, condition: DependencyCondition) -> bool:
         return dependencies.satisfies(self, condition)
 
+    def _not_begun(self, detail: str, *, give_up: bool = False) -> RunEnd:
+        """A start that never got a process: recorded in the history, then judged like a failed run."""
+        self._launched.set()
+        now = time.time()
+        self.exit_code = None
+        self.runs.record(RunRecord(None, now, now, None, EndReason.CRASH, (detail,)))
+        return RunEnd(Outcome.FAILURE, None, detail, give_up=detail if give_up else None)
+
     async def _run_once(self, adopted: launch.Run | None = None) -> RunEnd:
-        """Spawn (or take over `adopted`), wait for the exit or a health verdict, record the run."""
+        """Spawn (or take over `adopted`), watch it until it exits or must go, record the run."""
         spec = self.spec
         loop = asyncio.get_running_loop()
+        matcher: LogLineMatcher | None = None
         if adopted is not None:
             run = adopted
         else:
             if self.state is not S.STARTING:
                 self._transition(S.STARTING, "starting")
+            if spec.port is not None and (taken := await _port_taken(spec.port)) is not None:
+                return self._not_begun(taken, give_up=True)
+            self._open_notifications()
+            on_output = self._on_output
+            if spec.ready_log_line is not None:
+                matcher = self._matcher = LogLineMatcher(spec.ready_log_line)
+                on_output = self._on_output_waiting
             try:
                 run = launch.start_run(spec, env=self._env, run_dir=self.runs.new_folder(), loop=loop,
-                                       on_output=self._on_output)
+                                       on_output=on_output)
             except SpawnError as exc:
-                self._launched.set()
+                if matcher is not None:
+                    matcher.close()
+                    self._matcher = None
                 loop.call_soon(self.runs.prune, spec.logs.keep_runs)
-                now = time.time()
-                self.exit_code = None
-                self.runs.record(RunRecord(None, now, now, None, EndReason.CRASH, (exc.message,)))
-                return RunEnd(Outcome.FAILURE, None, exc.message)
+                return self._not_begun(exc.message)
         self._launched.set()
-        child, run_logs = run.child, run.logs
+        child = run.child
         self._run = run
         self.runs.current = run.run_dir
         self._child = child
         self.pid = child.pid
         self.started_at = child.started_at
         self.exit_code = None
-        check = spec.health
+        notifications = self._notifications if adopted is None or self._open_notifications() else None
+        state = notify.NotifyState() if notifications is not None else None
+        watch = self._watch = RunWatch(spec, report=self._on_watch, env=self._env or os.environ,
+                                       started_at=child.started_at, matcher=matcher, notify=state,
+                                       adopted=adopted is not None)
+        if notifications is not None and state is not None:
+            notifications.begin(child.pid if adopted is None else (child.group or child.pid), watch,
+                                grace=spec.stop_timeout, state=state)
+        first = watch.current()
+        self.health = first.health
         if adopted is not None:
-            self.health = Health.HEALTHY if check is None else Health.UNKNOWN
-            self._transition(S.RUNNING, f"adopted: left running by an earlier supervisor (pid {child.pid})")
-            self._arm_reset_timer()
-        elif check is not None and check.startup is not None:
-            self._transition(S.STARTING, f"spawned; startup check every {check.startup.interval:g}s, "
-                                         f"up to {check.startup.max_attempts} attempts")
+            if run.foreign:
+                reach = "its process group" if child.group is not None else "it alone (it does not lead its group)"
+                why = f"adopted: started outside pmtop (pid {child.pid}); stop signals {reach}"
+            else:
+                why = f"adopted: left running by an earlier supervisor (pid {child.pid})"
+            self._transition(S.RUNNING, why)
         else:
-            self.health = Health.HEALTHY if check is None else Health.UNKNOWN  # see HealthMonitor
-            self._transition(S.RUNNING, "running")
+            self._transition(S.RUNNING if first.up else S.STARTING, first.reason)
+        if first.up:
             self._arm_reset_timer()
         if adopted is None:  # after the news is out: the restart path does not wait for an rmtree
             loop.call_soon(self.runs.prune, spec.logs.keep_runs)
-        try:
-            verdict = await self._watch_health(child) if spec.health is not None else None
-            if verdict is not None:
-                await self._stop_unhealthy(child, verdict)
-            exit_code = await asyncio.shield(child.exited)
-        finally:
-            self._disarm_reset_timer()
-        spawner.kill_leftovers(child)
+        verdict, exit_code = await self._watch_run(watch)
+        if matcher is not None:
+            matcher.close()
+            self._matcher = None
+        if notifications is not None:
+            notifications.end()
+        child = self._child
+        assert child is not None
+        if not run.foreign:  # no grandchild outlives a process pmtop runs (a foreign one's group is not ours)
+            spawner.kill_leftovers(child)
         ended = time.time()
         self._child = None
         self._run = None
+        self._watch = None
         self.facts = None
         self.pid = None
         self.health = Health.UNKNOWN
         self.exit_code = exit_code
-        self.completed = exit_code == 0 and verdict is None
+        said_stopping = watch.stopping
+        clean = exit_code == 0 or (exit_code is None and said_stopping)
+        self.completed = clean and verdict is None
         if verdict is not None:
             end_reason = EndReason.HEALTH
         elif self._stop_reason is not None:
             end_reason = self._stop_reason[1]
         else:
-            end_reason = EndReason.EXIT if exit_code == 0 else EndReason.CRASH
+            end_reason = EndReason.EXIT if clean else EndReason.CRASH
         self.runs.record(RunRecord(child.pid, child.started_at, ended, exit_code, end_reason,
-                                   run_logs.stderr_tail.lines()), run_logs)
+                                   run.logs.stderr_tail.lines()), run.logs)
         if verdict is not None:
             return RunEnd(Outcome.FAILURE, None, verdict.reason, verdict.action)
-        outcome = Outcome.CLEAN_EXIT if exit_code == 0 else Outcome.FAILURE
-        return RunEnd(outcome, ended - child.started_at, describe_exit(exit_code))
+        if exit_code is None:
+            detail = f"pid {child.pid} exited (status unknown: not pmtop's child)"
+        else:
+            detail = describe_exit(exit_code)
+        if said_stopping:
+            detail += " (it had sent STOPPING=1)"
+        return RunEnd(Outcome.CLEAN_EXIT if clean else Outcome.FAILURE, ended - child.started_at, detail)
+
+    async def _watch_run(self, watch: RunWatch) -> tuple[Unhealthy | None, int | None]:
+        """Until the run's main process exits; a verdict first stops its group (as a stop would)."""
+        judge = asyncio.create_task(watch.run(), name=f"pmtop:{self.name}:watch")
+        ended = asyncio.ensure_future(self._main_exit())
+        verdict: Unhealthy | None = None
+        try:
+            await asyncio.wait((judge, ended), return_when=asyncio.FIRST_COMPLETED)
+            if not ended.done():
+                verdict = judge.result()  # the run must go; or None: a stop began, and it ends it
+                if verdict is not None:
+                    await self._stop_unhealthy(verdict)
+            return verdict, await ended
+        finally:
+            self._disarm_reset_timer()
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await judge  # an exec probe in flight is killed and reaped before the run is recorded
+            if not ended.done():
+                ended.cancel()
+
+    async def _main_exit(self) -> int | None:
+        """The exit status of the run's main process, following it when it moves (`MAINPID=`)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            child = self._child
+            assert child is not None
+            moved = self._moved = loop.create_future()
+            await asyncio.wait((child.exited, moved), return_when=asyncio.FIRST_COMPLETED)
+            if child.exited.done():
+                if self._notifications is not None:
+                    self._notifications.drain()  # a MAINPID= sent just before that exit counts first
+                if self._child is child:
+                    return child.exited.result()
+
+    def follow_main_pid(self, pid: int) -> None:
+        """sd_notify `MAINPID=`: the run's main process is now `pid` (checked: of this run's session)."""
+        old, run = self._child, self._run
+        if old is None or run is None:
+            return
+        child = spawner.follow(pid, old.started_at, old.group)
+        if child is None:
+            return
+        log.info("%s: main process %s -> %s (MAINPID=)", self.name, old.pid, pid)
+        run.move(child)
+        self._child = child
+        self.pid = pid
+        if self._notifications is not None:
+            self._notifications.moved(pid)
+        if self._moved is not None and not self._moved.done():
+            self._moved.set_result(None)
+        self.publish()
+
+    # -- notify ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _notify_check(spec: ProcessSpec) -> NotifyCheck | None:
+        check = spec.health.check if spec.health is not None else None
+        return check if isinstance(check, NotifyCheck) else None
+
+    def _socket_path(self) -> str | None:
+        if self._notify_dir is None or self._notify_check(self.spec) is None:
+            return None
+        return notify.socket_path(self._notify_dir, self.spec.name)
+
+    def _merged_env(self, spec: ProcessSpec) -> dict[str, str] | None:
+        check = self._notify_check(spec)
+        path = notify.socket_path(self._notify_dir, spec.name) if check and self._notify_dir else None
+        return launch.merged_env(spec, notify_socket=path, watchdog=check.watchdog if check else None)
+
+    def _open_notifications(self) -> bool:
+        """Bind the process's sd_notify socket if its check is `notify` (before the spawn: it may speak
+        at once); False when it has none."""
+        path = self._socket_path()
+        if path is None:
+            return False
+        if self._notifications is None:
+            self._notifications = Notifications(self.name, path, self)
+        self._notifications.open()
+        return True
 
     # -- health -----------------------------------------------------------------------------------
 
-    async def _watch_health(self, child: spawner.Child) -> Unhealthy | None:
-        """Until the child exits, or its health check gives up on it (the verdict)."""
-        assert self.spec.health is not None
-        probe = checks.make_probe(self.spec.health, cwd=self.spec.cwd, env={**os.environ, **self.spec.env})
-        self._monitor = HealthMonitor(self.spec.health, probe, self._on_health)
-        try:
-            return await self._monitor.watch(child.exited)
-        finally:
-            self._monitor = None
-
-    def _on_health(self, report: HealthReport) -> None:
-        """A change seen by the monitor: publish it, once (a repeat of the same news publishes nothing)."""
+    def _on_watch(self, report: WatchReport) -> None:
+        """A change seen by the run's watch: publish it, once (a repeat of the same news publishes nothing)."""
         if self._stop_reason is not None or self.state not in (S.STARTING, S.RUNNING):
             return
-        new = S.RUNNING if report.started else S.STARTING
+        new = S.RUNNING if report.up else S.STARTING
+        if new is S.STARTING and self.state is S.RUNNING:
+            return  # never back: a run that was up stays up until it ends
         if (new, report.health, report.reason) == (self.state, self.health, self.reason):
             return
         became_running = new is S.RUNNING and self.state is not S.RUNNING
@@ -451,8 +622,11 @@ class ProcessRunner:
         if became_running:
             self._arm_reset_timer()
 
-    async def _stop_unhealthy(self, child: spawner.Child, verdict: Unhealthy) -> None:
-        """Failed health: `crashed`, and the whole group stopped as a stop request would, then decide."""
+    async def _stop_unhealthy(self, verdict: Unhealthy) -> None:
+        """Failed health (or readiness): `crashed`, and the whole group stopped as a stop request
+        would, then decide."""
+        child = self._child
+        assert child is not None
         self.health = Health.UNHEALTHY
         self._transition(S.CRASHED, f"{verdict.reason}; stopping it: {self._stop_words()}")
         await spawner.stop_group(child, self.spec.stop_signal, self.spec.stop_timeout)
@@ -479,3 +653,16 @@ class ProcessRunner:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._task)
+
+
+async def _port_taken(port: int) -> str | None:
+    """Why `port` cannot be this process's (`port 8000 is held by pid 4242 (nginx)`), or None when free.
+
+    Asking the kernel whether anything listens costs a few dozen microseconds, on the start path; the
+    owner is looked for (a walk over every process's descriptors, in a thread) only when something does.
+    """
+    inodes = ports.listening(port)
+    if inodes is not None and not inodes:
+        return None
+    holder = await asyncio.to_thread(ports.holder, port, inodes)
+    return holder.describe(port) if holder is not None else None
