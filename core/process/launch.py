@@ -10,7 +10,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -33,12 +33,29 @@ class Run:
     foreign: bool = False
     """Started outside pmtop and adopted by PID (`pmtop adopt`): its group is not pmtop's to clean up."""
 
+    _moved: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+
     def move(self, child: spawner.Child) -> None:
         """The main process is now `child` (sd_notify `MAINPID=`)."""
         if self.spawned is None:
             self.spawned = self.child
         self.child = child
         self.create_time = None
+        if self._moved is not None and not self._moved.done():
+            self._moved.set_result(None)
+
+    async def main_exit(self, before_judging: Callable[[], None]) -> int | None:
+        """The exit status of the run's main process, following it when it moves. `before_judging` runs
+        when an exit is seen and may still move it (read the notifications a dying process sent)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            child = self.child
+            moved = self._moved = loop.create_future()
+            await asyncio.wait((child.exited, moved), return_when=asyncio.FIRST_COMPLETED)
+            if child.exited.done():
+                before_judging()
+                if self.child is child:
+                    return child.exited.result()
 
     @property
     def run_dir(self) -> Path:

@@ -17,10 +17,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ..checks.monitor import Unhealthy
-from ..checks.notify import NotifyCheck
 from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
 from ..model import (
@@ -39,7 +38,8 @@ from ..model import (
 from ..states import ACTIVE_STATES, STARTABLE_STATES, TRANSITIONS
 from ..system import foreign, notify, ports, spawner
 from . import dependencies, launch, logs
-from .notifications import Notifications
+from .ends import RunEnd, judge_end
+from .notifications import Notifications, child_env, socket_for
 from .policy import GiveUp, Outcome, Rest, Retry, decide
 from .readiness import LogLineMatcher
 from .runs import Runs
@@ -53,19 +53,6 @@ log = logging.getLogger("pmtop.core")
 
 
 DependencyLookup = Callable[[str], "ProcessRunner | None"]
-
-
-class RunEnd(NamedTuple):
-    """How one run ended, as `_run_once` tells the lifecycle."""
-
-    outcome: Outcome
-    ran: float | None
-    """Seconds it ran; None when it never ran, or was ended by its health check."""
-    detail: str
-    action: FailAction = FailAction.RESTART
-    """`restart`: ask the restart policy; otherwise a startup check's `fail_action`."""
-    give_up: str | None = None
-    """The run could not begin and retrying cannot help (its port is taken): `failed`, for this reason."""
 
 
 class ProcessRunner:
@@ -107,10 +94,9 @@ class ProcessRunner:
         self._notify_dir = notify_dir
         self._notifications: Notifications | None = None
         """The sd_notify socket of a `notify` check (made before its first spawn, kept across runs)."""
-        self._env = self._merged_env(spec)
+        self._env = child_env(spec, notify_dir)
         self._watch: RunWatch | None = None
         self._matcher: LogLineMatcher | None = None
-        self._moved: asyncio.Future[None] | None = None
         self._adopted_argv: tuple[str, ...] = ()
         """The command line of a process adopted by PID, as the OS shows it (when the spec has none)."""
         self.facts: Facts | None = None
@@ -291,11 +277,9 @@ class ProcessRunner:
             return False
         self.restarts = live.restarts
         self.failures = live.consecutive_failures
-        self._stop_reason = None
         if live.foreign and not self.spec.command:
             self._adopted_argv = foreign.cmdline(live.pid)
-        self._transition(S.STARTING, f"adopting pid {live.pid}")
-        self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
+        self._take_over(run)
         return True
 
     def adopt_pid(self, pid: int, argv: tuple[str, ...]) -> bool:
@@ -307,10 +291,13 @@ class ProcessRunner:
         if run is None:
             return False
         self._adopted_argv = argv
-        self._stop_reason = None
-        self._transition(S.STARTING, f"adopting pid {pid}")
-        self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
+        self._take_over(run)
         return True
+
+    def _take_over(self, run: launch.Run) -> None:
+        self._stop_reason = None
+        self._transition(S.STARTING, f"adopting pid {run.child.pid}")
+        self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
 
     def live_child(self) -> LiveChild | None:
         """What a successor needs to adopt the current run (None when nothing runs)."""
@@ -345,9 +332,9 @@ class ProcessRunner:
         """A reloaded config changed this process; only while it is not active."""
         assert self.state not in ACTIVE_STATES
         self.spec = spec
-        if self._notifications is not None and self._notify_check(spec) is None:
+        if self._notifications is not None and socket_for(spec, self._notify_dir) is None:
             self.close()
-        self._env = self._merged_env(spec)
+        self._env = child_env(spec, self._notify_dir)
         if not spec.enabled and self.state is not S.DISABLED:
             self._transition(S.DISABLED, "disabled in config")
         elif spec.enabled and self.state is S.DISABLED and self.reason == "disabled in config":
@@ -439,7 +426,7 @@ class ProcessRunner:
         else:
             if self.state is not S.STARTING:
                 self._transition(S.STARTING, "starting")
-            if spec.port is not None and (taken := await _port_taken(spec.port)) is not None:
+            if spec.port is not None and (taken := await ports.taken(spec.port)) is not None:
                 return self._not_begun(taken, give_up=True)
             self._open_notifications()
             on_output = self._on_output
@@ -504,31 +491,18 @@ class ProcessRunner:
         self.pid = None
         self.health = Health.UNKNOWN
         self.exit_code = exit_code
-        said_stopping = watch.stopping
-        clean = exit_code == 0 or (exit_code is None and said_stopping)
-        self.completed = clean and verdict is None
-        if verdict is not None:
-            end_reason = EndReason.HEALTH
-        elif self._stop_reason is not None:
-            end_reason = self._stop_reason[1]
-        else:
-            end_reason = EndReason.EXIT if clean else EndReason.CRASH
+        stop = self._stop_reason[1] if self._stop_reason is not None else None
+        end, end_reason, self.completed = judge_end(child.pid, child.started_at, ended, exit_code, verdict=verdict,
+                                                    stop=stop, said_stopping=watch.stopping)
         self.runs.record(RunRecord(child.pid, child.started_at, ended, exit_code, end_reason,
                                    run.logs.stderr_tail.lines()), run.logs)
-        if verdict is not None:
-            return RunEnd(Outcome.FAILURE, None, verdict.reason, verdict.action)
-        if exit_code is None:
-            detail = f"pid {child.pid} exited (status unknown: not pmtop's child)"
-        else:
-            detail = describe_exit(exit_code)
-        if said_stopping:
-            detail += " (it had sent STOPPING=1)"
-        return RunEnd(Outcome.CLEAN_EXIT if clean else Outcome.FAILURE, ended - child.started_at, detail)
+        return end
 
     async def _watch_run(self, watch: RunWatch) -> tuple[Unhealthy | None, int | None]:
         """Until the run's main process exits; a verdict first stops its group (as a stop would)."""
         judge = asyncio.create_task(watch.run(), name=f"pmtop:{self.name}:watch")
-        ended = asyncio.ensure_future(self._main_exit())
+        assert self._run is not None
+        ended = asyncio.ensure_future(self._run.main_exit(self._drain_notifications))
         verdict: Unhealthy | None = None
         try:
             await asyncio.wait((judge, ended), return_when=asyncio.FIRST_COMPLETED)
@@ -545,20 +519,6 @@ class ProcessRunner:
             if not ended.done():
                 ended.cancel()
 
-    async def _main_exit(self) -> int | None:
-        """The exit status of the run's main process, following it when it moves (`MAINPID=`)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            child = self._child
-            assert child is not None
-            moved = self._moved = loop.create_future()
-            await asyncio.wait((child.exited, moved), return_when=asyncio.FIRST_COMPLETED)
-            if child.exited.done():
-                if self._notifications is not None:
-                    self._notifications.drain()  # a MAINPID= sent just before that exit counts first
-                if self._child is child:
-                    return child.exited.result()
-
     def follow_main_pid(self, pid: int) -> None:
         """sd_notify `MAINPID=`: the run's main process is now `pid` (checked: of this run's session)."""
         old, run = self._child, self._run
@@ -573,31 +533,17 @@ class ProcessRunner:
         self.pid = pid
         if self._notifications is not None:
             self._notifications.moved(pid)
-        if self._moved is not None and not self._moved.done():
-            self._moved.set_result(None)
         self.publish()
 
-    # -- notify ------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _notify_check(spec: ProcessSpec) -> NotifyCheck | None:
-        check = spec.health.check if spec.health is not None else None
-        return check if isinstance(check, NotifyCheck) else None
-
-    def _socket_path(self) -> str | None:
-        if self._notify_dir is None or self._notify_check(self.spec) is None:
-            return None
-        return notify.socket_path(self._notify_dir, self.spec.name)
-
-    def _merged_env(self, spec: ProcessSpec) -> dict[str, str] | None:
-        check = self._notify_check(spec)
-        path = notify.socket_path(self._notify_dir, spec.name) if check and self._notify_dir else None
-        return launch.merged_env(spec, notify_socket=path, watchdog=check.watchdog if check else None)
+    def _drain_notifications(self) -> None:
+        """Before an exit is judged: a `MAINPID=` sent just before it is read first (as systemd does)."""
+        if self._notifications is not None:
+            self._notifications.drain()
 
     def _open_notifications(self) -> bool:
         """Bind the process's sd_notify socket if its check is `notify` (before the spawn: it may speak
         at once); False when it has none."""
-        path = self._socket_path()
+        path = socket_for(self.spec, self._notify_dir)
         if path is None:
             return False
         if self._notifications is None:
@@ -654,15 +600,3 @@ class ProcessRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._task)
 
-
-async def _port_taken(port: int) -> str | None:
-    """Why `port` cannot be this process's (`port 8000 is held by pid 4242 (nginx)`), or None when free.
-
-    Asking the kernel whether anything listens costs a few dozen microseconds, on the start path; the
-    owner is looked for (a walk over every process's descriptors, in a thread) only when something does.
-    """
-    inodes = ports.listening(port)
-    if inodes is not None and not inodes:
-        return None
-    holder = await asyncio.to_thread(ports.holder, port, inodes)
-    return holder.describe(port) if holder is not None else None

@@ -28,12 +28,30 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Protocol
 
-from ..system.notify import Notification, NotifySocket, NotifyState
+from ..checks.notify import NotifyCheck
+from ..model import ProcessSpec
+from ..system.notify import Notification, NotifySocket, NotifyState, socket_path
+from .launch import merged_env
 from .watch import RunWatch
 
 log = logging.getLogger("pmtop.core")
+
+
+def socket_for(spec: ProcessSpec, folder: Path | None) -> str | None:
+    """The path of the process's sd_notify socket (None: its check is not `notify`)."""
+    if folder is None or spec.health is None or not isinstance(spec.health.check, NotifyCheck):
+        return None
+    return socket_path(folder, spec.name)
+
+
+def child_env(spec: ProcessSpec, folder: Path | None) -> dict[str, str] | None:
+    """The child's environment, with `$NOTIFY_SOCKET` (and `$WATCHDOG_USEC`) for a `notify` check."""
+    check = spec.health.check if spec.health is not None else None
+    watchdog = check.watchdog if isinstance(check, NotifyCheck) else None
+    return merged_env(spec, notify_socket=socket_for(spec, folder), watchdog=watchdog)
 
 
 class MainPidFollower(Protocol):

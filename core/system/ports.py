@@ -12,6 +12,7 @@ walks every process's descriptors and runs only when the port turned out to be t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import struct
@@ -144,3 +145,16 @@ def _psutil_holder(port: int) -> Holder | None:  # pragma: no cover - no /proc (
             except psutil.Error:
                 return Holder(conn.pid)
     return None
+
+
+async def taken(port: int) -> str | None:
+    """Why `port` cannot be a process's (`port 8000 is held by pid 4242 (nginx)`), or None when free.
+
+    Asking the kernel whether anything listens costs a few dozen microseconds, on the start path; the
+    owner is looked for (a walk over every process's descriptors, in a thread) only when something does.
+    """
+    inodes = listening(port)
+    if inodes is not None and not inodes:
+        return None
+    found = await asyncio.to_thread(holder, port, inodes)
+    return found.describe(port) if found is not None else None
