@@ -296,6 +296,7 @@ class ProcessRunner:
 
     def _take_over(self, run: launch.Run) -> None:
         self._stop_reason = None
+        self.pid = run.child.pid  # known at once: a second adoption of the same PID is refused
         self._transition(S.STARTING, f"adopting pid {run.child.pid}")
         self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
 
