@@ -164,6 +164,10 @@ def _env_file(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
     files = ctx.settings.get("env_file")
     for path in [files] if isinstance(files, str) else files or ():
         unit.set("Service", "EnvironmentFile", _specifiers(str(path)))
+    both = sorted(set(spec.env) & set(spec.file_env))
+    if both:
+        ctx.approximated(spec, "env_file", f"{', '.join(both)}: set by env and by a file; systemd lets "
+                                           "EnvironmentFile= win over Environment= (pmtop: env wins)")
     if files:
         ctx.note(spec, "env_file", "EnvironmentFile= reads KEY=VALUE lines; dotenv's `export` and "
                                    "${VAR} expansion are not understood by systemd, and it reads the files at "
