@@ -501,9 +501,20 @@ class ProcessRunner:
 
     async def _watch_run(self, watch: RunWatch) -> tuple[Unhealthy | None, int | None]:
         """Until the run's main process exits; a verdict first stops its group (as a stop would)."""
+        run = self._run
+        assert run is not None
+        if watch.idle and self._notifications is None:
+            # Nothing to judge and nobody to move the main process: the shortest path from an exit to
+            # its restart, with no task in between (most processes take it).
+            try:
+                return None, await asyncio.shield(run.child.exited)
+            finally:
+                self._disarm_reset_timer()
         judge = asyncio.create_task(watch.run(), name=f"pmtop:{self.name}:watch")
-        assert self._run is not None
-        ended = asyncio.ensure_future(self._run.main_exit(self._drain_notifications))
+        if self._notifications is not None:  # MAINPID= may move it: follow the main process
+            ended: asyncio.Future[int | None] = asyncio.ensure_future(run.main_exit(self._drain_notifications))
+        else:
+            ended = run.child.exited
         verdict: Unhealthy | None = None
         try:
             await asyncio.wait((judge, ended), return_when=asyncio.FIRST_COMPLETED)
@@ -511,13 +522,13 @@ class ProcessRunner:
                 verdict = judge.result()  # the run must go; or None: a stop began, and it ends it
                 if verdict is not None:
                     await self._stop_unhealthy(verdict)
-            return verdict, await ended
+            return verdict, await asyncio.shield(ended)
         finally:
             self._disarm_reset_timer()
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await judge  # an exec probe in flight is killed and reaped before the run is recorded
-            if not ended.done():
+            if ended is not run.child.exited and not ended.done():
                 ended.cancel()
 
     def follow_main_pid(self, pid: int) -> None:

@@ -115,6 +115,11 @@ class RunWatch:
     def up(self) -> bool:
         return self._up
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to wait for and nothing to probe: up at once, and no verdict can ever come."""
+        return not self._gates and self._monitored is None
+
     # -- life --------------------------------------------------------------------------------------
 
     async def run(self) -> Unhealthy | None:

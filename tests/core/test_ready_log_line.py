@@ -217,3 +217,12 @@ def test_an_invalid_regex_is_a_config_error_naming_the_key(tmp_path: Path) -> No
         parse_process("web", {"command": "x", "ready_log_line": "listening on (port"}, base_dir=tmp_path)
     assert caught.value.message == ("process.web.ready_log_line: invalid regular expression \"listening on (port\": "
                                     "missing ), unterminated subpattern at position 13")
+
+
+async def test_matcher_never_matches_across_lines() -> None:
+    """`\\s` matches a newline, but the setting is per line: a hit spanning two lines does not count."""
+    matcher = readiness.LogLineMatcher(r"ready\s+now$")
+    assert not matcher.feed("stdout", b"ready\nnow\n")
+    assert not matcher.feed("stdout", b"not ready\nnow either\r\n")
+    assert matcher.feed("stdout", b"ready   now\r\n")
+    assert matcher.matched.result() == "ready   now"
