@@ -786,7 +786,20 @@ def some_parts(args: argparse.Namespace, parts: set[str]) -> int:
                 ("  event loop CPU per MB drained, median", f"{ls['cpu_ms_per_mb_median']:.2f} ms", "", "", ""),
             ]
         if "daemon" in parts:
-            print("[2-4] daemon figures need the full run: use --parts restart,daemon,logs", flush=True)
+            n, rounds = args.processes, (1 if args.quick else 3)
+            idle_s = 5.0 if args.quick else 20.0
+            print(f"[2-4] {rounds} round(s): cold start of {n} + idle {idle_s:g} s (first) + shutdown ...", flush=True)
+            done = [daemon_round(n, workdir, r, idle_s if r == 0 else 0.0, 0.5 if args.quick else 1.0)
+                    for r in range(rounds)]
+            idle = done[0].idle or {}
+            out["daemon"] = {"cold_start_s": [x.cold_start_s for x in done], "shutdown_s": [x.shutdown_s for x in done],
+                             "idle": idle}
+            rows += [
+                (f"cold start of {n}, runs", " / ".join(fmt_s(x.cold_start_s) for x in done), "", "", ""),
+                (f"idle CPU with {n} running", f"{idle.get('cpu_percent', float('nan')):.4f} %", "", "", ""),
+                (f"RSS with {n} running", f"{idle.get('rss_mb', float('nan')):.1f} MB", "", "", ""),
+                (f"graceful shutdown of {n}, runs", " / ".join(fmt_s(x.shutdown_s) for x in done), "", "", ""),
+            ]
     except (KeyboardInterrupt, Interrupted) as exc:
         print(f"interrupted ({exc or 'Ctrl-C'}); cleaned up", file=sys.stderr)
         return 130
