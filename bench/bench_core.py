@@ -21,6 +21,13 @@ What is measured, and how:
    from `/proc/<pid>/task/*/schedstat` (nanoseconds; psutil's cpu_times ticks at 10 ms, which is the
    whole budget of 0.05 % over 20 s), and its RSS.
 4. Graceful shutdown. SIGTERM to pmtop, timed until pmtop has exited and all 200 sleep PIDs are gone.
+5. Log throughput. An in-process `Supervisor` runs a child that writes 64 MB of 100-byte lines to stdout
+   as fast as it can (restart = "no"); timed from the start until all of it is in `stdout.log`, with the
+   event loop thread's own CPU time (RUSAGE_THREAD) per MB: the cost of draining a chatty process.
+   `--ready-log-line RE` measures the same with that setting (RE never matching: every line searched).
+
+`--parts restart,logs` runs only those figures (`daemon` = 2-4), for before/after comparisons of one
+change; interleave runs of the two builds in the same quiet moment, the machine's load moves the figures.
 
 Safety: loopback only (the generated config pins host 127.0.0.1 and port "auto"); every process the
 bench starts, directly or through a supervisor it started, is killed by PID (checked with psutil's
@@ -416,6 +423,88 @@ async def restart_latency(samples: int, warmup: int, home: Path) -> RestartResul
     return RestartResult(pmtop_ms, floor_ms, missing, mismatch, late)
 
 
+# --------------------------------------------------------------------------------- 5. log throughput
+
+LOG_WRITER = r"""
+import os, sys
+line = b"2026-11-21 12:00:00.000 INFO worker handled request 4242 in 3 ms; all is well, nothing to see\n"
+block = line * (65536 // len(line))
+total, out = int(sys.argv[1]), sys.stdout.fileno()
+left = total
+while left > 0:
+    chunk = block[:left]
+    left -= os.write(out, chunk)
+"""
+
+
+@dataclass
+class LogResult:
+    mb: float
+    seconds: list[float]
+    cpu_ms_per_mb: list[float]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "mb": self.mb,
+            "median_s": statistics.median(self.seconds),
+            "mb_per_s_median": self.mb / statistics.median(self.seconds),
+            "cpu_ms_per_mb_median": statistics.median(self.cpu_ms_per_mb),
+            "runs_s": self.seconds,
+            "cpu_ms_per_mb_runs": self.cpu_ms_per_mb,
+        }
+
+
+async def log_throughput(mb: float, runs: int, home: Path, ready_log_line: str | None) -> LogResult:
+    from dataclasses import replace
+
+    from pmtop.core.locations import instance_paths
+    from pmtop.core.model import LogSpec, ProcessSpec, ProcessState, ProcessStatus, RestartPolicy, RestartSpec
+    from pmtop.core.supervisor import Supervisor
+
+    size = int(mb * 1024 * 1024)
+    with env_var("PMTOP_HOME", str(home)):
+        paths = instance_paths("bench-logs")
+    spec = ProcessSpec(name="writer", command=(sys.executable, "-c", LOG_WRITER, str(size)),
+                       restart=RestartSpec(policy=RestartPolicy.NO), stop_timeout=2.0,
+                       logs=LogSpec(max_bytes=2 * size))  # no rotation: the file's size says when all is in
+    if ready_log_line is not None:
+        spec = replace(spec, ready_log_line=ready_log_line)  # type: ignore[call-arg]
+    supervisor = Supervisor([spec], paths=paths)
+    seconds: list[float] = []
+    cpu: list[float] = []
+    try:
+        async with supervisor.subscribe() as events:
+            for _ in range(runs):
+                thread = resource.getrusage(resource.RUSAGE_THREAD)
+                t0 = perf()
+                await supervisor.start("writer")
+                async with asyncio.timeout(120):
+                    while True:
+                        event = await events.__anext__()
+                        if isinstance(event, ProcessStatus) and event.state in (
+                                ProcessState.STOPPED, ProcessState.FAILED) and event.exit_code is not None:
+                            break
+                runner = supervisor._runners["writer"]  # private: only to find the run's file
+                assert runner.run_dir is not None
+                log = runner.run_dir / "stdout.log"
+                while log.stat().st_size < size:  # the exit can beat the last drained bytes
+                    await asyncio.sleep(0.001)
+                seconds.append(perf() - t0)
+                after = resource.getrusage(resource.RUSAGE_THREAD)
+                used = (after.ru_utime + after.ru_stime) - (thread.ru_utime + thread.ru_stime)
+                cpu.append(used * 1000 / mb)
+                await asyncio.sleep(0.2)
+            async with asyncio.timeout(10):
+                await supervisor.shutdown()
+    finally:
+        for r in getattr(supervisor, "_runners", {}).values():
+            child = getattr(r, "_child", None)
+            if child is not None:
+                REGISTRY.add(child.pid)
+        REGISTRY.kill_all()
+    return LogResult(mb, seconds, cpu)
+
+
 # ---------------------------------------------- 2-4. cold start, idle cost, graceful shutdown of N
 
 
@@ -665,12 +754,83 @@ def print_table(rows: list[tuple[str, str, str, str, str]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
+def some_parts(args: argparse.Namespace, parts: set[str]) -> int:
+    """Only the chosen figures, as a short table (for before/after comparisons of one change)."""
+    samples, warmup = (30, 3) if args.quick else (200, 10)
+    runs = 3 if args.quick else 7
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_terminate)
+    out: dict[str, Any] = {"quick": args.quick, "loadavg_start": os.getloadavg()}
+    rows: list[tuple[str, str, str, str, str]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="pmtop-bench-"))
+    try:
+        if "restart" in parts:
+            print(f"[1] crash-to-restart latency: {samples} SIGKILLs (+{warmup} warm-up) ...", flush=True)
+            rs = asyncio.run(restart_latency(samples, warmup, workdir / "restart-home")).summary()
+            out["restart"] = rs
+            rows += [
+                ("restart latency, median / p95 (pmtop)",
+                 f"{fmt_ms(rs['pmtop_median_ms'])} / {fmt_ms(rs['pmtop_p95_ms'])}", "", "", ""),
+                ("restart latency, median / p95 (floor)",
+                 f"{fmt_ms(rs['floor_median_ms'])} / {fmt_ms(rs['floor_p95_ms'])}", "", "", ""),
+                ("restart latency, ratio of medians", f"{rs['ratio_median']:.2f}x", f"<= {TARGET_RESTART_RATIO}x",
+                 verdict(rs["ratio_median"] <= TARGET_RESTART_RATIO), ""),
+            ]
+        if "logs" in parts:
+            what = f" with ready_log_line {args.ready_log_line!r}" if args.ready_log_line else ""
+            print(f"[5] log throughput: {args.log_mb:g} MB x {runs}{what} ...", flush=True)
+            ls = asyncio.run(log_throughput(args.log_mb, runs, workdir / "logs-home", args.ready_log_line)).summary()
+            out["logs"] = ls
+            rows += [
+                (f"log throughput{what}, median of {runs}", f"{ls['mb_per_s_median']:.0f} MB/s", "", "", ""),
+                ("  event loop CPU per MB drained, median", f"{ls['cpu_ms_per_mb_median']:.2f} ms", "", "", ""),
+            ]
+        if "daemon" in parts:
+            n, rounds = args.processes, (1 if args.quick else 3)
+            idle_s = 5.0 if args.quick else 20.0
+            print(f"[2-4] {rounds} round(s): cold start of {n} + idle {idle_s:g} s (first) + shutdown ...", flush=True)
+            done = [daemon_round(n, workdir, r, idle_s if r == 0 else 0.0, 0.5 if args.quick else 1.0)
+                    for r in range(rounds)]
+            idle = done[0].idle or {}
+            out["daemon"] = {"cold_start_s": [x.cold_start_s for x in done], "shutdown_s": [x.shutdown_s for x in done],
+                             "idle": idle}
+            rows += [
+                (f"cold start of {n}, runs", " / ".join(fmt_s(x.cold_start_s) for x in done), "", "", ""),
+                (f"idle CPU with {n} running", f"{idle.get('cpu_percent', float('nan')):.4f} %", "", "", ""),
+                (f"RSS with {n} running", f"{idle.get('rss_mb', float('nan')):.1f} MB", "", "", ""),
+                (f"graceful shutdown of {n}, runs", " / ".join(fmt_s(x.shutdown_s) for x in done), "", "", ""),
+            ]
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print(f"interrupted ({exc or 'Ctrl-C'}); cleaned up", file=sys.stderr)
+        return 130
+    finally:
+        REGISTRY.kill_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    out["loadavg_end"] = os.getloadavg()
+    print()
+    print_table(rows)
+    print(f"(load {out['loadavg_start'][0]:.2f} -> {out['loadavg_end'][0]:.2f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples, for smoke runs (< 40 s)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("-n", "--processes", type=int, default=200, help="processes for figures 2-4")
+    parser.add_argument("--parts", default="restart,daemon,logs",
+                        help="which figures: restart (1), daemon (2-4), logs (5); comma-separated")
+    parser.add_argument("--log-mb", type=float, default=64.0, help="MB written for the log throughput")
+    parser.add_argument("--ready-log-line", metavar="RE", help="log throughput with this ready_log_line")
     args = parser.parse_args(argv)
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = parts - {"restart", "daemon", "logs"}
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if parts != {"restart", "daemon", "logs"}:
+        return some_parts(args, parts)
     quick = args.quick
     n = args.processes
     samples, warmup = (30, 3) if quick else (200, 10)

@@ -64,7 +64,7 @@ def row(status: Status, now: float) -> list[str]:
         str(status.get("name", "?")),
         state,
         str(status.get("pid") or BLANK),
-        formats.ports(status.get("ports") or ()) or BLANK,
+        formats.ports(status.get("ports") or (), status.get("port")) or BLANK,
         str(status.get("health") or Health.UNKNOWN),
         str(status.get("restarts", 0)),
         formats.duration(formats.uptime_seconds(state, status.get("pid"), status.get("started_at"), now)) or BLANK,

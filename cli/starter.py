@@ -39,21 +39,41 @@ restart = "on-failure"         # "always" | "on-failure" | "no"
 command = ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"]  # never run through a shell
 cwd = "."                      # relative to this file's folder
 env = { PYTHONUNBUFFERED = "1" }
+# env_file = [".env"]          # dotenv files (relative to this file), read at start-up and `pmtop reload`;
+                               # later files win, `env` wins over them
+port = 8000                    # the port it listens on: shown before it binds, checked free before each
+                               # start (held by another program: `failed`, naming it), given as $PORT
+ready_log_line = "Serving HTTP on"  # `starting` until a line of its output matches (a regex); with a
+                               # startup check below, both must pass
 # autostart = true
 # depends_on = ["db"]          # or { db = "healthy" }: "started" | "healthy" | "completed"
 
 [process.web.health]           # optional; without it, a live PID counts as healthy
-type = "http"                  # KINDS
+type = "http"                  # KIND_NAMES (each kind's keys are listed below)
 url = "http://127.0.0.1:8000/"
 interval = "5s"
 timeout = "2s"
 failures = 2                   # consecutive failures before it counts as unhealthy and is restarted
 startup = { initial_delay = "200ms", interval = "500ms", max_attempts = 20, fail_action = "restart" }
-
+KIND_KEYS
 # [process.worker]
 # command = "python3 worker.py --verbose"   # a string is split like a shell would, but never run by one
 # restart = "always"
 # depends_on = { web = "healthy" }
+
+# [process.worker.health]      # a worker with no port to ask: it touches a file now and then
+# type = "heartbeat"
+# path = "worker.beat"         # relative to the worker's cwd
+# max_age = "30s"              # not touched for longer: a failure (`failures` in a row: restarted)
+
+# [process.api]                # a service that speaks systemd's sd_notify (READY=1, STATUS=, WATCHDOG=1)
+# command = "python3 api.py"
+# [process.api.health]
+# type = "notify"              # pmtop gives it $NOTIFY_SOCKET; `starting` until it sends READY=1
+# watchdog = "10s"             # WATCHDOG=1 must come at least this often (optional)
+
+# Someone else's process can be watched too: `pmtop adopt NAME --pid PID [-- CMD ARGS...]`.
 '''
 
-STARTER: Final = _TEMPLATE.replace("KINDS", " | ".join(f'"{name}" ({kind.example})' for name, kind in KINDS.items()))
+STARTER: Final = _TEMPLATE.replace("KIND_NAMES", " | ".join(f'"{name}"' for name in KINDS)).replace(
+    "KIND_KEYS", "".join(f'#   "{name}": {kind.example}\n' for name, kind in KINDS.items()))

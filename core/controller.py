@@ -47,6 +47,11 @@ class Controller(Protocol):
 
     async def add(self, spec: ProcessSpec, *, start: bool = True) -> ProcessStatus: ...
 
+    async def adopt_pid(self, spec: ProcessSpec, pid: int) -> ProcessStatus:
+        """Watch `pid`, a process someone else started, as `spec` (whose command, if any, is what the
+        restart policy runs once it has exited)."""
+        ...
+
     async def remove(self, name: str) -> None:
         """Stop the process and forget it."""
         ...

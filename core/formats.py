@@ -115,8 +115,12 @@ def exit_code(code: int | None) -> str:
     return signal_name(-code) if code < 0 else str(code)
 
 
-def ports(values: Iterable[int]) -> str:
-    return ",".join(str(p) for p in values)
+def ports(values: Iterable[int], declared: int | None = None) -> str:
+    """`8000,8001`; a declared `port` that nothing listens on (yet) in parentheses first: `(8000)`."""
+    shown = [str(p) for p in values]
+    if declared is not None and str(declared) not in shown:
+        shown.insert(0, f"({declared})")
+    return ",".join(shown)
 
 
 def clock_time(epoch: float | None) -> str:

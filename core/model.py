@@ -120,10 +120,17 @@ class ProcessSpec:
 
     name: str
     command: tuple[str, ...]
+    """Empty only for a process adopted by PID without a command (`pmtop adopt NAME --pid PID`):
+    pmtop watches it, and has nothing to start once it has exited."""
     cwd: str | None = None
     """Absolute after loading (relative paths are resolved against the config file's folder)."""
     env: Mapping[str, str] = field(default_factory=dict)
-    """Merged over the supervisor's own environment at spawn time."""
+    """Merged over the supervisor's own environment (and `file_env`) at spawn time."""
+    env_file: tuple[str, ...] = ()
+    """Dotenv files, absolute after loading; read when the config is loaded or reloaded (not at each
+    start), into `file_env`, so a broken file is a config error and a changed one a changed spec."""
+    file_env: Mapping[str, str] = field(default_factory=dict)
+    """What the `env_file`s held at the last load, later files winning; `env` wins over all of it."""
     autostart: bool = True
     enabled: bool = True
     depends_on: Mapping[str, DependencyCondition] = field(default_factory=dict)
@@ -137,6 +144,12 @@ class ProcessSpec:
     stop_timeout: float = 10.0
     logs: LogSpec = field(default_factory=LogSpec)
     health: HealthSpec | None = None
+    ready_log_line: str | None = None
+    """A regular expression: a fresh run stays `starting` until a line of its stdout or stderr matches
+    (and, with a startup check, that passes too)."""
+    port: int | None = None
+    """The TCP port the process is meant to listen on: shown before it binds, checked free before each
+    start (held by another program: the start fails, the state is `failed`), and given as `$PORT`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +219,8 @@ class ProcessStatus:
     memory_rss: int | None = None
     scope: Scope = Scope.PROJECT
     command: tuple[str, ...] = ()
+    port: int | None = None
+    """The declared port (`port = 8000`), whether or not anything listens on it yet (`ports` says)."""
 
     def to_dict(self) -> dict[str, Any]:
         # Written out (not dataclasses.asdict, which deep-copies): this runs for every process of
@@ -226,6 +241,7 @@ class ProcessStatus:
             "memory_rss": self.memory_rss,
             "scope": self.scope.value,
             "command": list(self.command),
+            "port": self.port,
         }
 
     @classmethod
@@ -246,6 +262,7 @@ class ProcessStatus:
             memory_rss=data.get("memory_rss"),
             scope=Scope(data.get("scope", "project")),
             command=tuple(data.get("command") or ()),
+            port=data.get("port"),
         )
 
 
@@ -264,6 +281,11 @@ class LiveChild:
     """stream -> pipe inode of the child's stdout/stderr, to reattach the output after adoption."""
     keeper_fds: Mapping[str, int] = field(default_factory=dict)
     """stream -> fd number in the child that holds that pipe's read end (see spawner)."""
+    group: int | None = None
+    """The process group its stop signals go to (its own PID for every child pmtop spawns); None for a
+    process adopted by PID that does not lead its group, which is signalled alone."""
+    foreign: bool = False
+    """Started outside pmtop and adopted by PID (`pmtop adopt`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,8 @@ TRANSITIONS: Final[dict[ProcessState, frozenset[ProcessState]]] = {
     # starting -> running: spawned (and past its startup check)
     # starting -> stopping: stop while the child is up; -> stopped: stop while waiting for dependencies
     # starting -> crashed: exited, or could not be spawned, before it was running
-    _S.STARTING: frozenset({_S.STARTING, _S.RUNNING, _S.STOPPING, _S.STOPPED, _S.CRASHED}),
+    # starting -> failed: its declared port is held by another program (retrying cannot free it)
+    _S.STARTING: frozenset({_S.STARTING, _S.RUNNING, _S.STOPPING, _S.STOPPED, _S.CRASHED, _S.FAILED}),
     # running -> running: a field other than the state changed (counter reset, health)
     # running -> crashed: unexpected exit, or failed health (the group is then stopped, and the
     # restart decision follows); -> stopped: clean exit under on-failure / no

@@ -37,7 +37,7 @@ from .model import (
 )
 from .process import logs
 from .process.machine import ProcessRunner
-from .system import strays
+from .system import foreign, notify, strays
 from .system.sessions import SessionWatch
 from .version import __version__
 
@@ -73,6 +73,8 @@ class Supervisor:
         self.partner: Callable[[], str | None] | None = None
         """Set by the daemon: its partner's state word for the header (SPEC §9)."""
         self._bus = EventBus()
+        self._notify_dir = notify.socket_folder(paths.state_dir)
+        """Where `notify` checks' sockets are bound (private to the owner; see `system.notify`)."""
         self.output = logs.OutputHub()
         """Live output of every run, for `follow`."""
         self._runners: dict[str, ProcessRunner] = {}
@@ -98,7 +100,7 @@ class Supervisor:
     def _make_runner(self, spec: ProcessSpec) -> ProcessRunner:
         return ProcessRunner(
             spec, bus=self._bus, log_dir=self.paths.log_dir, lookup=self._runners.get, output=self.output,
-            on_run_end=self._schedule_hunt,
+            on_run_end=self._schedule_hunt, notify_dir=self._notify_dir,
         )
 
     def _runner(self, name: str) -> ProcessRunner:
@@ -184,6 +186,8 @@ class Supervisor:
         await self._close()
 
     async def _close(self) -> None:
+        for runner in self._runners.values():
+            runner.close()
         self._sessions.close()
         if self._facts is not None:
             await self._facts.aclose()
@@ -244,7 +248,7 @@ class Supervisor:
         return {"added": added, "changed": changed, "removed": removed}
 
     def _forget(self, name: str) -> None:
-        del self._runners[name]
+        self._runners.pop(name).close()
         self._declared.discard(name)
         self.output.close(name)
         self._bus.publish(ProcessRemoved(name))
@@ -451,6 +455,28 @@ class Supervisor:
         runner.publish()
         if start and spec.autostart and runner.state is ProcessState.STOPPED:
             await self.start(spec.name)
+        return runner.status()
+
+    async def adopt_pid(self, spec: ProcessSpec, pid: int) -> ProcessStatus:
+        """Put a process someone else started under watch as `spec` (`pmtop adopt`): state, facts,
+        health and history as for any other. A run-time registration: never written to a config file."""
+        if spec.name in self._runners:
+            raise ProcessExists(spec.name)
+        refusal = foreign.refusal(pid)
+        if refusal is not None:
+            raise ActionRefused(f"cannot adopt pid {pid}: {refusal}")
+        for name, other in self._runners.items():
+            if other.pid == pid:
+                raise ActionRefused(f"cannot adopt pid {pid}: pmtop already supervises it as {name}")
+        unknown = [d for d in spec.depends_on if d not in self._runners]
+        if unknown:
+            raise ConfigError(f"unknown process {unknown[0]!r}", key_path=f"process.{spec.name}.depends_on")
+        if spec.session_pid is not None and not self._sessions.watch(spec.session_pid):
+            raise ActionRefused(f"session PID {spec.session_pid} is not running")
+        runner = self._runners[spec.name] = self._make_runner(spec)
+        if not runner.adopt_pid(pid, foreign.cmdline(pid)):
+            del self._runners[spec.name]
+            raise ActionRefused(f"cannot adopt pid {pid}: it is no longer running")
         return runner.status()
 
     async def remove(self, name: str) -> None:

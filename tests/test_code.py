@@ -124,3 +124,18 @@ def test_the_tools_are_installed() -> None:
     """The test extra brings the tools above, so that none of those tests can quietly skip."""
     for tool in ("ruff", "mypy", "lint-imports"):
         assert (BIN / tool).exists() or shutil.which(tool), tool
+
+
+def test_every_package_ships() -> None:
+    """Every folder with an `__init__.py` is listed in pyproject's `packages` (an editable install
+    finds a forgotten one anyway; the wheel CI and users install would silently lack it)."""
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = {prefix: Path(folder) for prefix, folder in setup["package-dir"].items()}
+    found = {
+        ".".join((prefix, *init.parent.relative_to(ROOT / folder).parts))
+        for prefix, folder in dirs.items()
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert found == set(setup["packages"]), "pyproject.toml [tool.setuptools] packages differ from the source tree"

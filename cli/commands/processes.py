@@ -1,4 +1,4 @@
-"""The commands that act on processes: `ps`, `start|stop|restart|enable|disable`, `logs`, `add`, `rm`."""
+"""The commands that act on processes: `ps`, `start|stop|restart|enable|disable`, `logs`, `add`, `adopt`, `rm`."""
 
 from __future__ import annotations
 
@@ -128,6 +128,31 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scope", choices=["global", "project", "session"], help="default: project if the "
                         "daemon runs a config file, else global; session with --session")
     parser.add_argument("--no-start", action="store_true", help="register without starting")
+    _new_keys(parser)
+
+
+def _new_keys(parser: argparse.ArgumentParser) -> None:
+    """The SPEC §10 keys that make sense on a command line (`[health]` tables belong in pmtop.toml)."""
+    parser.add_argument("--listen", dest="declared_port", type=int, metavar="PORT",
+                        help="the TCP port it listens on (`port` in pmtop.toml; --port is the daemon's): "
+                             "checked free before each start, given as $PORT")
+    parser.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                        help="a dotenv file (repeatable; later ones win, --env wins over all)")
+    parser.add_argument("--ready-log-line", metavar="REGEX",
+                        help="starting until a line of its output matches REGEX")
+
+
+def new_keys(args: argparse.Namespace) -> dict[str, Any]:
+    """`--listen`, `--env-file`, `--ready-log-line` as process-table keys (files made absolute: the
+    daemon reads them, from its own folder)."""
+    table: dict[str, Any] = {}
+    if args.declared_port is not None:
+        table["port"] = args.declared_port
+    if args.env_file:
+        table["env_file"] = [os.path.abspath(os.path.expanduser(f)) for f in args.env_file]
+    if args.ready_log_line is not None:
+        table["ready_log_line"] = args.ready_log_line
+    return table
 
 
 @command("add", help="register a process: pmtop add NAME -- CMD ARGS...", arguments=_add_arguments, rest=True)
@@ -149,6 +174,7 @@ def add(args: argparse.Namespace) -> int:
         table["restart"] = args.restart
     if args.env:
         table["env"] = parse_env(args.env)
+    table.update(new_keys(args))
     if args.no_start:
         table["start"] = False
     target = target_of(args)
@@ -168,6 +194,45 @@ def add(args: argparse.Namespace) -> int:
     if table["scope"] == "project" and daemon_config is not None and same_file(
             Path(table["project"]), Path(daemon_config).parent):
         emit(f"Saved in {daemon_config}.")
+    return EXIT_OK
+
+
+def _adopt_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("--pid", type=int, required=True, metavar="PID", help="the running process to watch")
+    parser.add_argument("--restart", choices=["always", "on-failure", "no"],
+                        help="what to do once it exits (runs CMD; default on-failure)")
+    parser.add_argument("--session", type=int, metavar="PID", help="stop and remove it when PID exits")
+    parser.add_argument("--cwd", metavar="DIR", help="working directory for CMD (default: the current one)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment for CMD")
+    _new_keys(parser)
+
+
+@command("adopt", help="watch a process someone else started: pmtop adopt NAME --pid PID [-- CMD ARGS...]",
+         arguments=_adopt_arguments, rest=True)
+def adopt(args: argparse.Namespace) -> int:
+    """A run-time registration (never written to pmtop.toml: a PID is this machine's, now), global unless
+    `--session` makes it a session process. After `--`: what the restart policy runs once it has exited."""
+    if args.argv and args.argv[0].startswith("-"):
+        raise UsageError("put the command after `--`: pmtop adopt NAME --pid PID [-- CMD ARGS...]")
+    table: dict[str, Any] = {"name": args.name, "pid": args.pid,
+                             "cwd": os.path.abspath(args.cwd) if args.cwd else os.getcwd()}
+    if args.argv:
+        table["command"] = list(args.argv)
+    if args.restart is not None:
+        table["restart"] = args.restart
+    if args.env:
+        table["env"] = parse_env(args.env)
+    table.update(new_keys(args))
+    if args.session is not None:
+        table.update(scope="session", session_pid=args.session)
+    else:
+        table["scope"] = "global"
+    with target_of(args).client() as client:
+        status = client.request("POST", "/processes", table, wait=True)
+    emit(output.status_lines([status], colour=colour()))
+    if not args.argv:
+        emit(f"Once pid {args.pid} exits, {args.name} stays stopped (no command to restart it with).")
     return EXIT_OK
 
 

@@ -210,7 +210,8 @@ class HttpController:
         config: dict[str, Any] = data["config"]
         project, cwd = data.get("project"), config.get("cwd")
         base = project or (cwd if isinstance(cwd, str) and cwd.startswith("/") else "/")
-        spec = parse_process(name, config, base_dir=Path(base))
+        # The daemon reads the env files; this client may not be able to (another machine, say).
+        spec = parse_process(name, config, base_dir=Path(base), env_files=False, adopted="command" not in config)
         return dataclasses.replace(spec, cwd=cwd, project=project, session_pid=data.get("session_pid"))
 
     async def _act(self, name: str, verb: str) -> ProcessStatus:
@@ -242,6 +243,12 @@ class HttpController:
             body["session_pid"] = spec.session_pid
         if spec.project is not None:
             body["project"] = spec.project
+        return ProcessStatus.from_dict(await self._request("POST", "/processes", json=body, wait=True))
+
+    async def adopt_pid(self, spec: ProcessSpec, pid: int) -> ProcessStatus:
+        body: dict[str, Any] = {**spec_to_table(spec), "name": spec.name, "pid": pid}
+        if spec.session_pid is not None:
+            body["session_pid"] = spec.session_pid
         return ProcessStatus.from_dict(await self._request("POST", "/processes", json=body, wait=True))
 
     async def remove(self, name: str) -> None:

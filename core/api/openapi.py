@@ -93,6 +93,13 @@ PROCESS_KEYS: Final[JSON] = {
     "log_backups": {"type": "integer", "minimum": 0},
     "log_keep_runs": {"type": "integer", "minimum": 1},
     "health": _HEALTH,
+    "ready_log_line": {"type": "string", "minLength": 1,
+                       "description": "A regular expression: `starting` until a line of stdout or stderr matches."},
+    "env_file": {"anyOf": [{"type": "string", "minLength": 1}, _strings(minItems=1)],
+                 "description": "Dotenv files (relative to the config's folder), read when the config is "
+                                "loaded; later files and `env` win."},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+             "description": "The TCP port it is meant to listen on: checked free before each start."},
 }
 
 _STATUS_FIELDS: Final[JSON] = {
@@ -111,6 +118,7 @@ _STATUS_FIELDS: Final[JSON] = {
     "memory_rss": _nullable({"type": "integer"}),
     "scope": _enum(Scope),
     "command": _strings(),
+    "port": _nullable({"type": "integer", "minimum": 1, "maximum": 65535}),
 }
 
 _DAEMON_FIELDS: Final[JSON] = {
@@ -165,7 +173,7 @@ SCHEMAS: Final[dict[str, JSON]] = {
     "ProcessList": _obj({"processes": {"type": "array", "items": _ref("ProcessStatus")}}),
     "ProcessDetail": _obj({
         **_STATUS_FIELDS,
-        "config": _obj(PROCESS_KEYS, required=("command",)),
+        "config": _obj(PROCESS_KEYS, required=()),  # no command: adopted by PID without one
         "project": _nullable({"type": "string"}),
         "session_pid": _nullable({"type": "integer"}),
     }),
@@ -176,7 +184,10 @@ SCHEMAS: Final[dict[str, JSON]] = {
         "session_pid": {"type": "integer", "minimum": 1,
                         "description": "A session process: stopped and removed when this PID exits."},
         "project": {"type": "string", "description": "The absolute folder of a project process."},
-    }, required=("name", "command")),
+        "pid": {"type": "integer", "minimum": 2,
+                "description": "Adopt this running process (the owner's own) instead of starting one; then "
+                               "`command` is optional: what the restart policy runs once it has exited."},
+    }, required=("name",)),
     "StopMany": _obj({"names": {"type": "array", "items": _ref("ProcessName")}}),
     "Removed": _obj({"removed": _ref("ProcessName")}),
     "Logs": _obj({"name": _ref("ProcessName"), "stream": {"type": "string", "enum": ["stdout", "stderr"]},

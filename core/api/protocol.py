@@ -151,7 +151,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("processes", "GET", "/processes", A.TOKEN, "Every process's status, in declaration order.",
           params=(_FACTS,), responses={200: "ProcessList"}),
     Route("process-register", "POST", "/processes", A.TOKEN,
-          "Register a process: the keys of a `[process.NAME]` table plus `name`.",
+          "Register a process: the keys of a `[process.NAME]` table plus `name`; with `pid`, adopt a "
+          "process someone else started (`command`, if given, is what restarts it once it exits).",
           permissions=(P.REGISTER,), body="Registration", responses={201: "ProcessStatus"}),
     Route("process-stop-many", "POST", "/processes/*/stop", A.TOKEN,
           "Stop several processes (or all, without a body), each after what depends on it.",

@@ -253,12 +253,21 @@ def route_refusal(route: Route, access: RemoteAccess) -> str | None:
     return None
 
 
-def registration_refusal(spec: ProcessSpec, settings: SecuritySettings) -> str | None:
+def registration_refusal(spec: ProcessSpec, settings: SecuritySettings, *, adopting: str | None = None) -> str | None:
     """Why an untrusted client may not register `spec` (beyond the `register` permission), or None.
 
     A process that would start by itself, now or when the daemon next boots, needs `autostart`; every
-    remote registration needs an executable the lists allow.
+    remote registration needs an executable the lists allow. Adopting a running process (`adopting`: its
+    executable's path, "" when unknown) puts it within reach of `stop`, so its executable must be
+    allowed too: with the default empty whitelist, no untrusted client may adopt anything.
     """
+    if adopting is not None:
+        if not adopting:
+            return "the adopted process's executable cannot be known, so remote adoption is refused"
+        refusal = executable_refusal(dataclasses.replace(spec, command=(adopting,)),
+                                     settings.executable_whitelist, settings.executable_blacklist)
+        if refusal is not None or not spec.command:
+            return refusal
     if spec.autostart and spec.enabled and not settings.remote_access.autostart:
         return _not_permitted(Permission.AUTOSTART)
     return executable_refusal(spec, settings.executable_whitelist, settings.executable_blacklist)

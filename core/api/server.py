@@ -28,6 +28,7 @@ from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
 from ..errors import ApiRefusal, ConfigError, PmtopError, to_wire
 from ..model import STREAMS, ProcessState, ProcessStatus, Scope
+from ..system import foreign
 from . import metrics, openapi, sse
 from .hosts import HostHeaderCheck
 from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access, error_body
@@ -258,8 +259,15 @@ async def list_processes(request: web.Request) -> web.Response:
     return _json({"processes": [s.to_dict() for s in statuses]})
 
 
+def _pid(value: object, key: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise ConfigError("must be a process ID (a positive integer)", key_path=key)
+    return value
+
+
 async def register(request: web.Request) -> web.Response:
-    """`POST /processes`: a `[process.*]` table plus `name`, and `start`, `session_pid`, `project`."""
+    """`POST /processes`: a `[process.*]` table plus `name`, and `start`, `session_pid`, `project`; with
+    `pid`, the process someone else started is adopted (`command`, if any, is what restarts it)."""
     table = await _body(request)
     name = table.pop("name", None)
     if not isinstance(name, str):
@@ -267,25 +275,31 @@ async def register(request: web.Request) -> web.Response:
     start = table.pop("start", True)
     if not isinstance(start, bool):
         raise ConfigError("must be true or false", key_path="start")
-    session_pid = table.pop("session_pid", None)
-    if session_pid is not None and (isinstance(session_pid, bool) or not isinstance(session_pid, int) or session_pid <= 0):
-        raise ConfigError("must be a process ID (a positive integer)", key_path="session_pid")
+    session_pid = _pid(table.pop("session_pid", None), "session_pid")
+    pid = _pid(table.pop("pid", None), "pid")
     project = table.pop("project", None)
     if project is not None and (not isinstance(project, str) or not os.path.isabs(project)):
         raise ConfigError("must be an absolute folder path", key_path="project")
     if session_pid is not None:
         table.setdefault("scope", Scope.SESSION.value)
+    elif pid is not None:
+        table.setdefault("scope", Scope.GLOBAL.value)  # a PID is this machine's, now: never a project's
     cwd = table.get("cwd")
     base_dir = Path(project or (cwd if isinstance(cwd, str) and os.path.isabs(cwd) else os.getcwd()))
-    spec = parse_process(name, table, base_dir=base_dir)
+    spec = parse_process(name, table, base_dir=base_dir, adopted=pid is not None)
     if (spec.scope is Scope.SESSION) != (session_pid is not None):
         raise ConfigError("a session process needs session_pid, and session_pid needs scope session",
                           key_path=f"process.{name}.scope")
     spec = dataclasses.replace(spec, session_pid=session_pid)
-    refusal = None if request[TRUSTED] else registration_refusal(spec, request.app[SECURITY].settings)
+    adopting = foreign.executable(pid) if pid is not None else None
+    refusal = None if request[TRUSTED] else registration_refusal(spec, request.app[SECURITY].settings,
+                                                                 adopting=adopting)
     if refusal is not None:
         raise ApiRefusal(403, "forbidden", refusal)
-    status = await _controller(request).add(spec, start=start)
+    if pid is not None:
+        status = await _controller(request).adopt_pid(spec, pid)
+    else:
+        status = await _controller(request).add(spec, start=start)
     return _json(status.to_dict(), status=201)
 
 

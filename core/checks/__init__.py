@@ -1,7 +1,7 @@
 """Health checks: the probes that answer "is this process healthy now?", and the monitor that
 schedules them for one run (startup check, interval, consecutive failures).
 
-Each kind of check is one module here (`http`, `tcp`, `exec`) with one `CheckKind`: its params, the
+Each kind of check is one module here (`http`, `tcp`, `exec`, `heartbeat`, `notify`) with one `CheckKind`: its params, the
 rules of its keys in a `[health]` table, its probe, and how the dashboard describes and asks for it.
 `KINDS` is the registry: a new kind is a new module plus one line below (and its tests). The keys
 every kind shares (`interval`, `timeout`, `failures`, `startup`) are read here, once.
@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from ..errors import Invalid
 from ..model import CheckParams, FailAction, HealthSpec, StartupCheck
+from ..system.notify import NotifyState
 from ..values import (
     KeyPath,
     check_keys,
@@ -28,15 +29,17 @@ from ..values import (
     want_table,
 )
 from . import exec as exec_kind
-from . import http, tcp
+from . import heartbeat, http, notify, tcp
 from .base import CheckKind, FormField, Probe, ProbeContext, ProbeResult, probe_once
 
 __all__ = [
     "KINDS", "CheckKind", "FormField", "Probe", "ProbeContext", "ProbeResult", "close_probes", "describe",
-    "health_to_table", "kind_of", "make_probe", "parse_health", "probe_once",
+    "health_to_table", "kind_of", "make_probe", "monitored", "parse_health", "probe_once",
 ]
 
-KINDS: Final[dict[str, CheckKind[Any]]] = {kind.name: kind for kind in (http.KIND, tcp.KIND, exec_kind.KIND)}
+KINDS: Final[dict[str, CheckKind[Any]]] = {
+    kind.name: kind for kind in (http.KIND, tcp.KIND, exec_kind.KIND, heartbeat.KIND, notify.KIND)
+}
 """Every kind of health check, by the `type` that selects it."""
 
 COMMON_KEYS: Final = ("type", "interval", "timeout", "failures", "startup")
@@ -65,9 +68,12 @@ def parse_health(value: object, path: KeyPath) -> HealthSpec:
         owner = next((k for k in KINDS.values() if key in k.keys), None)
         if owner is not None and owner is not kind:
             raise Invalid((*path, key), f'not used by a "{name}" check (it takes {kind.example})')
+    for key in kind.unused:
+        if key in table:
+            raise Invalid((*path, key), f'not used by a "{name}" check ({kind.example})')
     check_keys(table, path, (*COMMON_KEYS, *kind.keys))
     for key in kind.keys:
-        if key not in table:
+        if key not in table and key not in kind.optional:
             raise Invalid((*path, key), f'missing (a "{name}" check needs {kind.example})')
     base = HealthSpec(check=kind.parse(table, path))
     return HealthSpec(
@@ -116,9 +122,23 @@ def health_to_table(health: HealthSpec) -> dict[str, Any]:
     return table
 
 
-def make_probe(health: HealthSpec, *, cwd: str | None, env: Mapping[str, str] | None) -> Probe:
-    """The probe for a process's `[health]`; `cwd` and `env` are the process's own."""
-    return kind_of(health.check).probe(health.check, ProbeContext(cwd=cwd, env=env, timeout=health.timeout))
+def make_probe(
+    health: HealthSpec,
+    *,
+    cwd: str | None,
+    env: Mapping[str, str] | None,
+    started_at: float | None = None,
+    notify: NotifyState | None = None,
+) -> Probe:
+    """The probe for a process's `[health]`; `cwd` and `env` are the process's own, `started_at` when
+    its run began, `notify` what it said over its sd_notify socket."""
+    context = ProbeContext(cwd=cwd, env=env, timeout=health.timeout, started_at=started_at, notify=notify)
+    return kind_of(health.check).probe(health.check, context)
+
+
+def monitored(health: HealthSpec) -> HealthSpec | None:
+    """What the health monitor runs for `health` (None: nothing to probe; see `CheckKind.monitored`)."""
+    return kind_of(health.check).monitored(health.check, health)
 
 
 def describe(health: HealthSpec) -> str:

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from ..model import CheckParams
+from ..model import CheckParams, HealthSpec
+from ..system.notify import NotifyState
 from ..values import KeyPath
 
 P = TypeVar("P", bound=CheckParams)
@@ -48,6 +49,10 @@ class ProbeContext:
     """The process's environment (an exec probe gets it)."""
     timeout: float
     """The check's own `timeout`, for probes that bound a phase of their own."""
+    started_at: float | None = None
+    """When the run began (Unix time): a heartbeat counts its age from here until the first beat."""
+    notify: NotifyState | None = None
+    """What the process said over its sd_notify socket this run (a `notify` check's watchdog reads it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,11 @@ class CheckKind(Generic[P]):
     """The inputs the dashboard's add form shows for it (the first is the one it asks for)."""
     json_schema: ClassVar[Mapping[str, Any]] = {}
     """The JSON schema of each of its keys (for the API's OpenAPI document)."""
+    unused: ClassVar[tuple[str, ...]] = ()
+    """Common `[health]` keys this kind has no use for (a `notify` check is timed by its watchdog):
+    written anyway, they are a mistake worth a message."""
+    optional: ClassVar[tuple[str, ...]] = ()
+    """Those of its `keys` that may be left out."""
 
     def parse(self, table: Mapping[str, Any], path: KeyPath) -> P:
         """Its params from a `[health]` table whose common keys are already checked; raise `Invalid`."""
@@ -92,6 +102,11 @@ class CheckKind(Generic[P]):
     def describe(self, params: P) -> str:
         """One line on what the check does (an export's report, the API's words)."""
         raise NotImplementedError
+
+    def monitored(self, params: P, health: HealthSpec) -> HealthSpec | None:
+        """What the health monitor probes, and when: `health` itself for a kind that is probed (the
+        default); a kind whose process reports on its own says what is left to probe (None: nothing)."""
+        return health
 
 
 async def probe_once(probe: Probe, timeout: float) -> ProbeResult:

@@ -48,7 +48,7 @@ class ExecProbe:
             code = await asyncio.shield(child.exited)
         finally:
             if not child.exited.done():
-                spawner.signal_group(child.pgid, signal.SIGKILL)
+                spawner.signal_child(child, signal.SIGKILL)
                 await _reaped(child)
             spawner.kill_leftovers(child)
         return ProbeResult(code == 0, f"exec {describe_exit(code)}")

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..model import FailAction, Health, HealthSpec, StartupCheck
 from .base import Probe, ProbeResult, probe_once
@@ -61,7 +62,7 @@ class HealthMonitor:
         self.probes = 0
         """Probes run so far."""
 
-    async def watch(self, exited: asyncio.Future[int | None]) -> Unhealthy | None:
+    async def watch(self, exited: asyncio.Future[Any]) -> Unhealthy | None:
         """Probe until the child exits (None), the check gives up on it (the verdict) or `cancel()`.
 
         Called once: a monitor watches one run.

@@ -10,6 +10,7 @@ into `ConfigError`s once the file (and, in `config.load_config`, the line) is kn
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -43,6 +44,7 @@ from ..values import (
     want_str,
     want_table,
 )
+from . import envfiles
 
 # ------------------------------------------------------------------------------------ process keys
 
@@ -71,6 +73,32 @@ def _backoff(value: object, path: KeyPath) -> tuple[float, ...]:
             raise Invalid(path, "must not be empty")
         return tuple(want_duration(item, path) for item in value)
     return (want_duration(value, path),)
+
+
+def _env_file(value: object, path: KeyPath) -> tuple[str, ...]:
+    """One dotenv file or a list of them (relative to the config's folder); read by `build_process`."""
+    if isinstance(value, str):
+        return (want_str(value, path),)
+    if isinstance(value, list | tuple):
+        if not value:
+            raise Invalid(path, "must not be empty (leave it out instead)")
+        return tuple(want_str(item, path) for item in value)
+    raise Invalid(path, f"must be a file name or an array of them (got {show(value)})")
+
+
+def _regex(value: object, path: KeyPath) -> str:
+    """A Python regular expression, compiled once here so that a typo is a config error, not a hang."""
+    pattern = want_str(value, path)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise Invalid(path, f"invalid regular expression {show(value)}: {exc.msg}{where}") from None
+    return pattern
+
+
+def _port(value: object, path: KeyPath) -> int:
+    return want_int(value, path, 1, 65535)
 
 
 def _signal(value: object, path: KeyPath) -> signal.Signals:
@@ -106,13 +134,16 @@ FIELDS: Final[dict[str, Parser]] = {
     "log_backups": lambda v, p: want_int(v, p, 0, MAX_LOG_BACKUPS),
     "log_keep_runs": lambda v, p: want_int(v, p, 1, MAX_KEEP_RUNS),
     "health": parse_health,
+    "ready_log_line": _regex,
+    "env_file": _env_file,
+    "port": _port,
 }
 #: The keys `[defaults]` may set; the rest only make sense per process.
 _SPEC_DEFAULTS: Final = ProcessSpec(name="-", command=("-",))
 DEFAULTABLE: Final = frozenset({
     "restart", "backoff", "max_restarts", "reset_after", "retry_forever", "retry_forever_interval",
     "stop_signal", "stop_timeout", "log_max_bytes", "log_backups", "log_keep_runs", "env", "cwd",
-    "autostart", "scope",
+    "autostart", "scope", "env_file",
 })
 
 
@@ -129,7 +160,13 @@ def check_defaults(defaults: Mapping[str, Any], path: KeyPath = ("defaults",)) -
 
 
 def build_process(
-    name: str, table: object, defaults: Mapping[str, Any], base_dir: Path
+    name: str,
+    table: object,
+    defaults: Mapping[str, Any],
+    base_dir: Path,
+    *,
+    env_files: bool = True,
+    adopted: bool = False,
 ) -> ProcessSpec:
     """`parse_process` without the conversion to `ConfigError` (raises `Invalid`)."""
     path: KeyPath = ("process", name)
@@ -141,21 +178,29 @@ def build_process(
     for key, raw in table.items():
         parsed = FIELDS[key](raw, (*path, key))
         values[key] = {**values[key], **parsed} if key == "env" and "env" in values else parsed
-    if "command" not in values:
+    if "command" not in values and not adopted:
         raise Invalid((*path, "command"), "missing (every process needs a command)")
     depends_on = values.get("depends_on", {})
     if name in depends_on:
         raise Invalid((*path, "depends_on"), f"{name} cannot depend on itself")
 
     base = os.path.abspath(base_dir)
+    written_files: tuple[str, ...] = values.get("env_file", ())
+    env_file = envfiles.resolve(written_files, base)
+    file_env: dict[str, str] = {}
+    if env_file and env_files:
+        where = (*path, "env_file") if "env_file" in table else ("defaults", "env_file")
+        file_env = envfiles.read_env_files(env_file, where, shown=written_files)
     cwd = os.path.normpath(os.path.join(base, os.path.expanduser(values.get("cwd", "."))))
     scope: Scope = values.get("scope", Scope.PROJECT)
     restart, logs = RestartSpec(), LogSpec()
     return ProcessSpec(
         name=name,
-        command=values["command"],
+        command=values.get("command", ()),
         cwd=cwd,
         env=values.get("env", {}),
+        env_file=env_file,
+        file_env=file_env,
         autostart=values.get("autostart", True),
         enabled=values.get("enabled", True),
         depends_on=depends_on,
@@ -177,6 +222,8 @@ def build_process(
             keep_runs=values.get("log_keep_runs", logs.keep_runs),
         ),
         health=values.get("health"),
+        ready_log_line=values.get("ready_log_line"),
+        port=values.get("port"),
     )
 
 
@@ -187,16 +234,21 @@ def parse_process(
     defaults: Mapping[str, Any] | None = None,
     base_dir: Path,
     file: str | None = None,
+    env_files: bool = True,
+    adopted: bool = False,
 ) -> ProcessSpec:
     """Validate one process table (as in `[process.NAME]`) and build its spec.
 
     `defaults` is a raw `[defaults]` table (inherited; `env` tables are merged, the process wins);
-    `base_dir` is the folder relative `cwd`s are resolved against, and the `project` of a project-scoped
-    process. Raises `ConfigError` naming `process.<name>.<key>` (and `file`, if given). Dependencies are
-    only checked for shape and self-reference here; whether they exist is the caller's business.
+    `base_dir` is the folder relative `cwd`s and `env_file`s are resolved against, and the `project` of a
+    project-scoped process. The `env_file`s are read now (`env_files=False`: only their names are kept,
+    for a client that shows a daemon's spec and cannot read its files). `adopted`: a process adopted by
+    PID, which may have no command. Raises `ConfigError` naming `process.<name>.<key>` (and `file`, if
+    given). Dependencies are only checked for shape and self-reference here; whether they exist is the
+    caller's business.
     """
     try:
-        return build_process(name, table, defaults or {}, base_dir)
+        return build_process(name, table, defaults or {}, base_dir, env_files=env_files, adopted=adopted)
     except Invalid as problem:
         raise problem.to_error(file) from None
 
@@ -210,19 +262,16 @@ def spec_to_table(spec: ProcessSpec, *, base_dir: Path | None = None) -> dict[st
     relative to it (and left out when it is `base_dir` itself). `project` and `session_pid` are not
     config keys and are not written: `parse_process` derives `project` from its `base_dir`.
     """
-    table: dict[str, Any] = {"command": list(spec.command)}
+    table: dict[str, Any] = {"command": list(spec.command)} if spec.command else {}
     if spec.cwd is not None:
-        cwd: str | None = spec.cwd
-        if base_dir is not None and os.path.isabs(spec.cwd):
-            relative = os.path.relpath(spec.cwd, os.path.abspath(base_dir))
-            if relative == ".":
-                cwd = None
-            elif relative != ".." and not relative.startswith(".." + os.sep):
-                cwd = relative if not relative.startswith("~") else os.path.join(".", relative)
-        if cwd is not None:
+        cwd = _relative(spec.cwd, base_dir)
+        if cwd != ".":
             table["cwd"] = cwd
     if spec.env:
         table["env"] = dict(spec.env)
+    if spec.env_file:
+        files = [_relative(file, base_dir) for file in spec.env_file]
+        table["env_file"] = files[0] if len(files) == 1 else files
     if not spec.autostart:
         table["autostart"] = False
     if not spec.enabled:
@@ -260,4 +309,18 @@ def spec_to_table(spec: ProcessSpec, *, base_dir: Path | None = None) -> dict[st
         table["log_keep_runs"] = spec.logs.keep_runs
     if spec.health is not None:
         table["health"] = health_to_table(spec.health)
+    if spec.ready_log_line is not None:
+        table["ready_log_line"] = spec.ready_log_line
+    if spec.port is not None:
+        table["port"] = spec.port
     return table
+
+
+def _relative(path: str, base_dir: Path | None) -> str:
+    """`path` relative to `base_dir` when it is inside it (`.` for the folder itself), else as is."""
+    if base_dir is None or not os.path.isabs(path):
+        return path
+    relative = os.path.relpath(path, os.path.abspath(base_dir))
+    if relative == "." or (relative != ".." and not relative.startswith(".." + os.sep)):
+        return relative if not relative.startswith("~") else os.path.join(".", relative)
+    return path

@@ -54,6 +54,9 @@ class RegistryData:
                 consecutive_failures=int(entry.get("consecutive_failures", 0)),
                 pipes={str(k): int(v) for k, v in (entry.get("pipes") or {}).items()},
                 keeper_fds={str(k): int(v) for k, v in (entry.get("keeper_fds") or {}).items()},
+                group=int(entry["group"]) if entry.get("group") is not None else (
+                    None if "group" in entry else int(entry["pid"])),  # older registries: its own group
+                foreign=bool(entry.get("foreign", False)),
             )
         added = data.get("added") or {}
         if not isinstance(added, dict) or not all(isinstance(v, dict) for v in added.values()):

@@ -297,7 +297,7 @@ class Daemon:
             session_pid = table.pop("session_pid", None)
             base = Path(project) if project else Path.cwd()
             try:
-                spec = parse_process(name, table, base_dir=base)
+                spec = parse_process(name, table, base_dir=base, adopted="command" not in table)
             except ConfigError as exc:
                 log.warning("registry: dropping %s: %s", name, exc.message)
                 continue

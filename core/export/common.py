@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 from .. import checks
 from ..checks.exec import ExecCheck
+from ..checks.heartbeat import HeartbeatCheck
 from ..checks.http import HttpCheck
+from ..checks.notify import NotifyCheck
 from ..checks.tcp import TcpCheck
 from ..config import Config
 from ..model import DependencyCondition, HealthSpec, ProcessSpec
@@ -130,12 +132,13 @@ def describe_check(health: HealthSpec) -> str:
 
 
 #: A readiness probe in Python's standard library, for targets that have no probe of their own
-#: (systemd's `ExecStartPost=`, Compose's `healthcheck`). Arguments: KIND TARGET TIMEOUT INTERVAL
-#: ATTEMPTS INITIAL_DELAY [COMMAND...]; ATTEMPTS 0 = until the target's own start timeout. It mirrors
-#: pmtop's probes: http is healthy on 2xx/3xx (redirects not followed, no proxies), tcp on a connection,
-#: exec on exit 0 within the timeout.
+#: (systemd's `ExecStartPost=`, Compose's `healthcheck`, Kubernetes' and Nomad's for a heartbeat).
+#: Arguments: KIND TARGET TIMEOUT INTERVAL ATTEMPTS INITIAL_DELAY [COMMAND... | MAX_AGE]; ATTEMPTS 0 = until
+#: the target's own start timeout. It mirrors pmtop's probes: http is healthy on 2xx/3xx (redirects not
+#: followed, no proxies), tcp on a connection, exec on exit 0 within the timeout, heartbeat on a file
+#: touched within MAX_AGE seconds.
 PROBE_SCRIPT: Final = """\
-import socket, subprocess, sys, time, urllib.error, urllib.request
+import os, socket, subprocess, sys, time, urllib.error, urllib.request
 kind, target = sys.argv[1], sys.argv[2]
 timeout, interval, attempts, delay = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 class Keep(urllib.request.HTTPRedirectHandler):
@@ -151,6 +154,8 @@ def ok():
             host, _, port = target.rpartition(":")
             socket.create_connection((host.strip("[]"), int(port)), timeout).close()
             return True
+        if kind == "heartbeat":
+            return time.time() - os.stat(target).st_mtime <= float(sys.argv[7])
         return subprocess.run(sys.argv[7:], timeout=timeout).returncode == 0
     except Exception:
         return False
@@ -163,13 +168,30 @@ while not ok():
 """
 
 
+def probe_target(health: HealthSpec) -> tuple[str, tuple[str, ...]]:
+    """What PROBE_SCRIPT checks for `health` (TARGET), and the words after its fixed arguments."""
+    check = health.check
+    if isinstance(check, HttpCheck):
+        return check.url, ()
+    if isinstance(check, TcpCheck):
+        return check.address, ()
+    if isinstance(check, ExecCheck):
+        return "-", check.command
+    if isinstance(check, HeartbeatCheck):
+        return check.path, (number(check.max_age),)
+    return "-", ()
+
+
 def probe_argv(health: HealthSpec, *, interval: float, attempts: int, initial_delay: float) -> list[str]:
     """`python3 -c PROBE_SCRIPT ...` for `health`: the words of a command, never a shell line."""
-    check = health.check
-    target = check.url if isinstance(check, HttpCheck) else check.address if isinstance(check, TcpCheck) else "-"
-    command = check.command if isinstance(check, ExecCheck) else ()
+    target, rest = probe_target(health)
     return ["python3", "-c", PROBE_SCRIPT, health.type, target, number(health.timeout),
-            number(interval), str(attempts), number(initial_delay), *command]
+            number(interval), str(attempts), number(initial_delay), *rest]
+
+
+def probeable(health: HealthSpec) -> bool:
+    """Can PROBE_SCRIPT check it? (Not a `notify` check: only the process itself can say READY=1.)"""
+    return not isinstance(health.check, NotifyCheck)
 
 
 def number(value: float) -> str:

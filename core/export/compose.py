@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..checks.exec import ExecCheck
-from ..checks.http import HttpCheck
-from ..checks.tcp import TcpCheck
 from ..config import Config
 from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
-from .common import PROBE_SCRIPT, number, seconds
+from .common import PROBE_SCRIPT, describe_check, number, probe_target, probeable, seconds
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
 from .rules import Context, Report, Rules
@@ -152,14 +150,18 @@ def _health(spec: ProcessSpec, service: Service, ctx: Context) -> None:
     health = spec.health
     if health is None:
         return
+    if not probeable(health):
+        ctx.dropped(spec, "health", f"{describe_check(health)}: Docker has no sd_notify (nothing hears READY=1 or "
+                                    "keeps a watchdog); give the service a healthcheck")
+        return
     kind = health.check
     if isinstance(kind, ExecCheck):
         test = ["CMD", *(literal(word) for word in kind.command)]
     else:
-        target = kind.url if isinstance(kind, HttpCheck) else kind.address if isinstance(kind, TcpCheck) else "-"
-        test = ["CMD", "python3", "-c", PROBE_SCRIPT, health.type, literal(str(target)), number(health.timeout),
-                "0", "1", "0"]
-        ctx.note(spec, "health", "http and tcp checks run python3 in the container (pmtop's probe, standard "
+        target, rest = probe_target(health)
+        test = ["CMD", "python3", "-c", PROBE_SCRIPT, health.type, literal(target), number(health.timeout),
+                "0", "1", "0", *rest]
+        ctx.note(spec, "health", f"{health.type} checks run python3 in the container (pmtop's probe, standard "
                                  "library only)")
     check: dict[str, Any] = {"test": test, "interval": seconds(health.interval),
                              "timeout": seconds(health.timeout), "retries": health.failures}
@@ -177,10 +179,22 @@ def _health(spec: ProcessSpec, service: Service, ctx: Context) -> None:
 
 @RULES.maps("port")
 def _port(spec: ProcessSpec, service: Service, ctx: Context) -> None:
-    """(A setting of a later pmtop: the port the process listens on, published on the same host port.)"""
-    port = ctx.settings.get("port")
-    if isinstance(port, int):
-        service.body["ports"] = [f"{port}:{port}"]
+    """The port the process listens on, published on the same host port (and given as $PORT, as pmtop does)."""
+    port = spec.port
+    if port is None:
+        return
+    service.body["ports"] = [f"{port}:{port}"]
+    if "PORT" not in spec.env:
+        service.body.setdefault("environment", {})["PORT"] = str(port)
+    ctx.note(spec, "port", f"published as {port}:{port}; a busy host port fails `docker compose up` (pmtop: this "
+                           "process is `failed`, naming the program that holds it)")
+
+
+@RULES.maps("ready_log_line")
+def _ready_log_line(spec: ProcessSpec, service: Service, ctx: Context) -> None:
+    if spec.ready_log_line is not None:
+        ctx.dropped(spec, "ready_log_line", f"/{spec.ready_log_line}/: Compose cannot wait for a line of output; "
+                                            "a healthcheck (and service_healthy) is its way to say ready")
 
 
 def render(config: Config, options: ExportOptions) -> ExportResult:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..checks.exec import ExecCheck
+from ..checks.heartbeat import HeartbeatCheck
 from ..checks.tcp import TcpCheck
 from ..config import Config
 from ..model import FailAction, HealthSpec, ProcessSpec, RestartPolicy, Scope
-from .common import describe_check, dns_label, endpoint, seconds, whole_seconds
+from .common import describe_check, dns_label, endpoint, probe_argv, probeable, seconds, whole_seconds
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
 from .rules import Context, Report, Rules
@@ -142,6 +143,10 @@ def _probe(spec: ProcessSpec, health: HealthSpec, ctx: Context) -> dict[str, Any
     where = endpoint(health)
     if isinstance(health.check, ExecCheck):
         return {"exec": {"command": list(health.check.command)}}
+    if isinstance(health.check, HeartbeatCheck):
+        ctx.note(spec, "health", "the heartbeat check runs python3 in the container (pmtop's probe, standard "
+                                 "library only); the file must be in the container")
+        return {"exec": {"command": probe_argv(health, interval=0, attempts=1, initial_delay=0)}}
     assert where is not None
     if where.loopback:
         ctx.approximated(spec, "health", f"{describe_check(health)}: the kubelet probes the pod's IP, not "
@@ -167,6 +172,10 @@ def _health(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
     health = spec.health
     if health is None:
         return
+    if not probeable(health):
+        ctx.dropped(spec, "health", f"{describe_check(health)}: Kubernetes has no sd_notify (the kubelet neither "
+                                    "hears READY=1 nor keeps a watchdog); give the container a readiness probe")
+        return
     probe = _probe(spec, health, ctx)
     timing = _timing(spec, ctx, "health", periodSeconds=health.interval, timeoutSeconds=health.timeout)
     work.container["livenessProbe"] = {**probe, **timing, "failureThreshold": health.failures}
@@ -186,10 +195,38 @@ def _health(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
 
 @RULES.maps("ready_log_line")
 def _ready_log_line(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
-    """(A setting of a later pmtop.) No probe can read a container's log: a note for a startupProbe."""
-    if "ready_log_line" in ctx.settings:
-        ctx.dropped(spec, "ready_log_line", f"{ctx.settings['ready_log_line']!r}: a probe cannot read the log; "
-                                            "give the container a startupProbe that checks readiness instead")
+    """No probe can read a container's log: a note for a startupProbe."""
+    if spec.ready_log_line is None:
+        return
+    instead = ("the startupProbe from [health] is its only start gate now" if "startupProbe" in work.container
+               else "give the container a startupProbe that checks readiness instead (a file it writes once "
+                    "ready, an endpoint)")
+    ctx.dropped(spec, "ready_log_line", f"/{spec.ready_log_line}/: a probe cannot read the container's log; {instead}")
+
+
+@RULES.maps("env_file")
+def _env_file(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    """The files are on this machine, not in the cluster: a ConfigMap per file, made from it by kubectl."""
+    if not spec.env_file:
+        return
+    names = [dns_label(f"{work.app}-{spec.name}-env" + (f"-{i}" if len(spec.env_file) > 1 else ""))
+             for i in range(1, len(spec.env_file) + 1)]
+    work.container["envFrom"] = [{"configMapRef": {"name": name}} for name in names]  # later ones win, env over all
+    made = "; ".join(f"kubectl create configmap {name} --from-env-file={file}"
+                     for name, file in zip(names, spec.env_file, strict=True))
+    ctx.approximated(spec, "env_file", f"envFrom ConfigMaps that must exist first: {made} (use a Secret for "
+                                       "secrets; Kubernetes does not expand ${VAR} in them)")
+
+
+@RULES.maps("port")
+def _port(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    if spec.port is None:
+        return
+    work.container["ports"] = [{"containerPort": spec.port, "protocol": "TCP"}]
+    if "PORT" not in spec.env:
+        work.container.setdefault("env", []).append({"name": "PORT", "value": str(spec.port)})
+    ctx.note(spec, "port", f"containerPort {spec.port}: each pod has its own network, so no other program can "
+                           "hold it (pmtop checks it is free before each start)")
 
 
 def render(config: Config, options: ExportOptions) -> ExportResult:

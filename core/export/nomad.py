@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ..checks.exec import ExecCheck
+from ..checks.heartbeat import HeartbeatCheck
 from ..checks.http import HttpCheck
 from ..checks.tcp import TcpCheck
 from ..config import Config
 from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
-from .common import dependents, dns_label, endpoint, islands, seconds, start_order
+from .common import dependents, describe_check, dns_label, endpoint, islands, probe_argv, probeable, seconds, start_order
 from .hcl import Block
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
@@ -85,9 +86,12 @@ def _command(spec: ProcessSpec, task: Task, ctx: Context) -> None:
 
 @RULES.maps("env")
 def _env(spec: ProcessSpec, task: Task, ctx: Context) -> None:
-    if not spec.env:
+    env = dict(spec.env)
+    if spec.port is not None:
+        env.setdefault("PORT", str(spec.port))  # as pmtop gives it (the port rule reports the rest)
+    if not env:
         return
-    task.block.set("env", dict(spec.env))
+    task.block.set("env", env)
     if any("-" in key for key in spec.env):
         ctx.approximated(spec, "env", "Nomad turns '-' in variable names into '_'")
     if any("${" in value for value in spec.env.values()):
@@ -167,6 +171,10 @@ def _health(spec: ProcessSpec, task: Task, ctx: Context) -> None:
     health = spec.health
     if health is None:
         return
+    if not probeable(health):
+        ctx.dropped(spec, "health", f"{describe_check(health)}: Nomad has no sd_notify (nothing hears READY=1 or "
+                                    "keeps a watchdog); give the task an http or tcp check")
+        return
     service = task.block.block("service")
     service.set("name", dns_label(f"{task.app}-{spec.name}"))
     service.set("provider", task.provider)
@@ -184,6 +192,12 @@ def _health(spec: ProcessSpec, task: Task, ctx: Context) -> None:
         if where.loopback:
             ctx.approximated(spec, "health", f"Nomad checks the node's address at port {where.port}, not "
                                              f"{where.host}: the process must listen there")
+    elif isinstance(health.check, HeartbeatCheck):
+        check.set("type", "script")
+        check.set("command", "python3")
+        check.set("args", probe_argv(health, interval=0, attempts=1, initial_delay=0)[1:])
+        ctx.note(spec, "health", "the heartbeat check is a Consul script check running python3 (pmtop's probe, "
+                                 "standard library only)")
     elif isinstance(health.check, ExecCheck):
         command = health.check.command
         check.set("type", "script")
@@ -211,6 +225,38 @@ def _health(spec: ProcessSpec, task: Task, ctx: Context) -> None:
             ctx.approximated(spec, "health.startup.fail_action", f'"{startup.fail_action}": Nomad restarts '
                                                                  "a task whose checks keep failing")
     service.body.append(check)
+
+
+@RULES.maps("port")
+def _port(spec: ProcessSpec, task: Task, ctx: Context) -> None:
+    if spec.port is None:
+        return
+    label = dns_label(spec.name).replace("-", "_")
+    if task.ports.get(label, spec.port) != spec.port:  # its health check connects elsewhere
+        label += "_port"
+    task.ports[label] = spec.port
+    ctx.approximated(spec, "port", f"a static port {spec.port} on the node: Nomad places the group where it is "
+                                   "free, rather than failing the start as pmtop does")
+
+
+@RULES.maps("env_file")
+def _env_file(spec: ProcessSpec, task: Task, ctx: Context) -> None:
+    """A template per file, read on the node at each start and turned into the task's environment."""
+    for i, file in enumerate(spec.env_file, start=1):
+        template = task.block.block("template")
+        template.set("source", file)
+        template.set("destination", f"local/env-{i}.env")
+        template.set("env", True)
+    if spec.env_file:
+        ctx.approximated(spec, "env_file", "template blocks with env = true: the files must exist on the node, are "
+                                           "read at each start and rendered as templates ({{ }} is Nomad's syntax)")
+
+
+@RULES.maps("ready_log_line")
+def _ready_log_line(spec: ProcessSpec, task: Task, ctx: Context) -> None:
+    if spec.ready_log_line is not None:
+        ctx.dropped(spec, "ready_log_line", f"/{spec.ready_log_line}/: Nomad cannot wait for a line of output; a "
+                                            "check on the service is its way to say ready")
 
 
 # ----------------------------------------------------------------------------------------- render
@@ -259,7 +305,8 @@ def _group(job: Block, island: list[ProcessSpec], waiters: dict[str, dict[str, D
     reschedule.set("attempts", 0)
     reschedule.set("unlimited", False)
     network = Block("network")
-    provider = "consul" if any(s.health and isinstance(s.health.check, ExecCheck) for s in island) else "nomad"
+    provider = "consul" if any(s.health and isinstance(s.health.check, ExecCheck | HeartbeatCheck)
+                               for s in island) else "nomad"
     tasks = []
     for spec in ordered:
         conditions = set(waiters.get(spec.name, {}).values())

@@ -78,6 +78,32 @@ def _env(spec: ProcessSpec, line: Line, ctx: Context) -> None:
         line.prefix.extend(["env", *assignments])
 
 
+@RULES.maps("port")
+def _port(spec: ProcessSpec, line: Line, ctx: Context) -> None:
+    """Runners set `$PORT` themselves (5000, 5100, ...); this process's own wins, as in pmtop."""
+    if spec.port is None:
+        return
+    if "PORT" not in spec.env:
+        line.prefix.append(f"PORT={spec.port}")
+    ctx.approximated(spec, "port", f"{spec.port} is given as $PORT, but no runner checks that it is free "
+                                   "before the start")
+
+
+@RULES.maps("env_file")
+def _env_file(spec: ProcessSpec, line: Line, ctx: Context) -> None:
+    if spec.env_file:
+        files = shlex.quote(",".join(spec.env_file))
+        ctx.dropped(spec, "env_file", f"a Procfile line cannot name its dotenv files: run the Procfile with "
+                                      f"`honcho start -e {files}` or `foreman start -e {files}` (every line gets them)")
+
+
+@RULES.maps("ready_log_line")
+def _ready_log_line(spec: ProcessSpec, line: Line, ctx: Context) -> None:
+    if spec.ready_log_line is not None:
+        ctx.dropped(spec, "ready_log_line", f"/{spec.ready_log_line}/: a Procfile starts every line at once and "
+                                            "waits for nothing")
+
+
 @RULES.maps("autostart", "enabled", "scope")
 def _membership(spec: ProcessSpec, line: Line, ctx: Context) -> None:
     if not (spec.enabled and spec.autostart):

@@ -22,8 +22,9 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Final
 
+from ..checks.notify import NotifyCheck
 from ..config import Config
-from ..model import DependencyCondition, FailAction, ProcessSpec, RestartPolicy, Scope
+from ..model import DependencyCondition, FailAction, HealthSpec, ProcessSpec, RestartPolicy, Scope
 from .common import dependents, describe_check, probe_argv, seconds, whole_seconds
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
@@ -131,10 +132,15 @@ def _program(word: str, ctx: Context, spec: ProcessSpec) -> str:
     return found
 
 
+def _notify(spec: ProcessSpec) -> NotifyCheck | None:
+    check = spec.health.check if spec.health is not None else None
+    return check if isinstance(check, NotifyCheck) else None
+
+
 @RULES.maps("command")
 def _command(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
     argv = [_program(spec.command[0], ctx, spec), *spec.command[1:]]
-    unit.set("Service", "Type", "oneshot" if unit.oneshot else "exec")
+    unit.set("Service", "Type", "oneshot" if unit.oneshot else "notify" if _notify(spec) else "exec")
     if unit.oneshot:
         unit.set("Service", "RemainAfterExit", "yes")
     unit.set("Service", "ExecStart", command_line(argv))
@@ -158,9 +164,33 @@ def _env_file(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
     files = ctx.settings.get("env_file")
     for path in [files] if isinstance(files, str) else files or ():
         unit.set("Service", "EnvironmentFile", _specifiers(str(path)))
+    both = sorted(set(spec.env) & set(spec.file_env))
+    if both:
+        ctx.approximated(spec, "env_file", f"{', '.join(both)}: set by env and by a file; systemd lets "
+                                           "EnvironmentFile= win over Environment= (pmtop: env wins)")
     if files:
         ctx.note(spec, "env_file", "EnvironmentFile= reads KEY=VALUE lines; dotenv's `export` and "
-                                   "${VAR} expansion are not understood by systemd")
+                                   "${VAR} expansion are not understood by systemd, and it reads the files at "
+                                   "each start (pmtop when it loads or reloads its config)")
+
+
+@RULES.maps("port")
+def _port(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    if spec.port is None:
+        return
+    if "PORT" not in spec.env:
+        unit.set("Service", "Environment", f"PORT={spec.port}")
+    ctx.approximated(spec, "port", f"{spec.port} is given as $PORT, but systemd does not check that it is free "
+                                   "before a start: a busy port makes the process fail (and Restart= retry it)")
+
+
+@RULES.maps("ready_log_line")
+def _ready_log_line(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    if spec.ready_log_line is None:
+        return
+    ctx.dropped(spec, "ready_log_line", f"/{spec.ready_log_line}/: systemd cannot wait for a line of output, so "
+                                        "the unit counts as started once its process runs; for a real gate, have "
+                                        "the program send READY=1 (type = \"notify\" in pmtop, Type=notify here)")
 
 
 @RULES.maps("depends_on")
@@ -277,6 +307,10 @@ def _health(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
     health = spec.health
     if health is None:
         return
+    notify = _notify(spec)
+    if notify is not None:
+        _notify_health(spec, unit, ctx, health, notify)
+        return
     if not unit.gate:
         ctx.dropped(spec, "health", f"{describe_check(health)} every {seconds(health.interval)}: systemd does "
                                     "not check a running unit (and nothing waits for it healthy, so no gate)")
@@ -300,6 +334,25 @@ def _health(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
                                                              "check fails the start, and Restart= decides")
 
 
+def _notify_health(spec: ProcessSpec, unit: Unit, ctx: Context, health: HealthSpec, check: NotifyCheck) -> None:
+    """sd_notify is systemd's own protocol: Type=notify (set by the command rule) is the readiness gate."""
+    unit.set("Service", "NotifyAccess", "all")  # pmtop believes any process of the run's session, too
+    if unit.oneshot:
+        ctx.approximated(spec, "health", "a process others wait to complete is Type=oneshot, which ignores READY=1")
+    startup = health.startup
+    if startup is not None:
+        budget = startup.initial_delay + startup.max_attempts * startup.interval
+        unit.set("Service", "TimeoutStartSec", seconds(budget))
+        if startup.fail_action is not FailAction.RESTART:
+            ctx.approximated(spec, "health.startup.fail_action", f'"{startup.fail_action}": a start that times out '
+                                                                 "fails, and Restart= decides")
+    if check.watchdog is not None:
+        unit.set("Service", "WatchdogSec", seconds(check.watchdog))
+        if health.failures != 1:
+            ctx.approximated(spec, "health", f"systemd acts on the first missed WATCHDOG=1 (SIGABRT, then Restart=); "
+                                             f"pmtop waits for {health.failures} missed periods in a row")
+
+
 # ----------------------------------------------------------------------------------------- render
 
 def render(config: Config, options: ExportOptions) -> ExportResult:
@@ -313,7 +366,7 @@ def render(config: Config, options: ExportOptions) -> ExportResult:
         conditions = set(waiters.get(spec.name, {}).values())
         unit = Unit(process=spec, name=unit_name(app, spec.name), app=app, version=options.systemd_version,
                     oneshot=DependencyCondition.COMPLETED in conditions,
-                    gate=spec.health is not None and (
+                    gate=spec.health is not None and _notify(spec) is None and (
                         DependencyCondition.HEALTHY in conditions or spec.health.startup is not None))
         unit.set("Unit", "Description", f"{app}: {spec.name} (from {source})")
         RULES.apply(spec, unit, report)

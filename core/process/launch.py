@@ -10,8 +10,9 @@ import asyncio
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from ..errors import SpawnError
 from ..model import LiveChild, ProcessSpec
@@ -22,12 +23,41 @@ from . import logs
 @dataclass(eq=False)
 class Run:
     child: spawner.Child
+    """The run's main process: the one spawned (or adopted), until it says `MAINPID=` of another."""
     logs: logs.RunLogs
     adopted: bool = False
     create_time: float | None = None
     """The child's create time, as the OS reports it (with the PID, its identity); read on demand."""
     marker: str | None = None
     """The run folder named by `PMTOP_RUN_DIR` in the child's environment (see `system.strays`)."""
+    spawned: spawner.Child | None = None
+    """The child pmtop spawned, once the main process moved away from it (it is still reaped)."""
+    foreign: bool = False
+    """Started outside pmtop and adopted by PID (`pmtop adopt`): its group is not pmtop's to clean up."""
+
+    _moved: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+
+    def move(self, child: spawner.Child) -> None:
+        """The main process is now `child` (sd_notify `MAINPID=`)."""
+        if self.spawned is None:
+            self.spawned = self.child
+        self.child = child
+        self.create_time = None
+        if self._moved is not None and not self._moved.done():
+            self._moved.set_result(None)
+
+    async def main_exit(self, before_judging: Callable[[], None]) -> int | None:
+        """The exit status of the run's main process, following it when it moves. `before_judging` runs
+        when an exit is seen and may still move it (read the notifications a dying process sent)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            child = self.child
+            moved = self._moved = loop.create_future()
+            await asyncio.wait((child.exited, moved), return_when=asyncio.FIRST_COMPLETED)
+            if child.exited.done():
+                before_judging()
+                if self.child is child:
+                    return child.exited.result()
 
     @property
     def run_dir(self) -> Path:
@@ -54,6 +84,8 @@ class Run:
             consecutive_failures=failures,
             pipes=dict(self.logs.pipe_inodes),
             keeper_fds=dict(self.logs.keeper_fds),
+            group=self.child.group,
+            foreign=self.foreign,
         )
 
 
@@ -105,7 +137,7 @@ def adopt_run(
 ) -> Run | None:
     """Take over a run an earlier supervisor left behind; None if that process is gone (or the PID
     now belongs to another program, which is never touched)."""
-    child = spawner.adopt(live.pid, live.create_time, live.started_at)
+    child = spawner.adopt(live.pid, live.create_time, live.started_at, group=live.group)
     if child is None:
         return None
     run_dir = Path(live.run_dir) if live.run_dir else None
@@ -113,12 +145,44 @@ def adopt_run(
         run_dir = logs.new_run_dir(process_dir)
     run_logs = logs.RunLogs.reattach(run_dir, spec.logs, loop, live.pid, dict(live.keeper_fds),
                                      dict(live.pipes), on_output, on_trouble)
-    return Run(child, run_logs, adopted=True, create_time=live.create_time, marker=live.run_dir)
+    return Run(child, run_logs, adopted=True, create_time=live.create_time, marker=live.run_dir,
+               foreign=live.foreign)
 
 
-def merged_env(spec: ProcessSpec) -> dict[str, str] | None:
-    """The child's environment: the supervisor's, with the spec's on top (None: inherit as is)."""
-    return {**os.environ, **spec.env} if spec.env else None
+def adopt_pid(pid: int, *, process_dir: Path) -> Run | None:
+    """Watch a process someone else started (`pmtop adopt`); None if it is gone. Its output is not
+    captured (its stdout and stderr go wherever its starter sent them): the run's folder stays empty."""
+    child = spawner.adopt_pid(pid)
+    if child is None:
+        return None
+    run_logs = logs.RunLogs(logs.new_run_dir(process_dir), {}, logs.TailBuffer())
+    return Run(child, run_logs, adopted=True, create_time=child.started_at, foreign=True)
+
+
+_NOT_INHERITED: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+"""Variables that speak for pmtop's own supervisor (systemd, when pmtop runs under it), not for a child."""
+
+
+def merged_env(spec: ProcessSpec, *, notify_socket: str | None = None,
+               watchdog: float | None = None) -> dict[str, str] | None:
+    """The child's environment (None: inherit the supervisor's as is, the cheapest spawn).
+
+    Lowest first: the supervisor's own environment, `$PORT` for a declared `port`, the `env_file`s,
+    `env`, and last what only pmtop may say: `$NOTIFY_SOCKET` (and `$WATCHDOG_USEC`) for a `notify`
+    check. A `$NOTIFY_SOCKET` that pmtop itself inherited is never passed on.
+    """
+    extra: dict[str, str] = {}
+    if notify_socket is not None:
+        extra["NOTIFY_SOCKET"] = notify_socket
+        if watchdog is not None:
+            extra["WATCHDOG_USEC"] = str(round(watchdog * 1_000_000))
+    inherited = any(key in os.environ for key in _NOT_INHERITED)
+    if not (spec.env or spec.file_env or extra or spec.port is not None or inherited):
+        return None
+    base = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED} if inherited else dict(os.environ)
+    if spec.port is not None:
+        base["PORT"] = str(spec.port)
+    return {**base, **spec.file_env, **spec.env, **extra}
 
 
 _resolved: dict[tuple[str, str], str] = {}

@@ -17,10 +17,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from .. import checks
-from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
+from ..checks.monitor import Unhealthy
 from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
 from ..model import (
@@ -37,10 +36,14 @@ from ..model import (
     describe_exit,
 )
 from ..states import ACTIVE_STATES, STARTABLE_STATES, TRANSITIONS
-from ..system import spawner
+from ..system import foreign, notify, ports, spawner
 from . import dependencies, launch, logs
+from .ends import RunEnd, judge_end
+from .notifications import Notifications, child_env, socket_for
 from .policy import GiveUp, Outcome, Rest, Retry, decide
+from .readiness import LogLineMatcher
 from .runs import Runs
+from .watch import RunWatch, WatchReport
 
 if TYPE_CHECKING:
     from ..system.facts import Facts
@@ -50,17 +53,6 @@ log = logging.getLogger("pmtop.core")
 
 
 DependencyLookup = Callable[[str], "ProcessRunner | None"]
-
-
-class RunEnd(NamedTuple):
-    """How one run ended, as `_run_once` tells the lifecycle."""
-
-    outcome: Outcome
-    ran: float | None
-    """Seconds it ran; None when it never ran, or was ended by its health check."""
-    detail: str
-    action: FailAction = FailAction.RESTART
-    """`restart`: ask the restart policy; otherwise a startup check's `fail_action`."""
 
 
 class ProcessRunner:
@@ -79,6 +71,7 @@ class ProcessRunner:
         lookup: DependencyLookup,
         output: logs.OutputHub | None = None,
         on_run_end: Callable[[], None] | None = None,
+        notify_dir: Path | None = None,
     ) -> None:
         self.spec = spec
         self._on_run_end = on_run_end
@@ -100,8 +93,16 @@ class ProcessRunner:
         """True once a run ended with exit 0 (what `depends_on = {x = "completed"}` waits for)."""
         self.runs = Runs(log_dir / spec.name)
         self._child: spawner.Child | None = None
+        """The current run's main process (the spawned child, until it names another with `MAINPID=`)."""
         self._run: launch.Run | None = None
-        self._env = launch.merged_env(spec)
+        self._notify_dir = notify_dir
+        self._notifications: Notifications | None = None
+        """The sd_notify socket of a `notify` check (made before its first spawn, kept across runs)."""
+        self._env = child_env(spec, notify_dir)
+        self._watch: RunWatch | None = None
+        self._matcher: LogLineMatcher | None = None
+        self._adopted_argv: tuple[str, ...] = ()
+        """The command line of a process adopted by PID, as the OS shows it (when the spec has none)."""
         self.facts: Facts | None = None
         """Live CPU, memory and ports of the current run, from the supervisor's sampler."""
         self._task: asyncio.Task[None] | None = None
@@ -109,7 +110,6 @@ class ProcessRunner:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._reset_timer: asyncio.TimerHandle | None = None
-        self._monitor: HealthMonitor | None = None
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
         waiting for a dependency. `Supervisor.boot` waits for it before doing slow work."""
@@ -146,7 +146,8 @@ class ProcessRunner:
             started_at=self.started_at,
             next_retry_at=self.next_retry_at,
             scope=self.spec.scope,
-            command=self.spec.command,
+            command=self.spec.command or self._adopted_argv,
+            port=self.spec.port,
             cpu_percent=facts.cpu_percent if facts is not None else None,
             memory_rss=facts.memory_rss if facts is not None else None,
             ports=facts.ports if facts is not None else (),
@@ -184,6 +185,13 @@ class ProcessRunner:
             return
         self.publish()
 
+    def _on_output_waiting(self, stream: str, data: bytes) -> None:
+        """Output of a run that waits for its `ready_log_line` (only such runs pay for the search)."""
+        matcher = self._matcher
+        if matcher is not None and matcher.feed(stream, data):
+            self._matcher = None
+        self._on_output(stream, data)
+
     async def launched(self) -> None:
         """Until the current start has spawned, failed to, or is waiting for a dependency."""
         if self._task is not None and not self._task.done():
@@ -203,6 +211,7 @@ class ProcessRunner:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
             if self.state not in STARTABLE_STATES:
                 return  # already starting, running or on its way down under another command
+            self._refuse_without_command()
             await self._cancel_task()
             self.failures = 0
             self.next_retry_at = None
@@ -219,8 +228,14 @@ class ProcessRunner:
         async with self._lock:
             if self.state is S.DISABLED:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
+            self._refuse_without_command()
             await self._stop_locked("restarting", EndReason.STOP)
         await self.start()
+
+    def _refuse_without_command(self) -> None:
+        if not self.spec.command:
+            raise ActionRefused(f"{self.name} was adopted by PID without a command, so pmtop has nothing to "
+                                "start (adopt it with `-- CMD ARGS...` to have one)")
 
     async def disable(self) -> None:
         async with self._lock:
@@ -244,8 +259,8 @@ class ProcessRunner:
                 self._transition(S.STOPPED, reason)
             return
         self._stop_reason = (reason, end_reason)
-        if self._monitor is not None:
-            self._monitor.cancel()  # from here on no probe result can restart the process
+        if self._watch is not None:
+            self._watch.cancel()  # from here on no probe result (or missing log line) can restart it
         child = self._child
         if child is None:  # waiting for dependencies or backing off: nothing to kill
             await self._cancel_task()
@@ -269,7 +284,7 @@ class ProcessRunner:
     def kill_now(self) -> None:
         """Last resort at supervisor exit: SIGKILL the group without waiting out `stop_timeout`."""
         if self._child is not None:
-            spawner.signal_group(self._child.pgid, signal.SIGKILL)
+            spawner.signal_child(self._child, signal.SIGKILL)
 
     # -- hand-over between supervisors -------------------------------------------------------------
 
@@ -286,9 +301,9 @@ class ProcessRunner:
             return False
         self.restarts = live.restarts
         self.failures = live.consecutive_failures
-        self._stop_reason = None
-        self._transition(S.STARTING, f"adopting pid {live.pid}")
-        self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
+        if live.foreign and not self.spec.command:
+            self._adopted_argv = foreign.cmdline(live.pid)
+        self._take_over(run)
         return True
 
     def owns(self, pid: int, pgid: int, sid: int, marker: str) -> bool:
@@ -297,8 +312,8 @@ class ProcessRunner:
         run = self._run
         if run is None or run.child.exited.done():
             return False
-        leader = run.child.pid
-        return leader in (pid, pgid, sid) or marker == run.marker
+        leaders = {run.child.pid} | ({run.spawned.pid} if run.spawned is not None else set())
+        return not leaders.isdisjoint((pid, pgid, sid)) or marker == run.marker
 
     def note_escapees(self, pids: list[int]) -> None:
         """Escaped processes of an ended run were killed: said once, in the reason and the log."""
@@ -308,6 +323,24 @@ class ProcessRunner:
         self.reason = f"{self.reason}; {note}"
         self.publish()
 
+    def adopt_pid(self, pid: int, argv: tuple[str, ...]) -> bool:
+        """Watch a process someone else started (`pmtop adopt`); False if it is gone. `argv` is its
+        command line as the OS shows it (shown while the spec has no command of its own)."""
+        if self.state is not S.STOPPED or self._task is not None:
+            return False
+        run = launch.adopt_pid(pid, process_dir=self.runs.process_dir)
+        if run is None:
+            return False
+        self._adopted_argv = argv
+        self._take_over(run)
+        return True
+
+    def _take_over(self, run: launch.Run) -> None:
+        self._stop_reason = None
+        self.pid = run.child.pid  # known at once: a second adoption of the same PID is refused
+        self._transition(S.STARTING, f"adopting pid {run.child.pid}")
+        self._task = asyncio.create_task(self._lifecycle(run), name=f"pmtop:{self.name}")
+
     def live_child(self) -> LiveChild | None:
         """What a successor needs to adopt the current run (None when nothing runs)."""
         run = self._run
@@ -316,21 +349,34 @@ class ProcessRunner:
     def detach(self) -> None:
         """Let go of the process without stopping it (a successor will adopt it)."""
         task, self._task = self._task, None
-        if self._monitor is not None:
-            self._monitor.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
         if task is not None and not task.done():
             task.cancel()
         self._disarm_reset_timer()
         run, self._run = self._run, None
         if run is not None:
             spawner.forget(run.child)
+            if run.spawned is not None:
+                spawner.forget(run.spawned)
             run.logs.close()
+        if self._notifications is not None:  # the successor binds the same path for the child
+            self._notifications.close(unlink=False)
+            self._notifications = None
+
+    def close(self) -> None:
+        """The process is gone for good (removed, or the supervisor exits): release its socket."""
+        if self._notifications is not None:
+            self._notifications.close()
+            self._notifications = None
 
     def replace_spec(self, spec: ProcessSpec) -> None:
         """A reloaded config changed this process; only while it is not active."""
         assert self.state not in ACTIVE_STATES
         self.spec = spec
-        self._env = launch.merged_env(spec)
+        if self._notifications is not None and socket_for(spec, self._notify_dir) is None:
+            self.close()
+        self._env = child_env(spec, self._notify_dir)
         if not spec.enabled and self.state is not S.DISABLED:
             self._transition(S.DISABLED, "disabled in config")
         elif spec.enabled and self.state is S.DISABLED and self.reason == "disabled in config":
@@ -344,17 +390,24 @@ class ProcessRunner:
         while True:
             if adopted is None:
                 await self._wait_for_dependencies()
-            outcome, ran, detail, action = await self._run_once(adopted)
+            end = await self._run_once(adopted)
+            outcome, ran, detail, action = end.outcome, end.ran, end.detail, end.action
             adopted = None
             if self._stop_reason is not None:
                 self._transition(S.STOPPED, self._stop_reason[0])
+                return
+            if end.give_up is not None:
+                self._transition(S.FAILED, end.give_up)
                 return
             if action is not FailAction.RESTART:  # a startup check's fail_action: no restart decision
                 final = S.DISABLED if action is FailAction.DISABLE else S.FAILED
                 self._transition(final, f"{detail}; startup check failed (fail_action = {action})")
                 return
-            decision = decide(outcome, self.failures, self.spec.restart)
             summary = f"{detail} after {ran:.1f}s" if ran is not None else detail
+            if not self.spec.command:  # adopted by PID, with nothing to start it again
+                self._transition(S.STOPPED, f"{summary}; adopted without a command, so nothing restarts it")
+                return
+            decision = decide(outcome, self.failures, self.spec.restart)
             if isinstance(decision, Rest):
                 self._transition(S.STOPPED, summary)
                 return
@@ -397,95 +450,171 @@ class ProcessRunner:
     def satisfies(self, condition: DependencyCondition) -> bool:
         return dependencies.satisfies(self, condition)
 
+    def _not_begun(self, detail: str, *, give_up: bool = False) -> RunEnd:
+        """A start that never got a process: recorded in the history, then judged like a failed run."""
+        self._launched.set()
+        now = time.time()
+        self.exit_code = None
+        self.runs.record(RunRecord(None, now, now, None, EndReason.CRASH, (detail,)))
+        return RunEnd(Outcome.FAILURE, None, detail, give_up=detail if give_up else None)
+
     async def _run_once(self, adopted: launch.Run | None = None) -> RunEnd:
-        """Spawn (or take over `adopted`), wait for the exit or a health verdict, record the run."""
+        """Spawn (or take over `adopted`), watch it until it exits or must go, record the run."""
         spec = self.spec
         loop = asyncio.get_running_loop()
+        matcher: LogLineMatcher | None = None
         if adopted is not None:
             run = adopted
         else:
             if self.state is not S.STARTING:
                 self._transition(S.STARTING, "starting")
+            if spec.port is not None and (taken := await ports.taken(spec.port)) is not None:
+                return self._not_begun(taken, give_up=True)
+            self._open_notifications()
+            on_output = self._on_output
+            if spec.ready_log_line is not None:
+                matcher = self._matcher = LogLineMatcher(spec.ready_log_line)
+                on_output = self._on_output_waiting
             try:
                 run = launch.start_run(spec, env=self._env, run_dir=self.runs.new_folder(), loop=loop,
-                                       on_output=self._on_output, on_trouble=self._on_log_trouble)
+                                       on_output=on_output, on_trouble=self._on_log_trouble)
             except SpawnError as exc:
-                self._launched.set()
+                if matcher is not None:
+                    matcher.close()
+                    self._matcher = None
                 loop.call_soon(self.runs.prune, spec.logs.keep_runs)
-                now = time.time()
-                self.exit_code = None
-                self.runs.record(RunRecord(None, now, now, None, EndReason.CRASH, (exc.message,)))
-                return RunEnd(Outcome.FAILURE, None, exc.message)
+                return self._not_begun(exc.message)
         self._launched.set()
-        child, run_logs = run.child, run.logs
+        child = run.child
         self._run = run
         self.runs.current = run.run_dir
         self._child = child
         self.pid = child.pid
         self.started_at = child.started_at
         self.exit_code = None
-        check = spec.health
+        notifications = self._notifications if adopted is None or self._open_notifications() else None
+        state = notify.NotifyState() if notifications is not None else None
+        watch = self._watch = RunWatch(spec, report=self._on_watch, env=self._env or os.environ,
+                                       started_at=child.started_at, matcher=matcher, notify=state,
+                                       adopted=adopted is not None)
+        if notifications is not None and state is not None:
+            notifications.begin(child.pid if adopted is None else (child.group or child.pid), watch,
+                                grace=spec.stop_timeout, state=state)
+        first = watch.current()
+        self.health = first.health
         if adopted is not None:
-            self.health = Health.HEALTHY if check is None else Health.UNKNOWN
-            self._transition(S.RUNNING, f"adopted: left running by an earlier supervisor (pid {child.pid})")
-            self._arm_reset_timer()
-        elif check is not None and check.startup is not None:
-            self._transition(S.STARTING, f"spawned; startup check every {check.startup.interval:g}s, "
-                                         f"up to {check.startup.max_attempts} attempts")
+            if run.foreign:
+                reach = "its process group" if child.group is not None else "it alone (it does not lead its group)"
+                why = f"adopted: started outside pmtop (pid {child.pid}); stop signals {reach}"
+            else:
+                why = f"adopted: left running by an earlier supervisor (pid {child.pid})"
+            self._transition(S.RUNNING, why)
         else:
-            self.health = Health.HEALTHY if check is None else Health.UNKNOWN  # see HealthMonitor
-            self._transition(S.RUNNING, "running")
+            self._transition(S.RUNNING if first.up else S.STARTING, first.reason)
+        if first.up:
             self._arm_reset_timer()
         if adopted is None:  # after the news is out: the restart path does not wait for an rmtree
             loop.call_soon(self.runs.prune, spec.logs.keep_runs)
-        try:
-            verdict = await self._watch_health(child) if spec.health is not None else None
-            if verdict is not None:
-                await self._stop_unhealthy(child, verdict)
-            exit_code = await asyncio.shield(child.exited)
-        finally:
-            self._disarm_reset_timer()
-        spawner.kill_leftovers(child)
+        verdict, exit_code = await self._watch_run(watch)
+        if matcher is not None:
+            matcher.close()
+            self._matcher = None
+        if notifications is not None:
+            notifications.end()
+        child = self._child
+        assert child is not None
+        if not run.foreign:  # no grandchild outlives a process pmtop runs (a foreign one's group is not ours)
+            spawner.kill_leftovers(child)
         if self._on_run_end is not None:
             self._on_run_end()
         ended = time.time()
         self._child = None
         self._run = None
+        self._watch = None
         self.facts = None
         self.pid = None
         self.health = Health.UNKNOWN
         self.exit_code = exit_code
-        self.completed = exit_code == 0 and verdict is None
-        if verdict is not None:
-            end_reason = EndReason.HEALTH
-        elif self._stop_reason is not None:
-            end_reason = self._stop_reason[1]
-        else:
-            end_reason = EndReason.EXIT if exit_code == 0 else EndReason.CRASH
+        stop = self._stop_reason[1] if self._stop_reason is not None else None
+        end, end_reason, self.completed = judge_end(child.pid, child.started_at, ended, exit_code, verdict=verdict,
+                                                    stop=stop, said_stopping=watch.stopping)
         self.runs.record(RunRecord(child.pid, child.started_at, ended, exit_code, end_reason,
-                                   run_logs.stderr_tail.lines()), run_logs)
-        if verdict is not None:
-            return RunEnd(Outcome.FAILURE, None, verdict.reason, verdict.action)
-        outcome = Outcome.CLEAN_EXIT if exit_code == 0 else Outcome.FAILURE
-        return RunEnd(outcome, ended - child.started_at, describe_exit(exit_code))
+                                   run.logs.stderr_tail.lines()), run.logs)
+        return end
+
+    async def _watch_run(self, watch: RunWatch) -> tuple[Unhealthy | None, int | None]:
+        """Until the run's main process exits; a verdict first stops its group (as a stop would)."""
+        run = self._run
+        assert run is not None
+        if watch.idle and self._notifications is None:
+            # Nothing to judge and nobody to move the main process: the shortest path from an exit to
+            # its restart, with no task in between (most processes take it).
+            try:
+                return None, await asyncio.shield(run.child.exited)
+            finally:
+                self._disarm_reset_timer()
+        judge = asyncio.create_task(watch.run(), name=f"pmtop:{self.name}:watch")
+        if self._notifications is not None:  # MAINPID= may move it: follow the main process
+            ended: asyncio.Future[int | None] = asyncio.ensure_future(run.main_exit(self._drain_notifications))
+        else:
+            ended = run.child.exited
+        verdict: Unhealthy | None = None
+        try:
+            await asyncio.wait((judge, ended), return_when=asyncio.FIRST_COMPLETED)
+            if not ended.done():
+                verdict = judge.result()  # the run must go; or None: a stop began, and it ends it
+                if verdict is not None:
+                    await self._stop_unhealthy(verdict)
+            return verdict, await asyncio.shield(ended)
+        finally:
+            self._disarm_reset_timer()
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await judge  # an exec probe in flight is killed and reaped before the run is recorded
+            if ended is not run.child.exited and not ended.done():
+                ended.cancel()
+
+    def follow_main_pid(self, pid: int) -> None:
+        """sd_notify `MAINPID=`: the run's main process is now `pid` (checked: of this run's session)."""
+        old, run = self._child, self._run
+        if old is None or run is None:
+            return
+        child = spawner.follow(pid, old.started_at, old.group)
+        if child is None:
+            return
+        log.info("%s: main process %s -> %s (MAINPID=)", self.name, old.pid, pid)
+        run.move(child)
+        self._child = child
+        self.pid = pid
+        if self._notifications is not None:
+            self._notifications.moved(pid)
+        self.publish()
+
+    def _drain_notifications(self) -> None:
+        """Before an exit is judged: a `MAINPID=` sent just before it is read first (as systemd does)."""
+        if self._notifications is not None:
+            self._notifications.drain()
+
+    def _open_notifications(self) -> bool:
+        """Bind the process's sd_notify socket if its check is `notify` (before the spawn: it may speak
+        at once); False when it has none."""
+        path = socket_for(self.spec, self._notify_dir)
+        if path is None:
+            return False
+        if self._notifications is None:
+            self._notifications = Notifications(self.name, path, self)
+        self._notifications.open()
+        return True
 
     # -- health -----------------------------------------------------------------------------------
 
-    async def _watch_health(self, child: spawner.Child) -> Unhealthy | None:
-        """Until the child exits, or its health check gives up on it (the verdict)."""
-        assert self.spec.health is not None
-        probe = checks.make_probe(self.spec.health, cwd=self.spec.cwd, env={**os.environ, **self.spec.env})
-        self._monitor = HealthMonitor(self.spec.health, probe, self._on_health)
-        try:
-            return await self._monitor.watch(child.exited)
-        finally:
-            self._monitor = None
-
-    def _on_health(self, report: HealthReport) -> None:
-        """A change seen by the monitor: publish it, once (a repeat of the same news publishes nothing)."""
+    def _on_watch(self, report: WatchReport) -> None:
+        """A change seen by the run's watch: publish it, once (a repeat of the same news publishes nothing)."""
         if self._stop_reason is not None or self.state not in (S.STARTING, S.RUNNING):
             return
-        new = S.RUNNING if report.started else S.STARTING
+        new = S.RUNNING if report.up else S.STARTING
+        if new is S.STARTING and self.state is S.RUNNING:
+            return  # never back: a run that was up stays up until it ends
         if (new, report.health, report.reason) == (self.state, self.health, self.reason):
             return
         became_running = new is S.RUNNING and self.state is not S.RUNNING
@@ -494,8 +623,11 @@ class ProcessRunner:
         if became_running:
             self._arm_reset_timer()
 
-    async def _stop_unhealthy(self, child: spawner.Child, verdict: Unhealthy) -> None:
-        """Failed health: `crashed`, and the whole group stopped as a stop request would, then decide."""
+    async def _stop_unhealthy(self, verdict: Unhealthy) -> None:
+        """Failed health (or readiness): `crashed`, and the whole group stopped as a stop request
+        would, then decide."""
+        child = self._child
+        assert child is not None
         self.health = Health.UNHEALTHY
         self._transition(S.CRASHED, f"{verdict.reason}; stopping it: {self._stop_words()}")
         await spawner.stop_group(child, self.spec.stop_signal, self.spec.stop_timeout)
@@ -522,3 +654,4 @@ class ProcessRunner:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._task)
+

@@ -19,7 +19,8 @@ from .model import Imported, ImportResult
 CONDITIONS: Final = {"service_started": "started", "service_healthy": "healthy",
                      "service_completed_successfully": "completed"}
 KNOWN: Final = {"image", "entrypoint", "command", "working_dir", "environment", "depends_on", "restart",
-                "stop_signal", "stop_grace_period", "healthcheck", "logging", "profiles", "build"}
+                "stop_signal", "stop_grace_period", "healthcheck", "logging", "profiles", "build", "env_file",
+                "ports"}
 
 
 def detect(path: Path, text: str) -> bool:
@@ -72,6 +73,8 @@ def _service(process: Imported, body: dict[str, Any], result: ImportResult) -> N
         table["env"] = {str(k): _literal(str(v)) for k, v in environment.items() if v is not None}
     elif isinstance(environment, list):
         table["env"] = dict(_literal(str(item)).partition("=")[::2] for item in environment)
+    _env_file(process, body.get("env_file"), result)
+    _ports(process, body.get("ports"), result)
     depends = body.get("depends_on")
     if isinstance(depends, list):
         table["depends_on"] = [str(d) for d in depends]
@@ -94,6 +97,49 @@ def _service(process: Imported, body: dict[str, Any], result: ImportResult) -> N
     for key in body:
         if key not in KNOWN:
             result.dropped(key, "container-specific, no pmtop equivalent", who)
+
+
+def _env_file(process: Imported, value: Any, result: ImportResult) -> None:
+    """Compose's `env_file` (a path, a list, or entries with `path` and `required`) is pmtop's own."""
+    if value is None:
+        return
+    entries = value if isinstance(value, list) else [value]
+    files = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            if not entry.get("required", True):
+                result.approximated("env_file", f"{entry.get('path')}: optional in Compose, required by pmtop",
+                                    process.name)
+            entry = entry.get("path")
+        files.append(str(entry))
+    process.table["env_file"] = files[0] if len(files) == 1 else files
+
+
+_PORT: Final = re.compile(r"(?:(?:\[[^\]]*\]|[^:]*):)?(?:(\d+)(?:-\d+)?:)?(\d+)(?:-\d+)?(?:/(tcp|udp))?")
+
+
+def _ports(process: Imported, value: Any, result: ImportResult) -> None:
+    """The first TCP port the container listens on (the published one's target) becomes `port`."""
+    targets: list[int] = []
+    for entry in value or []:
+        if isinstance(entry, dict):
+            if entry.get("protocol", "tcp") == "tcp" and "target" in entry:
+                targets.append(int(entry["target"]))
+            continue
+        match = _PORT.fullmatch(str(entry))
+        if match is not None and match.group(3) in (None, "tcp"):
+            targets.append(int(match.group(2)))
+    if not targets:
+        return
+    process.table["port"] = targets[0]
+    env = process.table.get("env", {})
+    if env.get("PORT") == str(targets[0]):
+        del env["PORT"]  # pmtop gives $PORT itself
+    if len(targets) > 1:
+        result.dropped("ports", f"{', '.join(map(str, targets[1:]))}: pmtop declares one port per process",
+                       process.name)
+    result.note("ports", f"{targets[0]} is the port the process listens on on this machine (nothing to publish)",
+                process.name)
 
 
 def _restart(process: Imported, restart: str, result: ImportResult) -> None:
@@ -130,6 +176,8 @@ def _healthcheck(process: Imported, check: dict[str, Any], result: ImportResult)
     if words[0] == "CMD" and len(words) >= 6 and words[2:4] == ["-c", PROBE_SCRIPT] and words[4] in ("http", "tcp"):
         kind, target = words[4], words[5]
         health = {"type": kind, "url" if kind == "http" else "address": target}
+    elif words[0] == "CMD" and len(words) >= 11 and words[2:4] == ["-c", PROBE_SCRIPT] and words[4] == "heartbeat":
+        health = {"type": "heartbeat", "path": words[5], "max_age": float(words[10])}
     elif words[0] == "CMD":
         health = {"type": "exec", "command": words[1:]}
     else:

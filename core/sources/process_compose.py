@@ -3,12 +3,15 @@
 process-compose runs each command through its shell (`shell.shell_command`, bash by default), so a
 command that needs one keeps it (`bash -c ...`); a plain one becomes the argv itself. The liveness
 probe (else the readiness probe) becomes `[health]`; the readiness probe's timing becomes its `startup`
-check (pmtop keeps a process `starting` until the first success, as readiness does). `replicas` and
-`ready_log_line` are not pmtop settings yet: reported, and kept as commented-out lines.
+check (pmtop keeps a process `starting` until the first success, as readiness does). `ready_log_line`
+(a substring there) becomes pmtop's own (a regex that matches that text literally); unlike process-compose,
+pmtop combines it with the probe (both must pass). `replicas` is not a pmtop setting yet: reported, and
+kept as a commented-out line.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +24,7 @@ CONDITIONS: Final = {
     "process_healthy": "healthy",
     "process_completed_successfully": "completed",
     "process_completed": "completed",
-    "process_log_ready": "started",
+    "process_log_ready": "healthy",
 }
 RESTART: Final = {"always": "always", "on_failure": "on-failure", "exit_on_failure": "on-failure", "no": "no"}
 KNOWN: Final = {"command", "working_dir", "environment", "depends_on", "availability", "liveness_probe",
@@ -93,8 +96,9 @@ def _process(process: Imported, body: dict[str, Any], shell: tuple[str, str], re
         if condition == "process_completed":
             result.approximated("depends_on", f"{dep}: process_completed (any exit) -> completed (exit 0)", who)
         elif condition == "process_log_ready":
-            result.approximated("depends_on", f"{dep}: process_log_ready -> started (waiting for a log line is "
-                                              "not a pmtop condition yet)", who)
+            result.approximated("depends_on", f"{dep}: process_log_ready -> healthy: {dep} is healthy once its "
+                                              "ready_log_line has been seen (and its check, if it has one, passed)",
+                                who)
         elif condition not in CONDITIONS:
             result.approximated("depends_on", f"{dep}: unknown condition {condition!r} -> started", who)
     if needs:
@@ -114,10 +118,14 @@ def _process(process: Imported, body: dict[str, Any], shell: tuple[str, str], re
     if "replicas" in body:
         result.later(process, "replicas", str(int(body["replicas"])), f"replicas = {body['replicas']}")
     if "ready_log_line" in body:
-        import json
-
-        result.later(process, "ready_log_line", json.dumps(str(body["ready_log_line"])),
-                     f"ready_log_line {body['ready_log_line']!r}")
+        text = str(body["ready_log_line"])
+        table["ready_log_line"] = re.escape(text).replace("\\ ", " ")  # a space needs no escape
+        if table["ready_log_line"] != text:
+            result.note("ready_log_line", f"{text!r} is a substring in process-compose; written as a regex that "
+                                          "matches it literally", who)
+        if liveness_or_readiness(body):
+            result.note("ready_log_line", "pmtop waits for the line and the readiness probe (process-compose "
+                                          "takes one or the other)", who)
     if body.get("is_daemon"):
         result.dropped("is_daemon", "pmtop supervises processes that stay in the foreground", who)
     for key in ("description", "namespace"):
@@ -126,6 +134,10 @@ def _process(process: Imported, body: dict[str, Any], shell: tuple[str, str], re
     for key in body:
         if key not in KNOWN:
             result.dropped(key, "no pmtop equivalent", who)
+
+
+def liveness_or_readiness(body: dict[str, Any]) -> bool:
+    return bool(body.get("readiness_probe") or body.get("liveness_probe"))
 
 
 def _availability(process: Imported, availability: dict[str, Any], result: ImportResult) -> None:

@@ -47,10 +47,10 @@ def read(path: Path, text: str) -> ImportResult:
         if parsed.cwd is not None:
             process.table["cwd"] = parsed.cwd
         env = dict(parsed.env)
-        if re.search(r"\$\{?PORT\b", command):
-            env.setdefault("PORT", str(BASE_PORT + 100 * index))
-            result.note("PORT", f"the line uses $PORT: set to {env['PORT']}, as foreman and honcho would",
-                        process.name)
+        if re.search(r"\$\{?PORT\b", command) and "PORT" not in env:
+            process.table["port"] = BASE_PORT + 100 * index  # pmtop gives it as $PORT, and checks it is free
+            result.note("PORT", f"the line uses $PORT: port = {process.table['port']}, as foreman and honcho "
+                                "would set it", process.name)
         if env:
             process.table["env"] = env
         if parsed.shell:

@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
-import struct
 import sys
 import threading
 import time
@@ -35,10 +33,12 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, Literal, NamedTuple
 
 import psutil
+
+from .ports import netlink_listeners as _netlink_listeners
+from .ports import proc_net_listeners as _proc_net_listeners
 
 log = logging.getLogger("pmtop.core.system.facts")
 
@@ -46,8 +46,6 @@ HAS_PROC: Final = sys.platform.startswith("linux") and os.path.isdir("/proc/self
 FULL_WALK_EVERY: Final = 10
 """Every this many samples, every tree PID's fds are read again, even if nothing suggests a change."""
 
-_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, _NLMSG_ERROR, _NLMSG_DONE = 4, 20, 0x301, 2, 3
-_TCPF_LISTEN: Final = 1 << 10
 _CLK_TCK: Final = os.sysconf("SC_CLK_TCK") if HAS_PROC else 100
 _PAGE: Final = os.sysconf("SC_PAGE_SIZE") if HAS_PROC else 4096
 _PSUTIL_ATTRS: Final = ["ppid", "create_time", "cpu_times", "memory_info", "status"]
@@ -143,46 +141,6 @@ def _default_source() -> Source:
     if not HAS_PROC:
         return "psutil"
     return "children" if os.path.exists(f"/proc/self/task/{threading.get_native_id()}/children") else "all"
-
-
-def _netlink_listeners() -> dict[int, int]:
-    """Maps the socket inode of every TCP listener in this network namespace to its port."""
-    found: dict[int, int] = {}
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as sock:
-        sock.settimeout(2.0)  # the kernel always ends a dump; this only bounds a broken one
-        for family in (socket.AF_INET, socket.AF_INET6):
-            # inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed inet_diag_sockid
-            req = struct.pack("=BBBBI48x", family, socket.IPPROTO_TCP, 0, 0, _TCPF_LISTEN)
-            sock.send(struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0) + req)
-            while (data := sock.recv(65536)) and _parse_diag(data, found):
-                pass
-    return found
-
-
-def _parse_diag(data: bytes, found: dict[int, int]) -> bool:
-    """Adds one datagram's sockets to `found`. False at the end of the dump."""
-    off = 0
-    while off + 16 <= len(data):
-        length, kind = struct.unpack_from("=IH", data, off)
-        if kind == _NLMSG_DONE:
-            return False
-        if kind == _NLMSG_ERROR:
-            raise OSError(-struct.unpack_from("=i", data, off + 16)[0], "sock_diag refused the dump")
-        # after the 16-byte nlmsghdr, inet_diag_msg has the port (big-endian) at 4 and the inode at 68
-        found[struct.unpack_from("=I", data, off + 84)[0]] = struct.unpack_from(">H", data, off + 20)[0]
-        off += (length + 3) & ~3
-    return True
-
-
-def _proc_net_listeners() -> dict[int, int]:
-    found: dict[int, int] = {}
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with suppress(FileNotFoundError):  # no IPv6 on this machine
-            for line in Path(path).read_bytes().splitlines()[1:]:
-                f = line.split()
-                if len(f) > 9 and f[3] == b"0A":  # TCP_LISTEN
-                    found[int(f[9])] = int(f[1].rsplit(b":", 1)[1], 16)
-    return found
 
 
 def _held_listeners(pid: int, listening: Mapping[int, int]) -> frozenset[int]:

@@ -38,10 +38,10 @@ class Child:
     None when it cannot be known: an adopted process that is not our child."""
     pidfd: int = -1
     """The pidfd watched for the exit (-1: none, or already closed)."""
-
-    @property
-    def pgid(self) -> int:
-        return self.pid
+    group: int | None = None
+    """The process group that stop signals go to: the child's own for every child pmtop spawns (it
+    leads a new session), the original group for a main PID that moved (sd_notify `MAINPID=`), None for
+    a process adopted by PID that does not lead its group (then it is signalled alone)."""
 
 
 def spawn(
@@ -85,7 +85,7 @@ def spawn(
         raise SpawnError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
     loop = asyncio.get_running_loop()
     exited, pidfd = watch_exit(popen, loop)
-    return Child(popen.pid, popen, time.time(), exited, pidfd)
+    return Child(popen.pid, popen, time.time(), exited, pidfd, group=popen.pid)
 
 
 def watch_exit(
@@ -126,13 +126,14 @@ def _resolve_unknown(future: asyncio.Future[int | None], _: object) -> None:
         future.set_result(None)
 
 
-def adopt(pid: int, created: float, started_at: float) -> Child | None:
-    """Take over a process an earlier supervisor of this instance started, if it is still that one.
+def adopt(pid: int, created: float, started_at: float, *, group: int | None) -> Child | None:
+    """Take over a process that pmtop did not spawn in this run, if it is still the one meant.
 
-    A PID alone proves nothing: it is adopted only if its create time matches the one recorded and
-    it still leads its own process group. The pidfd is opened before the check, so the PID cannot
-    be reused between the check and the watch. An adopted process may still be our child (after
-    `/monitor/restart` re-executes this process): then its exit status is reaped as usual.
+    A PID alone proves nothing: it is adopted only if its create time matches the one recorded and it is
+    still in `group` (the process group its stop signals go to; None: it is signalled alone). The pidfd
+    is opened before the check, so the PID cannot be reused between the check and the watch. An adopted
+    process may still be our child (after `/monitor/restart` re-executes this process): then its exit
+    status is reaped as usual; otherwise it is unknown (None).
     """
     loop = asyncio.get_running_loop()
     pidfd = None
@@ -143,13 +144,49 @@ def adopt(pid: int, created: float, started_at: float) -> Child | None:
             pass
     try:
         started = create_time(pid)
-        same = started is not None and abs(started - created) < 0.01 and os.getpgid(pid) == pid
+        same = started is not None and abs(started - created) < 0.01
+        same = same and (group is None or os.getpgid(pid) == group)
     except OSError:
         same = False
     if not same:
         if pidfd is not None:
             os.close(pidfd)
         return None
+    return _watch_pidfd(pid, pidfd, started_at, group, loop)
+
+
+def adopt_pid(pid: int) -> Child | None:
+    """Watch a process someone else started (`pmtop adopt`); None if it is gone. Its stop signals go to
+    its process group only if it leads it, else to it alone (killing a group it merely belongs to
+    could take down its shell's other jobs)."""
+    created = create_time(pid)
+    if created is None:
+        return None
+    try:
+        leads = os.getpgid(pid) == pid
+    except OSError:
+        return None
+    return adopt(pid, created, created, group=pid if leads else None)
+
+
+def follow(pid: int, started_at: float, group: int | None) -> Child | None:
+    """Watch `pid`, a process of a child's own session that took over as its main process (sd_notify
+    `MAINPID=`); None if it is gone already. Its stop signals go to `group`, the child's group."""
+    loop = asyncio.get_running_loop()
+    pidfd = None
+    if _HAS_PIDFD:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return None
+    elif create_time(pid) is None:  # pragma: no cover - non-Linux
+        return None
+    return _watch_pidfd(pid, pidfd, started_at, group, loop)
+
+
+def _watch_pidfd(
+    pid: int, pidfd: int | None, started_at: float, group: int | None, loop: asyncio.AbstractEventLoop
+) -> Child:
     future: asyncio.Future[int | None] = loop.create_future()
     if pidfd is not None:
         fd = pidfd
@@ -161,12 +198,12 @@ def adopt(pid: int, created: float, started_at: float) -> Child | None:
                 future.set_result(_reap_if_ours(pid))
 
         loop.add_reader(fd, on_exit)
-        return Child(pid, None, started_at, future, fd)
+        return Child(pid, None, started_at, future, fd, group=group)
     import psutil  # pragma: no cover - non-Linux: psutil polls
 
     waiter = loop.run_in_executor(None, psutil.Process(pid).wait)  # pragma: no cover
     waiter.add_done_callback(functools.partial(_resolve_unknown, future))
-    return Child(pid, None, started_at, future)
+    return Child(pid, None, started_at, future, group=group)
 
 
 def forget(child: Child) -> None:
@@ -207,9 +244,24 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+def signal_child(child: Child, sig: int) -> bool:
+    """Send `sig` to the child's process group (or to the child alone when it has none of its own);
+    False when nothing is left to receive it."""
+    if child.group is not None:
+        return signal_group(child.group, sig)
+    if child.exited.done():  # its PID may belong to another process by now
+        return False
+    try:
+        os.kill(child.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def kill_leftovers(child: Child) -> None:
-    """After the leader exited: SIGKILL whatever is left of its group."""
-    signal_group(child.pgid, signal.SIGKILL)
+    """After the leader exited: SIGKILL whatever is left of its group (a lone adopted PID has none)."""
+    if child.group is not None:
+        signal_group(child.group, signal.SIGKILL)
 
 
 async def stop_group(child: Child, stop_signal: int, timeout: float) -> bool:
@@ -217,19 +269,20 @@ async def stop_group(child: Child, stop_signal: int, timeout: float) -> bool:
 
     The stop signal is followed by SIGCONT (as systemd does) so that a stopped or frozen process
     receives it; after `timeout` the group gets SIGKILL; once the leader is gone the group gets
-    SIGKILL once more so that no grandchild survives.
+    SIGKILL once more so that no grandchild survives. A child without a group of its own (adopted by
+    PID, not its group's leader) gets the same sequence alone.
     """
     escalated = False
     if not child.exited.done():
-        signal_group(child.pgid, stop_signal)
+        signal_child(child, stop_signal)
         if stop_signal not in (signal.SIGKILL, signal.SIGCONT):
-            signal_group(child.pgid, signal.SIGCONT)
+            signal_child(child, signal.SIGCONT)
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(child.exited)
         except TimeoutError:
             escalated = True
-            signal_group(child.pgid, signal.SIGKILL)
+            signal_child(child, signal.SIGKILL)
             await asyncio.shield(child.exited)
     kill_leftovers(child)
     return escalated

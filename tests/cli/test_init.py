@@ -39,5 +39,8 @@ def test_init_uncommented_examples_are_valid_too(tmp_path: Path) -> None:
         enabled.append(body if line.startswith("# ") and looks_like_toml else line)
     text = "\n".join(enabled)
     (tmp_path / "pmtop.toml").write_text(text.replace('depends_on = ["db"]', ""))
+    (tmp_path / ".env").write_text("GREETING=hello\n")  # the env_file the starter names
     config = load_config(tmp_path / "pmtop.toml")
-    assert [spec.name for spec in config.processes] == ["web", "worker"]
+    assert [spec.name for spec in config.processes] == ["web", "worker", "api"]
+    assert config.processes[0].file_env == {"GREETING": "hello"}
+    assert [spec.health.type for spec in config.processes if spec.health] == ["http", "heartbeat", "notify"]

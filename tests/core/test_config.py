@@ -620,12 +620,12 @@ def test_diamond_dependencies_are_not_a_cycle(tmp_path: Path) -> None:
         ),
         pytest.param(
             'url = "http://x/"',
-            'pmtop.toml:3: process.web.health.type: missing (one of "http", "tcp", "exec")',
+            'pmtop.toml:3: process.web.health.type: missing (one of "http", "tcp", "exec", "heartbeat", "notify")',
             id="no-type",
         ),
         pytest.param(
             'type = "grpc"',
-            'pmtop.toml:4: process.web.health.type: must be one of "http", "tcp", "exec" (got "grpc")',
+            'pmtop.toml:4: process.web.health.type: must be one of "http", "tcp", "exec", "heartbeat", "notify" (got "grpc")',
             id="bad-type",
         ),
         pytest.param(

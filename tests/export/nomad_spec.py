@@ -1,7 +1,8 @@
 """Nomad's job specification, as its documentation states it, for checking exported jobs structurally.
 
 Which blocks and attributes each block takes (job, group, task, the raw_exec `config`, restart,
-reschedule, network/port, logs, lifecycle, service, check, check_restart), their allowed values, and
+reschedule, network/port, logs, lifecycle, service, check, check_restart, template), their allowed
+values, and
 the validation rules Nomad applies on `nomad job run` (restart: interval >= 5s, attempts x delay <=
 interval, attempts = 0 only with mode "fail"; checks: interval and timeout >= 1s; service names RFC 1123;
 script checks only with the Consul provider; one provider per group; raw_exec commands absolute).
@@ -39,6 +40,8 @@ SPEC: dict[str, tuple[set[str], set[str]]] = {
     "check": ({"type", "path", "interval", "timeout", "protocol", "command", "args", "port", "name", "method",
                "address_mode", "task", "initial_status"}, {"check_restart", "header"}),
     "check_restart": ({"limit", "grace", "ignore_warnings"}, set()),
+    "template": ({"source", "destination", "data", "env", "change_mode", "change_signal", "perms", "uid", "gid",
+                  "left_delimiter", "right_delimiter", "splay", "error_on_missing_key"}, {"wait", "change_script"}),
 }
 LABELED = {"job", "group", "task", "port"}
 RFC1123 = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")

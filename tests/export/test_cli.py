@@ -17,6 +17,7 @@ from .conftest import EXAMPLE
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     shutil.copy(EXAMPLE, tmp_path / "pmtop.toml")
+    shutil.copy(EXAMPLE.with_name("example.env"), tmp_path / "example.env")  # the api's env_file
     return tmp_path
 
 
@@ -26,7 +27,8 @@ def test_export_writes_the_files_and_prints_the_report(project: Path) -> None:
                        cwd=project, env=env)
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (project / "units").iterdir())
-    assert names == sorted([f"shop-{n}.service" for n in ("web", "migrate", "api", "worker", "cache", "docs")]
+    assert names == sorted([f"shop-{n}.service" for n in ("web", "migrate", "api", "worker", "cache", "queue",
+                                                          "notifier", "docs")]
                            + ["shop.target"])
     assert all((project / "units" / n).stat().st_mode & 0o777 == 0o600 for n in names)
     assert result.stdout.startswith("Wrote units/shop-web.service")

@@ -20,7 +20,7 @@ def test_the_example_is_a_valid_job(example: Config) -> None:
     [(name, job)] = blocks(document, "job")
     assert name == "demo" and job["type"] == "service"
     groups = {label: group for label, group in blocks(job, "group")}
-    assert set(groups) == {"api", "worker", "cache", "docs"}  # one per dependency island
+    assert set(groups) == {"api", "worker", "cache", "queue", "notifier", "docs"}  # one per dependency island
     island = {name for name, _ in blocks(groups["api"], "task")}
     assert island == {"web", "migrate", "api"}
     tasks = _tasks(document)
@@ -37,6 +37,20 @@ def test_the_example_is_a_valid_job(example: Config) -> None:
     assert check_restart["limit"] == 2
     [(_, restart)] = blocks(tasks["worker"], "restart")
     assert restart["mode"] == "delay" and restart["attempts"] == 4  # retry_forever
+    # SPEC §10: the declared port is the group's static port and $PORT; env files are templates read on
+    # the node; a heartbeat is a Consul script check running pmtop's probe; sd_notify has no equivalent.
+    assert tasks["web"]["env"]["PORT"] == "8765"
+    ports = {label: port for _, net in blocks(groups["api"], "network") for label, port in blocks(net, "port")}
+    assert ports["web"]["static"] == 8765
+    [(_, template)] = blocks(tasks["api"], "template")
+    assert template["source"] == str(example.by_name["api"].env_file[0]) and template["env"] is True
+    [(_, queue_service)] = blocks(tasks["queue"], "service")
+    [(_, queue_check)] = blocks(queue_service, "check")
+    assert queue_check["type"] == "script" and queue_check["command"] == "python3"
+    assert queue_service["provider"] == "consul"
+    assert not blocks(tasks["notifier"], "service")
+    dropped = {(loss.process, loss.setting) for loss in result.losses if loss.kind == "dropped"}
+    assert {("notifier", "health"), ("web", "ready_log_line")} <= dropped
 
 
 def test_tricky_values_survive_hcl_quoting(tricky: Config) -> None:

@@ -33,8 +33,8 @@ def test_a_setting_without_a_rule_is_reported_as_dropped() -> None:
     assert dropped == {("cwd", LossKind.DROPPED), ("env", LossKind.DROPPED), ("autostart", LossKind.DROPPED)}
 
 
-def test_rules_for_settings_of_a_later_pmtop_read_them_by_name() -> None:
-    """`env_file` is not a config key yet; its systemd and Compose rules already read it from the table."""
+def test_rules_read_settings_by_name_from_the_table() -> None:
+    """Rules read a setting from its TOML form (`ctx.settings`), as `spec_to_table` writes it."""
     from pmtop.core.export import compose, systemd
     from pmtop.core.export.rules import Context
 

@@ -32,6 +32,8 @@ from tests.faults.conftest import processes_of
 Start = Callable[..., DaemonProc]
 
 HOOKS = '''
+import os
+
 import schemathesis
 
 @schemathesis.hook
@@ -44,11 +46,16 @@ def map_query(context, query):
 
 @schemathesis.hook
 def map_body(context, body):
-    """Random trusted hosts, but loopback stays one: else every later trusted-only call is a 403."""
+    """Random trusted hosts, but loopback stays one: else every later trusted-only call is a 403.
+    A random `pid` to adopt would put any process of this user within reach of `stop`: every valid one
+    becomes the sleeper the test started for it."""
     if context.operation.path == "/config/trusted-hosts" and isinstance(body, dict):
         hosts = body.get("hosts")
         if isinstance(hosts, list):
             body = {**body, "hosts": [*hosts, "127.0.0.1"]}
+    if context.operation.path == "/processes" and isinstance(body, dict) and isinstance(body.get("pid"), int) \
+            and not isinstance(body["pid"], bool) and body["pid"] > 0:
+        body = {**body, "pid": int(os.environ["PMTOP_FUZZ_PID"])}
     return body
 '''
 EXCLUDED = ("events", "monitor-shutdown", "monitor-restart")
@@ -62,7 +69,16 @@ def test_the_api_survives_schemathesis(start_daemon: Start, tmp_path: Path) -> N
                            f"[process.api]\ncommand = {SLEEP}\ndepends_on = [\"db\"]\n")
     daemon = start_daemon("--port", "auto")
     daemon.wait_state("api", "running")
+    adoptable = subprocess.Popen(["sleep", "600"], start_new_session=True)  # the only PID fuzzing may adopt
     (tmp_path / "pmtop_fuzz_hooks.py").write_text(HOOKS)
+    try:
+        _fuzz(daemon, tmp_path, adoptable.pid)
+    finally:
+        adoptable.kill()
+        adoptable.wait()
+
+
+def _fuzz(daemon: DaemonProc, tmp_path: Path, adoptable: int) -> None:
     exclusions = [arg for op in EXCLUDED for arg in ("--exclude-operation-id", op)]
     result = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "schemathesis"), "run", f"{daemon.url}/openapi.json",
@@ -71,7 +87,8 @@ def test_the_api_survives_schemathesis(start_daemon: Start, tmp_path: Path) -> N
          "--phases", "examples,fuzzing,stateful",
          "--max-examples", "20", "--seed", os.environ.get("PMTOP_FUZZ_SEED", "20261206"),
          "--request-timeout", "30", "--workers", "1", "--no-color", *exclusions],
-        cwd=tmp_path, env={**os.environ, "SCHEMATHESIS_HOOKS": "pmtop_fuzz_hooks", "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path, env={**os.environ, "SCHEMATHESIS_HOOKS": "pmtop_fuzz_hooks", "PYTHONPATH": str(tmp_path),
+                           "PMTOP_FUZZ_PID": str(adoptable)},
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
@@ -83,7 +100,7 @@ def test_the_api_survives_schemathesis(start_daemon: Start, tmp_path: Path) -> N
     assert daemon.api("GET", "/alive").text == "OK"
     running = {p["pid"] for p in daemon.processes().values() if p["pid"] is not None}
     children = {c.pid for c in psutil.Process(daemon.proc.pid).children() if c.status() != psutil.STATUS_ZOMBIE}
-    assert children == running, "the daemon's children and the processes it reports differ"
+    assert children == running - {adoptable}, "the daemon's children and the processes it reports differ"
     # Random partner settings never made the daemon start anything (a watcher, say): every process of
     # this test's home is the daemon or one it reports.
     others = [p.cmdline() for p in processes_of(daemon.home) if p.pid != daemon.proc.pid and p.pid not in running]

@@ -211,7 +211,8 @@ def test_procfile_with_its_env(tmp_path: Path) -> None:
     assert result.source == "procfile"
     web, worker, release = config.processes
     assert web.command == ("sh", "-c", "bundle exec thin start -p $PORT")  # $PORT needs the shell
-    assert web.env["PORT"] == "5000" and web.env["SECRET_KEY"] == "abc" and web.env["DEBUG"] == "1"
+    assert web.port == 5000 and "PORT" not in web.env  # pmtop gives $PORT from `port` (and checks it is free)
+    assert web.env["SECRET_KEY"] == "abc" and web.env["DEBUG"] == "1"
     assert worker.command == ("celery", "-A", "myproject", "worker", "--loglevel=info")
     assert release.command == ("python", "manage.py", "migrate")
     assert ("web", "PORT") in _losses(result)
@@ -249,14 +250,16 @@ def test_process_compose_with_probes_replicas_and_log_line(tmp_path: Path) -> No
     assert client_b.health is not None and client_b.health.check.url == "http://127.0.0.1:80/"
     assert client_b.health.startup is not None and client_b.health.startup.initial_delay == 5.0
     assert client_b.stop_signal.name == "SIGINT" and client_b.stop_timeout == 5.0
-    assert "# replicas = 2" in toml and '# ready_log_line = "ready to accept connections"' in toml
+    assert "# replicas = 2" in toml
+    assert client_b.ready_log_line == "ready to accept connections"  # SPEC §10: a pmtop setting now
     nginx = by["nginx"]
     assert nginx.health is not None and isinstance(nginx.health.check, ExecCheck)
     assert nginx.health.check.command[:2] == ("bash", "-c")  # the probe needs a shell, process-compose's
     assert by["migrate"].command == ("bash", "-c", "echo migrating && sleep 1") and not by["migrate"].enabled
     losses = _losses(result)
-    assert {("ClientB", "replicas"), ("ClientB", "ready_log_line"), ("nginx", "is_daemon"),
+    assert {("ClientB", "replicas"), ("nginx", "is_daemon"),
             ("nginx", "shutdown.command"), (None, "log_location")} <= losses
+    assert ("ClientB", "ready_log_line") not in {(l.process, l.setting) for l in result.losses if l.kind == "dropped"}
 
 
 def test_pm2_ecosystem_json_and_js(tmp_path: Path) -> None:

@@ -55,6 +55,10 @@ def _same(before: Config, after: Config) -> None:
         assert new.restart.policy is old.restart.policy, old.name
         assert new.stop_signal == old.stop_signal and new.stop_timeout == old.stop_timeout
         assert new.enabled == old.enabled and new.autostart == old.autostart
+        assert new.port == old.port and new.env_file == old.env_file and dict(new.file_env) == dict(old.file_env)
+        if old.health is not None and old.health.type == "notify":  # Compose has no sd_notify: reported, dropped
+            assert new.health is None
+            continue
         assert (new.health is None) == (old.health is None), old.name
         if old.health is not None and new.health is not None:
             assert new.health.check == old.health.check, old.name

@@ -185,6 +185,55 @@ async def test_a_adds_a_process_after_checking_it_like_the_config(make_superviso
         await sup.stop("clock")
 
 
+async def test_the_add_form_knows_the_round_2_settings(make_supervisor: Make, tmp_path: Path) -> None:
+    """A heartbeat check (two inputs), a declared port, env files and a ready log line; each problem
+    shown under its own field, as the config's rules word it."""
+    (tmp_path / "app.env").write_text("GREETING=hello\n")
+    sup = make_supervisor()
+    sup.config_path = tmp_path / "pmtop.toml"
+    app = PmtopApp(sup)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        form = app.screen
+        assert isinstance(form, AddProcessScreen)
+
+        def error(field: str) -> str:
+            return str(form.query_one(f"#{field}-error", Static).render())
+
+        async def fill(field: str, value: str) -> None:
+            form.query_one(f"#{field}").value = value  # type: ignore[attr-defined]
+            await pilot.pause()
+
+        await fill("name", "worker")
+        await fill("command", f"{sys.executable} -c 'import time; time.sleep(600)'")
+        await fill("health-type", "heartbeat")
+        assert not form.query_one("#health-extra").has_class("-hidden"), "a heartbeat takes a second input"
+        await fill("health-target", "worker.beat")
+        await pilot.press("ctrl+s")
+        assert error("health") == 'missing (a "heartbeat" check needs path = "/tmp/worker.beat", max_age = "30s")'
+        await fill("health-extra", "30s")
+        await fill("port", "eighty")
+        await pilot.press("ctrl+s")
+        assert "must be an integer from 1 to 65535" in error("port")
+        await fill("port", "8123")
+        await fill("env_file", "app.env, missing.env")
+        await pilot.press("ctrl+s")
+        assert "no such file: missing.env" in error("env_file")
+        await fill("env_file", "app.env")
+        await fill("ready_log_line", "listening (")
+        await pilot.press("ctrl+s")
+        assert "invalid regular expression" in error("ready_log_line")
+        await fill("ready_log_line", "^listening")
+        form.query_one("#start").value = False  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is app.main, what="the form closed")
+    added = await sup.spec("worker")
+    assert added.port == 8123 and added.ready_log_line == "^listening"
+    assert added.env_file == (str(tmp_path / "app.env"),) and dict(added.file_env) == {"GREETING": "hello"}
+    assert added.health is not None and added.health.type == "heartbeat"
+    assert "[process.worker.health]" in (tmp_path / "pmtop.toml").read_text()
+
+
 async def test_escape_cancels_the_add_form(make_supervisor: Make) -> None:
     sup = make_supervisor(spec("web"))
     app = PmtopApp(sup)

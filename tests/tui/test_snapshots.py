@@ -167,3 +167,77 @@ def test_remove_confirmation(snap_compare: SnapCompare, make_supervisor: Make) -
         await pilot.press("d")
 
     assert snap_compare(app, terminal_size=(120, 30), run_before=run_before)
+
+
+# -- SPEC §10: what counts as up ------------------------------------------------------------------------
+
+def _up_scene(make_supervisor: Make) -> tuple[Supervisor, PmtopApp]:
+    from pmtop.core.checks.exec import ExecCheck
+    from pmtop.core.checks.heartbeat import HeartbeatCheck
+    from pmtop.core.checks.http import HttpCheck
+    from pmtop.core.checks.notify import NotifyCheck
+    from pmtop.core.model import FailAction, HealthSpec, StartupCheck
+
+    quick = StartupCheck(interval=0.1, max_attempts=3, fail_action=FailAction.FAIL)
+    waiter = ("python3", "-c", "import time; time.sleep(600)")
+    specs = (
+        ProcessSpec("web", ("python3", "-m", "http.server", "8765"), cwd="/home/me/project", autostart=False,
+                    port=8765, ready_log_line="Serving HTTP on", env_file=("/home/me/project/.env",),
+                    file_env={"GREETING": "hello"},
+                    health=HealthSpec(HttpCheck("http://127.0.0.1:8765/"), startup=StartupCheck())),
+        ProcessSpec("api", waiter, ready_log_line="^ready", health=HealthSpec(ExecCheck(("true",)), startup=quick)),
+        ProcessSpec("notifier", waiter, health=HealthSpec(NotifyCheck(), startup=quick)),
+        ProcessSpec("beacon", waiter, autostart=False, health=HealthSpec(NotifyCheck(5.0), failures=1)),
+        ProcessSpec("queue", waiter, autostart=False, health=HealthSpec(HeartbeatCheck("queue.beat", 3.0))),
+    )
+    sup = make_supervisor(*specs)
+
+    async def pinned_info() -> SupervisorInfo:
+        return SupervisorInfo(instance="default", pid=4242, started_at=NOW - 754, version="0.1.0",
+                              config="/home/me/project/pmtop.toml", host="127.0.0.1", port=19881)
+
+    sup.info = pinned_info  # type: ignore[method-assign]
+    return sup, PmtopApp(sup, clock=lambda: NOW)
+
+
+async def _up_settled(pilot: Pilot[Any], sup: Supervisor) -> None:
+    """`api` never logs its line and `notifier` never sends READY=1: both failed by their start-up budget."""
+    async with sup.subscribe() as events:
+        await sup.start_many(["api", "notifier"])
+        failed: set[str] = set()
+        async for event in events:
+            if getattr(event, "state", None) is ProcessState.FAILED:
+                failed.add(event.name)
+                if failed == {"api", "notifier"}:
+                    break
+    await until_rows(pilot, ["web", "api", "notifier", "beacon", "queue"])
+    await until_cell(pilot, "notifier", "state", "failed")
+    await until_cell(pilot, "api", "state", "failed")
+
+
+def test_what_counts_as_up(snap_compare: SnapCompare, make_supervisor: Make) -> None:
+    """SPEC §10 in the table: `web` declares port 8765 (dimmed, in parentheses: nothing listens yet);
+    `api` never logged its ready line and `notifier` never sent READY=1, so each failed when its start-up
+    budget ran out (fail_action = "fail"); `api` selected, its reason below the table."""
+    sup, app = _up_scene(make_supervisor)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _up_settled(pilot, sup)
+        await pilot.press("down")
+
+    assert snap_compare(app, terminal_size=(160, 30), run_before=run_before)
+
+
+@pytest.mark.parametrize("row", ["web", "beacon"])
+def test_details_explain_what_counts_as_up(snap_compare: SnapCompare, make_supervisor: Make, row: str) -> None:
+    """`i` on a process that never ran: "In effect" explains the ready log line and the startup check
+    (both must pass), the declared port and the env file (`web`), and READY=1, STATUS= and the watchdog
+    (`beacon`)."""
+    sup, app = _up_scene(make_supervisor)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _up_settled(pilot, sup)
+        await pilot.press(*(["down", "down", "down"] if row == "beacon" else []), "i")
+        await until(pilot, lambda: f"[process.{row}]" in getattr(app.screen, "config_text", ""), what="the config")
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)

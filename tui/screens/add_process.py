@@ -31,10 +31,9 @@ RESTART_CHOICES: Final = (("on-failure: restart after a crash", "on-failure"),
                           ("always: restart after any exit", "always"), ("no: never restart", "no"))
 HEALTH_CHOICES: Final = (("none: a live PID is healthy", "none"),
                          *((f"{name}: {kind.form[0].label}", name) for name, kind in checks.KINDS.items() if kind.form))
-HEALTH_TARGET: Final = {name: (kind.form[0].key, kind.form[0].placeholder) for name, kind in checks.KINDS.items()
-                        if kind.form}
-"""Each kind's one input (`checks.CheckKind.form`): the key it fills and an example."""
-FIELDS: Final = ("name", "command", "cwd", "restart", "health")
+HEALTH_INPUTS: Final = ("health-target", "health-extra")
+"""The inputs a health check kind may fill, in the order of its `form` fields (`checks.CheckKind.form`)."""
+FIELDS: Final = ("name", "command", "cwd", "restart", "health", "port", "env_file", "ready_log_line")
 
 
 class AddProcessScreen(DashboardModal[str | None]):
@@ -65,7 +64,17 @@ class AddProcessScreen(DashboardModal[str | None]):
                 yield from self._field("health", "Health", Select(HEALTH_CHOICES, value="none",
                                                                   allow_blank=False, id="health-type",
                                                                   compact=True),
-                                       Input(id="health-target", disabled=True, compact=True, classes="-hidden"))
+                                       *(Input(id=field, disabled=True, compact=True, classes="health-input -hidden")
+                                         for field in HEALTH_INPUTS))
+                yield from self._field("port", "Port", Input(
+                    placeholder="8000   (it listens there: checked free before each start, given as $PORT)",
+                    id="port", compact=True))
+                yield from self._field("env_file", "Env files", Input(
+                    placeholder=".env, .env.local   (dotenv; later files win, relative to the folder above)",
+                    id="env_file", compact=True))
+                yield from self._field("ready_log_line", "Ready on", Input(
+                    placeholder="listening on .*:8000   (a regex: starting until a line of output matches)",
+                    id="ready_log_line", compact=True))
                 yield Checkbox("Start it now", value=True, id="start", compact=True)
             yield Static(id="form-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
@@ -84,16 +93,19 @@ class AddProcessScreen(DashboardModal[str | None]):
 
     @on(Select.Changed, "#health-type")
     def _health_type(self, event: Select.Changed) -> None:
-        target = self.query_one("#health-target", Input)
-        kind = str(event.value)
-        target.disabled = kind == "none"
-        target.set_class(kind == "none", "-hidden")
-        target.placeholder = HEALTH_TARGET[kind][1] if kind in HEALTH_TARGET else ""
+        kind = checks.KINDS.get(str(event.value))
+        form = kind.form if kind is not None else ()
+        for index, field in enumerate(HEALTH_INPUTS):
+            target = self.query_one(f"#{field}", Input)
+            used = index < len(form)
+            target.disabled = not used
+            target.set_class(not used, "-hidden")
+            target.placeholder = f"{form[index].placeholder}   ({form[index].label})" if used else ""
         self._set_error("health", "")
 
     @on(Input.Changed)
     def _edited(self, event: Input.Changed) -> None:
-        key = "health" if event.input.id == "health-target" else str(event.input.id)
+        key = "health" if event.input.id in HEALTH_INPUTS else str(event.input.id)
         self._set_error(key, "")
 
     @on(Input.Submitted)
@@ -120,9 +132,18 @@ class AddProcessScreen(DashboardModal[str | None]):
             table["restart"] = restart
         kind = str(self.query_one("#health-type", Select).value)
         if kind != "none":
-            key = HEALTH_TARGET[kind][0]
-            target = value("health-target")
-            table["health"] = {"type": kind, key: target} if target else {"type": kind}
+            health: dict[str, Any] = {"type": kind}
+            for field, input_id in zip(checks.KINDS[kind].form, HEALTH_INPUTS, strict=False):
+                if value(input_id):
+                    health[field.key] = value(input_id)
+            table["health"] = health
+        if value("port"):
+            table["port"] = int(value("port")) if value("port").isdigit() else value("port")
+        files = [f.strip() for f in value("env_file").split(",") if f.strip()]
+        if files:
+            table["env_file"] = files
+        if value("ready_log_line"):
+            table["ready_log_line"] = value("ready_log_line")
         return value("name"), table
 
     def check_form(self) -> ProcessSpec | None:
@@ -138,8 +159,8 @@ class AddProcessScreen(DashboardModal[str | None]):
         if name in self.pmtop.store:
             self._set_error("name", f"a process named {name!r} already exists")
             return None
-        try:
-            spec = parse_process(name, table, base_dir=self.base_dir)
+        try:  # an attached daemon reads the env files itself (this machine may not have them)
+            spec = parse_process(name, table, base_dir=self.base_dir, env_files=self.pmtop.mode == "local")
         except ConfigError as exc:
             self._set_error(self._field_of(exc.key_path, name), exc.detail)
             return None

@@ -4,6 +4,7 @@ changes state, so a crash is seen here as it happens."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,9 +18,11 @@ from textual.widgets import DataTable, Footer, Static
 
 from pmtop.core import checks
 from pmtop.core import formats as fmt
+from pmtop.core.checks.notify import NotifyCheck
 from pmtop.core.config import spec_to_table
 from pmtop.core.errors import PmtopError
-from pmtop.core.model import ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
+from pmtop.core.model import FailAction, ProcessSpec, ProcessStatus, RestartPolicy, RunRecord
+from pmtop.core.process.watch import budget
 from pmtop.core.values import format_duration
 
 from ..actions import bindings
@@ -87,7 +90,7 @@ class DetailsScreen(DashboardScreen[None]):
             f"consecutive failures {status.consecutive_failures}" if status.consecutive_failures else "",
             f"exit {fmt.exit_code(status.exit_code)}" if status.exit_code is not None else "",
             f"next retry {fmt.clock_time(status.next_retry_at)}" if status.next_retry_at is not None else "",
-            f"ports {fmt.ports(status.ports)}" if status.ports else "",
+            f"ports {fmt.ports(status.ports, status.port)}" if status.ports or status.port else "",
             f"scope {status.scope.value}",
         ]
         text.append("  " + "  ".join(f for f in facts if f))
@@ -151,7 +154,7 @@ class DetailsScreen(DashboardScreen[None]):
 
 
 def _seconds(value: float) -> str:
-    shown = format_duration(value)
+    shown = format_duration(round(value, 3))  # a sum like 3 x 0.1 s reads as 0.3s
     return shown if isinstance(shown, str) else f"{shown:g}s"
 
 
@@ -171,19 +174,62 @@ def policy_text(spec: ProcessSpec) -> Text:
     lines.append(("restart", how))
     lines.append(("stop", f"SIG{spec.stop_signal.name.removeprefix('SIG')} to the group, "
                           f"SIGKILL after {_seconds(spec.stop_timeout)}"))
-    if spec.health is not None:
-        check = spec.health
-        target = checks.kind_of(check.check).target(check.check)
-        lines.append(("health", f"{check.type} {target} every {_seconds(check.interval)}, timeout "
-                                f"{_seconds(check.timeout)}, unhealthy after {check.failures} failures"))
+    if not spec.command:
+        lines.append(("command", "none: adopted by PID, so nothing starts it again once it has exited"))
+    lines.extend(_readiness_lines(spec))
     if spec.depends_on:
         lines.append(("needs", ", ".join(f"{name} ({cond.value})" for name, cond in spec.depends_on.items())))
+    if spec.port is not None:
+        given = "its env sets $PORT itself" if "PORT" in spec.env else "given as $PORT"
+        lines.append(("port", f"{spec.port}: checked free before each start (held by another program: failed, "
+                              f"naming it); {given}"))
+    if spec.env_file:
+        names = ", ".join(_shown_path(f, spec.cwd) for f in spec.env_file)
+        count = len(spec.file_env)
+        variables = f"{count} variable{'' if count == 1 else 's'}, " if count else ""
+        lines.append(("env", f"from {names} ({variables}read at load and reload; later files and env win)"))
     lines.append(("folder", spec.cwd or "(the supervisor's)"))
     text = Text()
     for i, (label, value) in enumerate(lines):
         text.append(("\n" if i else "") + f"{label:<8}", style="bold")
         text.append(value)
     return text
+
+
+def _readiness_lines(spec: ProcessSpec) -> list[tuple[str, str]]:
+    """When a run counts as up (gates and startup check) and when as healthy (its check), in words."""
+    lines: list[tuple[str, str]] = []
+    check = spec.health
+    wait, action = budget(spec)
+    give_up = f"else {'a restart' if action is FailAction.RESTART else action.value}"
+    if spec.ready_log_line is not None:
+        both = "; the startup check must pass too" if check is not None and check.startup is not None else ""
+        lines.append(("ready", f"starting until a line of its output matches /{spec.ready_log_line}/, within "
+                               f"{_seconds(wait)} ({give_up}){both}"))
+    if check is None:
+        return lines
+    kind = checks.kind_of(check.check)
+    if isinstance(check.check, NotifyCheck):
+        lines.append(("ready", f"starting until it sends READY=1 over $NOTIFY_SOCKET, within {_seconds(wait)} "
+                               f"({give_up}); STATUS= becomes its reason"))
+        if check.check.watchdog is not None:
+            missed = "one missed period" if check.failures == 1 else f"{check.failures} missed periods in a row"
+            lines.append(("health", f"WATCHDOG=1 at least every {_seconds(check.check.watchdog)}; unhealthy after "
+                                    f"{missed}, then restarted"))
+        return lines
+    lines.append(("health", f"{check.type} {kind.target(check.check)} every {_seconds(check.interval)}, timeout "
+                            f"{_seconds(check.timeout)}, unhealthy after {check.failures} failures"))
+    if check.startup is not None:
+        startup = check.startup
+        after = f" after {_seconds(startup.initial_delay)}" if startup.initial_delay else ""
+        lines.append(("startup", f"probed every {_seconds(startup.interval)}{after}, up to {startup.max_attempts} "
+                                 f"attempts ({give_up})"))
+    return lines
+
+
+def _shown_path(path: str, cwd: str | None) -> str:
+    folder = os.path.dirname(path)
+    return os.path.basename(path) if cwd is not None and folder == cwd else path
 
 
 def toml_text(document: str) -> Text:

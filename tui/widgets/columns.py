@@ -93,7 +93,13 @@ def _pid(s: ProcessStatus, ctx: CellContext) -> Text:
 
 
 def _ports(s: ProcessStatus, ctx: CellContext) -> Text:
-    return Text(fmt.ports(s.ports))
+    """The ports it listens on; its declared `port`, dimmed in parentheses, until it listens there too."""
+    if s.port is None or s.port in s.ports:
+        return Text(fmt.ports(s.ports))
+    text = Text(f"({s.port})", style=ctx.styles.muted)
+    if s.ports:
+        text.append("," + fmt.ports(s.ports))
+    return text
 
 
 def _health(s: ProcessStatus, ctx: CellContext) -> Text:
@@ -139,7 +145,8 @@ COLUMNS: Final[tuple[Column, ...]] = (
     Column("name", "NAME", NAME_MIN, 0, ("name",), _name, lambda s: s.name),
     Column("state", "STATE", 8, 0, ("state",), _state, lambda s: STATE_RANK[s.state]),
     Column("pid", "PID", 7, 3, ("pid",), _pid, lambda s: _none_last(s.pid), "right"),
-    Column("ports", "PORTS", 11, 6, ("ports",), _ports, lambda s: (not s.ports, s.ports)),
+    Column("ports", "PORTS", 11, 6, ("ports", "port"), _ports, lambda s: (not s.ports and s.port is None,
+                                                                           s.ports or (s.port or 0,))),
     Column("health", "HEALTH", 9, 2, ("health", "state"), _health, lambda s: s.health.value),
     Column("restarts", "RESTARTS", 8, 3, ("restarts",), _restarts, lambda s: s.restarts, "right"),
     Column("backoff", "BACKOFF", 14, 1, ("state", "next_retry_at"), _backoff,
