@@ -43,6 +43,7 @@ from ..values import (
     want_str,
     want_table,
 )
+from . import devloop
 
 # ------------------------------------------------------------------------------------ process keys
 
@@ -103,6 +104,14 @@ FIELDS: Final[dict[str, Parser]] = {
     "log_backups": lambda v, p: want_int(v, p, 0),
     "log_keep_runs": lambda v, p: want_int(v, p, 1),
     "health": parse_health,
+    # -- the dev loop (issue 12; rules in devloop.py) --
+    "schedule": devloop.schedule,
+    "overlap": devloop.overlap,
+    "run_on_start": want_bool,
+    "catch_up": want_bool,
+    "replicas": devloop.replicas,
+    "watch": devloop.watch,
+    "hooks": devloop.hooks,
 }
 #: The keys `[defaults]` may set; the rest only make sense per process.
 _SPEC_DEFAULTS: Final = ProcessSpec(name="-", command=("-",))
@@ -143,6 +152,9 @@ def build_process(
     depends_on = values.get("depends_on", {})
     if name in depends_on:
         raise Invalid((*path, "depends_on"), f"{name} cannot depend on itself")
+    devloop.check_together(table, path)
+    if "replicas" in values:
+        devloop.check_replica_names(name, values["replicas"], (*path, "replicas"))
 
     base = os.path.abspath(base_dir)
     cwd = os.path.normpath(os.path.join(base, os.path.expanduser(values.get("cwd", "."))))
@@ -153,7 +165,7 @@ def build_process(
         command=values["command"],
         cwd=cwd,
         env=values.get("env", {}),
-        autostart=values.get("autostart", True),
+        autostart=values.get("autostart", True) or "schedule" in values,  # (a schedule is its own autostart)
         enabled=values.get("enabled", True),
         depends_on=depends_on,
         scope=scope,
@@ -174,6 +186,10 @@ def build_process(
             keep_runs=values.get("log_keep_runs", logs.keep_runs),
         ),
         health=values.get("health"),
+        schedule=devloop.build_schedule(values),
+        replicas=values.get("replicas"),
+        watch=values.get("watch"),
+        hooks=values.get("hooks"),
     )
 
 
@@ -257,4 +273,13 @@ def spec_to_table(spec: ProcessSpec, *, base_dir: Path | None = None) -> dict[st
         table["log_keep_runs"] = spec.logs.keep_runs
     if spec.health is not None:
         table["health"] = health_to_table(spec.health)
+    # -- the dev loop (issue 12) --
+    if spec.schedule is not None:
+        table.update(devloop.schedule_to_table(spec.schedule))
+    if spec.replicas is not None:
+        table["replicas"] = spec.replicas
+    if spec.watch is not None:
+        table["watch"] = devloop.watch_to_table(spec.watch)
+    if spec.hooks is not None:
+        table["hooks"] = devloop.hooks_to_table(spec.hooks)
     return table

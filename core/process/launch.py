@@ -17,6 +17,7 @@ from ..errors import SpawnError
 from ..model import LiveChild, ProcessSpec
 from ..system import spawner
 from . import logs
+from .replicas import replica_env
 
 
 @dataclass(eq=False)
@@ -107,8 +108,10 @@ def adopt_run(
 
 
 def merged_env(spec: ProcessSpec) -> dict[str, str] | None:
-    """The child's environment: the supervisor's, with the spec's on top (None: inherit as is)."""
-    return {**os.environ, **spec.env} if spec.env else None
+    """The child's environment: the supervisor's, with the spec's on top (None: inherit as is); a
+    replica also gets `PMTOP_REPLICA` (and `PORT`)."""
+    extra = replica_env(spec)
+    return {**os.environ, **spec.env, **extra} if spec.env or extra else None
 
 
 _resolved: dict[tuple[str, str], str] = {}

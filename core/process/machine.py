@@ -15,12 +15,11 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import checks
-from ..checks.monitor import HealthMonitor, HealthReport, Unhealthy
+from ..checks.monitor import RUNNING_REASON, HealthMonitor, HealthReport, Unhealthy
 from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
 from ..model import (
@@ -41,6 +40,7 @@ from ..system import spawner
 from . import dependencies, launch, logs
 from .policy import GiveUp, Outcome, Rest, Retry, decide
 from .runs import Runs
+from .scheduling import ScheduledRuns
 
 if TYPE_CHECKING:
     from ..system.facts import Facts
@@ -49,7 +49,7 @@ S = ProcessState
 log = logging.getLogger("pmtop.core")
 
 
-DependencyLookup = Callable[[str], "ProcessRunner | None"]
+DependencyLookup = dependencies.Lookup
 
 
 class RunEnd(NamedTuple):
@@ -84,7 +84,7 @@ class ProcessRunner:
         self._lookup = lookup
         self._output = output
         self.state = S.STOPPED if spec.enabled else S.DISABLED
-        self.reason = "not started" if spec.enabled else "disabled in config"
+        self.reason = self._resting_reason() if spec.enabled else "disabled in config"
         self.pid: int | None = None
         self.exit_code: int | None = None
         self.started_at: float | None = None
@@ -109,6 +109,14 @@ class ProcessRunner:
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
         waiting for a dependency. `Supervisor.boot` waits for it before doing slow work."""
+        # -- the dev loop (issue 12) --
+        self.schedule = ScheduledRuns(self, spec.schedule) if spec.schedule is not None else None
+        self.watching = False
+        """Set by the supervisor while a file watch covers this process."""
+        self.hook_error: str | None = None
+        self._note: str | None = None
+        """Why the current run was started, when not by the user or the restart policy: a scheduled
+        time, a file that changed. Shown in the `running` reason."""
 
     @property
     def name(self) -> str:
@@ -143,6 +151,10 @@ class ProcessRunner:
             cpu_percent=facts.cpu_percent if facts is not None else None,
             memory_rss=facts.memory_rss if facts is not None else None,
             ports=facts.ports if facts is not None else (),
+            next_run_at=self.schedule.next_at if self.schedule is not None else None,
+            group=self.spec.replica.group if self.spec.replica is not None else None,
+            watching=self.watching,
+            hook_error=self.hook_error,
         )
 
     def publish(self) -> None:
@@ -163,6 +175,29 @@ class ProcessRunner:
         if self._output is not None:
             self._output.feed(self.spec.name, stream, data)
 
+    @property
+    def ended_on_its_own(self) -> bool:
+        """Stopped after a run that ended without anyone asking (not a user's stop, not never run)."""
+        return self.state is S.STOPPED and self._stop_reason is None and bool(self.history)
+
+    def flush_times(self) -> None:
+        """Write out the current run's pending output time stamps (before its logs are read)."""
+        if self._run is not None:
+            self._run.logs.flush_times()
+
+    def note(self, text: str) -> None:
+        """A new reason without a change of state (a schedule's news about a run still going)."""
+        self.reason = text
+        self.publish()
+
+    def _resting_reason(self) -> str:
+        if self.spec.schedule is not None:
+            return f"scheduled: {self.spec.schedule.rule}"
+        return "not started"
+
+    def _running_reason(self) -> str:
+        return f"running ({self._note})" if self._note else "running"
+
     async def launched(self) -> None:
         """Until the current start has spawned, failed to, or is waiting for a dependency."""
         if self._task is not None and not self._task.done():
@@ -175,8 +210,11 @@ class ProcessRunner:
 
     # -- commands ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start; on `failed` or `retrying`, retry at once with a fresh failure count."""
+    async def start(self, note: str | None = None) -> None:
+        """Start; on `failed` or `retrying`, retry at once with a fresh failure count.
+
+        `note` says why, when it was not the user (a scheduled time, a changed file).
+        """
         async with self._lock:
             if self.state is S.DISABLED:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
@@ -186,8 +224,9 @@ class ProcessRunner:
             self.failures = 0
             self.next_retry_at = None
             self._stop_reason = None
+            self._note = note
             self._launched.clear()
-            self._transition(S.STARTING, "starting")
+            self._transition(S.STARTING, f"starting ({note})" if note else "starting")
             self._task = asyncio.create_task(self._lifecycle(), name=f"pmtop:{self.name}")
 
     async def stop(self, reason: str = "stopped by user", end_reason: EndReason = EndReason.STOP) -> None:
@@ -288,6 +327,9 @@ class ProcessRunner:
     def replace_spec(self, spec: ProcessSpec) -> None:
         """A reloaded config changed this process; only while it is not active."""
         assert self.state not in ACTIVE_STATES
+        if self.schedule is not None:
+            self.schedule.close()
+        self.schedule = ScheduledRuns(self, spec.schedule) if spec.schedule is not None else None
         self.spec = spec
         self._env = launch.merged_env(spec)
         if not spec.enabled and self.state is not S.DISABLED:
@@ -300,6 +342,13 @@ class ProcessRunner:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def _lifecycle(self, adopted: launch.Run | None = None) -> None:
+        try:
+            await self._live(adopted)
+        finally:
+            if self.schedule is not None and self.state in (S.STOPPED, S.FAILED):
+                self.schedule.run_ended(by_user=self._stop_reason is not None)
+
+    async def _live(self, adopted: launch.Run | None) -> None:
         while True:
             if adopted is None:
                 await self._wait_for_dependencies()
@@ -312,7 +361,10 @@ class ProcessRunner:
                 final = S.DISABLED if action is FailAction.DISABLE else S.FAILED
                 self._transition(final, f"{detail}; startup check failed (fail_action = {action})")
                 return
-            decision = decide(outcome, self.failures, self.spec.restart)
+            if self.spec.schedule is not None and outcome is Outcome.CLEAN_EXIT:
+                decision: Rest | Retry | GiveUp = Rest()  # a scheduled run is done: the next time starts it again
+            else:
+                decision = decide(outcome, self.failures, self.spec.restart)
             summary = f"{detail} after {ran:.1f}s" if ran is not None else detail
             if isinstance(decision, Rest):
                 self._transition(S.STOPPED, summary)
@@ -339,6 +391,7 @@ class ProcessRunner:
                 await asyncio.sleep(decision.delay)
                 self.next_retry_at = None
             self.restarts += 1
+            self._note = None
             ended_how = describe_exit(self.exit_code) if ran is not None else detail
             self._transition(S.STARTING, f"restart {limit} after {ended_how}")
 
@@ -393,7 +446,7 @@ class ProcessRunner:
                                          f"up to {check.startup.max_attempts} attempts")
         else:
             self.health = Health.HEALTHY if check is None else Health.UNKNOWN  # see HealthMonitor
-            self._transition(S.RUNNING, "running")
+            self._transition(S.RUNNING, self._running_reason())
             self._arm_reset_timer()
         if adopted is None:  # after the news is out: the restart path does not wait for an rmtree
             loop.call_soon(self.runs.prune, spec.logs.keep_runs)
@@ -443,11 +496,12 @@ class ProcessRunner:
         if self._stop_reason is not None or self.state not in (S.STARTING, S.RUNNING):
             return
         new = S.RUNNING if report.started else S.STARTING
-        if (new, report.health, report.reason) == (self.state, self.health, self.reason):
+        reason = self._running_reason() if report.reason == RUNNING_REASON else report.reason
+        if (new, report.health, reason) == (self.state, self.health, self.reason):
             return
         became_running = new is S.RUNNING and self.state is not S.RUNNING
         self.health = report.health
-        self._transition(new, report.reason)
+        self._transition(new, reason)
         if became_running:
             self._arm_reset_timer()
 
