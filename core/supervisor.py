@@ -73,12 +73,13 @@ class Supervisor:
         runtime: Iterable[ProcessSpec] = (),
         hooks: HookSpec | None = None,
         schedules: Mapping[str, float] | None = None,
-        scaled: Mapping[str, int] | None = None,
+        scaled: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         """`specs` come from the config file at `config_path`; `runtime` were registered at run time
         by an earlier supervisor (from the registry), as were `schedules` (name -> the last scheduled
-        time it accounted for) and `scaled` (group -> its replica count after a `scale`). `hooks` is
-        the config's global `[hooks]` table."""
+        time it accounted for) and `scaled` (group -> its replica count after a `scale`, and the
+        `replicas` declared then: a config whose count changed since wins). `hooks` is the config's
+        global `[hooks]` table."""
         self.paths = paths
         self.config_path = config_path
         self.started_at = time.time()
@@ -92,7 +93,9 @@ class Supervisor:
         """What was declared or registered, by name; a `replicas` process is here once, as its template."""
         self._runners: dict[str, ProcessRunner] = {}
         self._groups: dict[str, ReplicaGroup] = {}
-        self._scaled: dict[str, int] = dict(scaled or {})
+        self._scaled: dict[str, int] = {}
+        """Group -> replica count, for groups scaled away from their declared `replicas`."""
+        self._saved_scale = dict(scaled or {})
         for spec in specs:
             self._install(spec)
         self._declared: set[str] = set(self._specs)
@@ -122,6 +125,9 @@ class Supervisor:
             runner = self._runners[spec.name] = self._make_runner(spec)
             return [runner]
         self._groups[spec.name] = ReplicaGroup(spec, lambda: self._members(spec.name))
+        saved = self._saved_scale.pop(spec.name, None)
+        if saved is not None and saved[1] == spec.replicas:
+            self._scaled[spec.name] = saved[0]
         count = self._scaled.get(spec.name, spec.replicas)
         made = []
         for instance in instance_specs(spec, count):
@@ -278,10 +284,10 @@ class Supervisor:
         return {name: r.schedule.handled for name, r in self._runners.items()
                 if r.schedule is not None and r.schedule.handled is not None}
 
-    def scaled_counts(self) -> dict[str, int]:
-        """Group -> replica count, for the groups scaled away from their declared `replicas`."""
-        return {name: len(self._members(name)) for name, spec in self._specs.items()
-                if name in self._groups and len(self._members(name)) != spec.replicas}
+    def scaled_counts(self) -> dict[str, tuple[int, int]]:
+        """Group -> (replica count, declared `replicas`), for groups scaled away from their declaration."""
+        return {name: (len(self._members(name)), spec.replicas) for name, spec in self._specs.items()
+                if spec.replicas is not None and len(self._members(name)) != spec.replicas}
 
     async def apply_config(self, specs: Iterable[ProcessSpec], hooks: HookSpec | None = None) -> dict[str, list[str]]:
         """A reloaded config: add, change and remove its processes; unchanged ones keep running.
