@@ -36,7 +36,8 @@ TAIL_MAX_BYTES = 8 * 1024 * 1024
 
 
 class RotatingFile:
-    """An append-only file that rotates to `name.1`, `name.2`, ... when it would pass `max_bytes`.
+    """An append-only file that rotates to `name.1`, `name.2`, ... when it would pass `max_bytes`,
+    at the end of a line when the chunk that fills it has one (so no line is cut in two files).
 
     With `times`, each write is also stamped in that index (rotated along with the file).
     """
@@ -48,19 +49,25 @@ class RotatingFile:
         self.times = times
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, PRIVATE_FILE)
         self._size = os.fstat(self._fd).st_size
+        self._full = False
+        """Ended early at a line's end: the next write goes to a fresh file."""
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         times = self.times
         now = time.time() if times is not None else 0.0
         while view:
-            room = self.max_bytes - self._size
-            if room <= 0:
+            if self._size >= self.max_bytes or self._full:
                 self._rotate()
-                room = self.max_bytes
+            room = self.max_bytes - self._size
             if times is not None:
                 times.mark(self._size, now)
             chunk = view[:room]
+            if len(view) > room:  # the file fills up here: end it at the end of a line, if there is one
+                cut = bytes(chunk).rfind(b"\n") + 1
+                if cut:
+                    chunk = view[:cut]
+                    self._full = True
             written = os.write(self._fd, chunk)
             self._size += written
             view = view[written:]
@@ -80,6 +87,7 @@ class RotatingFile:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         self._fd = os.open(self.path, flags, PRIVATE_FILE)
         self._size = 0
+        self._full = False
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -180,7 +180,7 @@ def lines_backward(path: Path, budget: list[int]) -> Iterator[tuple[int, bytes]]
     except OSError:
         return
     with file:
-        pos = file.seek(0, os.SEEK_END)
+        pos = size = file.seek(0, os.SEEK_END)
         rest = b""
         first = True
         while pos > 0 and budget[0] > 0:
@@ -201,7 +201,7 @@ def lines_backward(path: Path, budget: list[int]) -> Iterator[tuple[int, bytes]]
                 start = end - len(part)
                 yield start, part
                 end = start - 1
-        if pos == 0 and rest:
+        if pos == 0 and size:
             yield 0, rest
 
 

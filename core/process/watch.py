@@ -124,7 +124,7 @@ def minimal_roots(roots: Iterable[str]) -> list[str]:
     for root in sorted(set(roots), key=len):
         if not any(root == k or root.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(root)
-    return kept
+    return sorted(kept)
 
 
 class Debouncer:
