@@ -4,7 +4,8 @@ process-compose runs each command through its shell (`shell.shell_command`, bash
 command that needs one keeps it (`bash -c ...`); a plain one becomes the argv itself. The liveness
 probe (else the readiness probe) becomes `[health]`; the readiness probe's timing becomes its `startup`
 check (pmtop keeps a process `starting` until the first success, as readiness does). `replicas` and
-`ready_log_line` are not pmtop settings yet: reported, and kept as commented-out lines.
+`watch` map to pmtop's own (replicas counted from 1, not 0); `ready_log_line` is not a pmtop setting yet:
+reported, and kept as a commented-out line.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ CONDITIONS: Final = {
 RESTART: Final = {"always": "always", "on_failure": "on-failure", "exit_on_failure": "on-failure", "no": "no"}
 KNOWN: Final = {"command", "working_dir", "environment", "depends_on", "availability", "liveness_probe",
                 "readiness_probe", "shutdown", "replicas", "ready_log_line", "disabled", "description",
-                "namespace", "is_daemon", "log_location", "launch_timeout_seconds"}
+                "namespace", "is_daemon", "log_location", "launch_timeout_seconds", "watch"}
 
 
 def detect(path: Path, text: str) -> bool:
@@ -112,7 +113,11 @@ def _process(process: Imported, body: dict[str, Any], shell: tuple[str, str], re
     if "command" in shutdown:
         result.dropped("shutdown.command", f"{shutdown['command']!r}: pmtop stops a process with its signal", who)
     if "replicas" in body:
-        result.later(process, "replicas", str(int(body["replicas"])), f"replicas = {body['replicas']}")
+        table["replicas"] = int(body["replicas"])
+        result.approximated("replicas", f"{body['replicas']}: named {who}-1, {who}-2... with PMTOP_REPLICA from 1 "
+                                        "(process-compose: -0, -1... and PC_REPLICA_NUM from 0)", who)
+    if isinstance(body.get("watch"), dict):
+        _watch(process, body["watch"], result)
     if "ready_log_line" in body:
         import json
 
@@ -126,6 +131,30 @@ def _process(process: Imported, body: dict[str, Any], shell: tuple[str, str], re
     for key in body:
         if key not in KNOWN:
             result.dropped(key, "no pmtop equivalent", who)
+
+
+def _watch(process: Imported, watch: dict[str, Any], result: ImportResult) -> None:
+    """process-compose's `watch: {paths: [{path, exclude}], debounce, cascade}`: the same thing in pmtop."""
+    paths, ignore = [], []
+    for item in watch.get("paths") or []:
+        path = item.get("path") if isinstance(item, dict) else item
+        if path:
+            paths.append(str(path))
+            ignore += [str(x) for x in (item.get("exclude") or [])] if isinstance(item, dict) else []
+    if not paths:
+        result.dropped("watch", "no paths to watch", process.name)
+        return
+    table: dict[str, Any] = {"paths": paths}
+    if ignore:
+        table["ignore"] = ignore
+    if "debounce" in watch:
+        table["debounce"] = str(watch["debounce"])
+    if watch.get("cascade"):
+        table["cascade"] = True
+    process.table["watch"] = table
+    for key in watch:
+        if key not in ("paths", "debounce", "cascade"):
+            result.dropped(f"watch.{key}", f"{watch[key]!r}: no pmtop equivalent", process.name)
 
 
 def _availability(process: Imported, availability: dict[str, Any], result: ImportResult) -> None:
