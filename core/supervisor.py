@@ -668,14 +668,18 @@ class Supervisor:
         Registering and reading the tail happen in one step of the event loop, so no line is lost
         or repeated between the two.
         """
-        initial = self._tail(name, stream, lines)
-        with self.output.follow(name, stream, initial) as follower:
+        initial = self._tail(name, stream, lines + 1)
+        run_dir = self._runner(name).run_dir
+        unfinished = logs.unfinished_line(run_dir / f"{stream}.log") if run_dir is not None else b""
+        if unfinished:  # the line being written comes whole, when it ends
+            initial = initial[:-1]
+        with self.output.follow(name, stream, initial[-lines:] if lines else [], unfinished) as follower:
             yield follower
 
     # -- one merged log view ----------------------------------------------------------------------
 
     def _log_sources(self, names: Iterable[str] | None, accept: timeline.LineFilter, since: float | None,
-                     budget: int) -> list[Iterator[LogLine]]:
+                     budget: int, *, whole: bool = False) -> list[Iterator[LogLine]]:
         chosen = list(self._runners) if names is None else self._expand(names)
         for name in chosen:
             self._runner(name)
@@ -685,7 +689,8 @@ class Supervisor:
         for name in chosen:
             dirs = logs.run_dirs(self.paths.process_log_dir(name))
             for stream in STREAMS:
-                sources.append(timeline.source_lines(name, stream, dirs, since=since, accept=accept, budget=budget))
+                sources.append(timeline.source_lines(name, stream, dirs, since=since, accept=accept, budget=budget,
+                                                     whole=whole))
         return sources
 
     async def merged_logs(self, names: list[str] | None = None, lines: int = 200, *, grep: str | None = None,
@@ -702,14 +707,23 @@ class Supervisor:
         """`merged_logs`, then each new line as it is written. The backlog is read and the follower
         registered in one turn of the event loop, so no line is lost or repeated between the two."""
         accept = timeline.line_filter(_grep(grep))
-        sources = self._log_sources(names, accept, since, FOLLOW_BACKLOG_BYTES)
+        sources = self._log_sources(names, accept, since, FOLLOW_BACKLOG_BYTES, whole=True)
         initial = timeline.merged(sources, lines)
+        unfinished = {}
+        for name in self._expand(names) if names is not None else list(self._runners):
+            run_dir = self._runners[name].run_dir
+            if run_dir is None:
+                continue
+            for stream in STREAMS:
+                piece = logs.unfinished_line(run_dir / f"{stream}.log")
+                if piece:
+                    unfinished[(name, stream)] = piece
         wanted = frozenset(self._expand(names)) if names is not None else None
         groups = frozenset(n for n in names or () if n in self._groups)
         if groups:  # replicas a scale adds later belong to the view too
             wanted = None if wanted is None else wanted | frozenset(
                 f"{g}-{i}" for g in groups for i in range(1, MAX_REPLICAS + 1))
-        with self.output.follow_merged(initial, wanted, accept) as follower:
+        with self.output.follow_merged(initial, wanted, accept, unfinished) as follower:
             yield follower
 
     async def history(self, name: str) -> list[RunRecord]:

@@ -320,9 +320,9 @@ def _group(job: Block, island: list[ProcessSpec], waiters: dict[str, dict[str, D
            app: str, batch: bool, report: Report, *, rules_spec: ProcessSpec | None = None) -> None:
     ordered = start_order(island)
     group = job.block("group", ordered[-1].name)
-    running = [spec for spec in island if spec.enabled and spec.autostart or spec.schedule is not None]
+    running = [spec for spec in island if spec.enabled and (spec.autostart or spec.schedule is not None)]
     replicas = [spec for spec in island if spec.replicas is not None]
-    count = replicas[0].replicas if len(island) == 1 and replicas else 1
+    count = replicas[0].replicas if len(island) == 1 and replicas and replicas[0].replicas is not None else 1
     group.set("count", count if running else 0)
     for spec in replicas if len(island) > 1 else ():
         report.approximated("replicas", f"{spec.replicas}: shares group {ordered[-1].name!r} with the processes it "

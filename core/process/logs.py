@@ -372,6 +372,19 @@ def tail_lines(path: Path, lines: int, *, max_bytes: int = TAIL_MAX_BYTES) -> li
     return out
 
 
+def unfinished_line(path: Path) -> bytes:
+    """The bytes after the file's last newline: a line still being written (what a follower that starts
+    now must put before the rest of it, when it arrives)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - MAX_LINE * 4))
+            tail = f.read()
+    except OSError:
+        return b""
+    return tail.rpartition(b"\n")[2]
+
+
 def decode_line(raw: bytes) -> str:
     """Text of one log line: invalid UTF-8 replaced, a trailing CR dropped, capped at `MAX_LINE`."""
     text = raw[: MAX_LINE * 4].decode("utf-8", "replace").rstrip("\r")
@@ -381,8 +394,8 @@ def decode_line(raw: bytes) -> str:
 class LineSplitter:
     """Turns byte chunks into text lines; a partial line waits for its newline, up to `MAX_LINE`."""
 
-    def __init__(self) -> None:
-        self._partial = b""
+    def __init__(self, partial: bytes = b"") -> None:
+        self._partial = partial
 
     def feed(self, data: bytes) -> list[str]:
         parts = (self._partial + data).split(b"\n")
@@ -494,10 +507,19 @@ class OutputHub:
                     if kept:
                         merged.push(kept)
 
+    def _seed(self, unfinished: dict[tuple[str, str], bytes]) -> None:
+        """A follower starts while lines are half written: the first piece that arrives must be joined
+        to what is already on disk (the splitter of a stream someone follows already has it)."""
+        for key, partial in unfinished.items():
+            if key not in self._splitters:
+                self._splitters[key] = LineSplitter(partial)
+
     @contextlib.contextmanager
     def follow_merged(self, initial: list[LogLine], names: frozenset[str] | None,
-                      accept: Callable[[LogLine], bool]) -> Iterator[MergedFollower]:
+                      accept: Callable[[LogLine], bool],
+                      unfinished: dict[tuple[str, str], bytes] | None = None) -> Iterator[MergedFollower]:
         follower = MergedFollower(initial, names, accept)
+        self._seed(unfinished or {})
         self._merged.add(follower)
         try:
             yield follower
@@ -511,9 +533,10 @@ class OutputHub:
             follower.close()
 
     @contextlib.contextmanager
-    def follow(self, name: str, stream: str, initial: list[str]) -> Iterator[LogFollower]:
+    def follow(self, name: str, stream: str, initial: list[str], unfinished: bytes = b"") -> Iterator[LogFollower]:
         follower = LogFollower(initial)
         key = (name, stream)
+        self._seed({key: unfinished})
         self._followers.setdefault(key, set()).add(follower)
         try:
             yield follower

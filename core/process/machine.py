@@ -181,9 +181,12 @@ class ProcessRunner:
         return self.state is S.STOPPED and self._stop_reason is None and bool(self.history)
 
     def flush_times(self) -> None:
-        """Write out the current run's pending output time stamps (before its logs are read)."""
+        """Write out the pending output time stamps of the current run, and of ended runs whose last
+        output is still being drained (before their logs are read)."""
         if self._run is not None:
             self._run.logs.flush_times()
+        for run_logs in self.runs.draining:
+            run_logs.flush_times()
 
     def note(self, text: str) -> None:
         """A new reason without a change of state (a schedule's news about a run still going)."""

@@ -227,18 +227,25 @@ LineFilter = Callable[[LogLine], bool]
 
 
 def source_lines(name: str, stream: str, run_dirs: Sequence[Path], *, since: float | None,
-                 accept: LineFilter, budget: int = MAX_BYTES_PER_SOURCE) -> Iterator[LogLine]:
+                 accept: LineFilter, budget: int = MAX_BYTES_PER_SOURCE, whole: bool = False) -> Iterator[LogLine]:
     """One process's stream, newest line first, across rotations and runs (`run_dirs` oldest first),
-    reading at most `budget` bytes of its files."""
+    reading at most `budget` bytes of its files. With `whole`, a last line still being written (no
+    newline yet) is left out: a follower gets it whole when it ends."""
     left = [budget]
+    skip_unfinished = whole
     for run_dir in reversed(run_dirs):
         fallback = _run_started(run_dir)
         if since is not None and fallback and _newest(run_dir, stream) < since:
             return  # this run (and every older one) ended before `since`
         for log_path in _rotations(run_dir, stream):
             times = _Times(index_path(log_path), fallback)
+            unfinished = skip_unfinished and not _ends_a_line(log_path)
+            skip_unfinished = False
             try:
                 for offset, raw in lines_backward(log_path, left):
+                    if unfinished:
+                        unfinished = False
+                        continue
                     when = times.at(offset)
                     if since is not None and when < since:
                         return
@@ -249,6 +256,17 @@ def source_lines(name: str, stream: str, run_dirs: Sequence[Path], *, since: flo
                 times.close()
             if left[0] <= 0:
                 return
+
+
+def _ends_a_line(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            if file.seek(0, os.SEEK_END) == 0:
+                return True
+            file.seek(-1, os.SEEK_END)
+            return file.read(1) == b"\n"
+    except OSError:
+        return True
 
 
 def _newest(run_dir: Path, stream: str) -> float:

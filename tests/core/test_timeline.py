@@ -71,19 +71,26 @@ def test_merging_sources_keeps_the_newest_lines_in_time_order() -> None:
 
 
 PINGPONG = """
-import os, sys, time
+import fcntl, os, struct, sys, termios, time
 me, other = sys.argv[1], sys.argv[2]
 turn = 0 if me == "ping" else 1
+
+def unread():  # bytes in our stdout pipe that pmtop has not read yet
+    return struct.unpack("i", fcntl.ioctl(1, termios.FIONREAD, b"    "))[0]
+
 for i in range(6):
     while not os.path.exists(f"{me}.{i}"):
         time.sleep(0.005)
     print(f"{me} {i}", flush=True)
+    while unread():  # pmtop has read (and time-stamped) the line before the other one writes
+        time.sleep(0.001)
     open(f"{other}.{i + turn}", "w").close()
 """
 
 
 async def test_two_processes_merge_in_the_order_they_wrote(make_supervisor: Make, tmp_path: Path) -> None:
-    """ping and pong take turns (each waits for the other's file), so the true order is known."""
+    """ping and pong take turns (each writes once pmtop has read the other's line), so the true order is
+    known: on a loaded machine two lines read in one turn of the event loop would be in no known order."""
     (tmp_path / "ping.0").touch()
     argv = (sys.executable, "-c", PINGPONG)
     ping = spec("ping", cwd=str(tmp_path), policy=RestartPolicy.NO)
@@ -95,7 +102,8 @@ async def test_two_processes_merge_in_the_order_they_wrote(make_supervisor: Make
         await sup.boot()
         await wait_state(events, "pong", S.STOPPED)
     lines = await sup.merged_logs()
-    assert [line.text for line in lines] == [f"{who} {i}" for i in range(6) for who in ("ping", "pong")]
+    assert [line.text for line in lines] == [f"{who} {i}" for i in range(6) for who in ("ping", "pong")], \
+        [(line.text, f"{line.time:.6f}") for line in lines]
     assert [line.name for line in lines[:2]] == ["ping", "pong"]
     assert all(line.stream == "stdout" for line in lines)
     assert [line.text for line in await sup.merged_logs(lines=3)] == ["pong 4", "ping 5", "pong 5"]
@@ -136,7 +144,7 @@ async def test_follow_merged_gets_new_lines_with_names(make_supervisor: Make, tm
         assert (first.name, first.text) == ("talker", "before")
         go.touch()
         second = await asyncio.wait_for(anext(follower), 10)
-    assert (second.name, second.stream, second.text) == ("talker", "stdout", "after")
+    assert (second.name, second.stream, second.text) == ("talker", "stdout", "after"), (first, second)
     assert second.time >= first.time
 
 
@@ -146,3 +154,19 @@ async def test_merged_view_refusals(make_supervisor: Make) -> None:
         await sup.merged_logs(["nope"])
     with pytest.raises(UsageError, match="invalid --grep pattern"):
         await sup.merged_logs(grep="(")
+
+
+async def test_a_follower_that_starts_in_the_middle_of_a_line_gets_it_whole(make_supervisor: Make,
+                                                                           tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    code = ("import os, sys, time\nsys.stdout.write('first half, '); sys.stdout.flush()\n"
+            f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+            "print('second half', flush=True)\ntime.sleep(600)")
+    sup = make_supervisor(spec("halves", code))
+    await sup.boot()
+    await poll_until(lambda: sup._tail("halves", "stdout", 1) == ["first half, "], what="half a line on disk")
+    async with sup.follow_merged(lines=5) as merged, sup.follow("halves", lines=5) as single:
+        go.touch()
+        whole = await asyncio.wait_for(anext(merged), 10)
+        alone = await asyncio.wait_for(anext(single), 10)
+    assert whole.text == "first half, second half" and alone == "first half, second half"
