@@ -139,18 +139,20 @@ NAME_COLOURS: Final = ("\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m
 """Each process's name in its own colour, as docker compose and foreman print theirs."""
 
 
-def name_colour(name: str) -> str:
-    """The colour of a process's name: the same in every run (`formats.name_slot`, as the dashboard's)."""
-    return NAME_COLOURS[formats.name_slot(name, len(NAME_COLOURS))]
+def name_colour(name: str, order: Sequence[str] = ()) -> str:
+    """The colour of a process's name (`formats.name_slot`, as the dashboard's)."""
+    return NAME_COLOURS[formats.name_slot(name, len(NAME_COLOURS), order)]
 
 
 class LogPainter:
     """Lines of the merged view: `14:05:03.123 web-1 | text` (the date too, for another day's lines)."""
 
-    def __init__(self, *, colour: bool = False, now: float | None = None) -> None:
+    def __init__(self, *, colour: bool = False, now: float | None = None, order: Sequence[str] = ()) -> None:
         self.colour = colour
         self.now = time.time() if now is None else now
-        self.width = 0
+        self.order = list(order)
+        """The processes in declaration order: their colours (and the name column's width)."""
+        self.width = max((len(n) for n in self.order), default=0)
 
     def lines(self, items: Sequence[Mapping[str, Any]]) -> str:
         """A batch, its names in one column as wide as the widest."""
@@ -161,7 +163,7 @@ class LogPainter:
         name = str(item.get("name") or "")
         stamp = formats.line_time(float(item.get("time") or 0.0), self.now)
         self.width = max(self.width, len(name))
-        label = paint(name.ljust(self.width), name_colour(name) if name else None, self.colour)
+        label = paint(name.ljust(self.width), name_colour(name, self.order) if name else None, self.colour)
         bar = paint("|", "\033[31m" if item.get("stream") == "stderr" else None, self.colour)
         return f"{paint(stamp, chr(27) + '[2m', self.colour)} {label} {bar} {item.get('line', '')}"
 

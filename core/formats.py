@@ -16,7 +16,7 @@ from .states import UP_STATES, ProcessState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from typing import Final
 
 RETRY_NOW_WITHIN: Final = 0.05
@@ -92,9 +92,12 @@ def live_reason(reason: str, state: str, next_retry_at: float | None, now: float
     return f"{reason}; retry {when}" if reason else f"retry {when}"
 
 
-def name_slot(name: str, slots: int) -> int:
-    """Which of `slots` colours a process's name gets: a checksum of the name, so the same in every run
-    and in every face (the merged log view's names in the CLI and the dashboard)."""
+def name_slot(name: str, slots: int, order: Sequence[str] = ()) -> int:
+    """Which of `slots` colours a process's name gets in the merged log view, the same in the CLI and
+    the dashboard: its place in the declaration `order` (so the first `slots` processes all differ),
+    else a checksum of the name (stable from run to run)."""
+    if name in order:
+        return list(order).index(name) % slots
     import zlib
 
     return zlib.crc32(name.encode()) % slots

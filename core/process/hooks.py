@@ -163,7 +163,7 @@ class Hooks:
                 error = await self._deliver(delivery)
                 self.delivered += 1
                 if error is not None:
-                    log.warning("hook for %s (%s) failed: %s", name, delivery.event, error)
+                    log.warning("%s: a hook did not work: %s", name, error)
                 self._on_result(name, error)
         finally:
             self._workers.pop(name, None)
@@ -184,7 +184,7 @@ class Hooks:
         if not problems:
             return None
         stamp = time.strftime("%H:%M:%S", time.localtime(delivery.at))
-        return f"{stamp} {delivery.event} hook: " + "; ".join(problems)
+        return f"{stamp} hook on {delivery.event}: " + "; ".join(problems)
 
     async def _run_command(self, delivery: Delivery) -> str | None:
         hook, status = delivery.hook, delivery.status

@@ -34,7 +34,7 @@ def test_ps_shows_replicas_and_the_next_run(daemon: Daemon) -> None:
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert set(lines) == {"web-1", "web-2", "solo", "nightly"}
-    assert re.search(r"scheduled: 0 3 \* \* \*; next run in \d+h\d\dm", lines["nightly"]), lines["nightly"]
+    assert re.search(r"scheduled: 0 3 \* \* \*; next run in (\d+h\d\dm|\d+m\d\ds|\d+s)$", lines["nightly"]), lines["nightly"]
     listed = json.loads(daemon.pmtop("ps", "--json").stdout)["processes"]
     by_name = {p["name"]: p for p in listed}
     assert by_name["web-2"]["group"] == "web" and by_name["solo"]["group"] is None

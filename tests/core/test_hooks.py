@@ -124,7 +124,7 @@ async def test_a_failing_hook_is_retried_reported_and_never_stops_anything(make_
                                   what="the hook failure on the status", timeout=30)
     assert len(receiver.posts) == 3, "three attempts"
     assert reported.hook_error is not None
-    assert "failed hook: POST" in reported.hook_error and "HTTP 500 (3 attempts)" in reported.hook_error
+    assert "hook on failed: POST" in reported.hook_error and "HTTP 500 (3 attempts)" in reported.hook_error
     assert (await sup.status("other")).state is S.RUNNING
 
 
