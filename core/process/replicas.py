@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..model import ProcessSpec, Replica, replica_name
-
-if TYPE_CHECKING:
-    from .machine import ProcessRunner
+from .dependencies import Dependency
 
 REPLICA_ENV = "PMTOP_REPLICA"
 PORT_ENV = "PORT"
@@ -60,7 +58,7 @@ def _port(spec: ProcessSpec) -> int | None:
 class ReplicaGroup:
     """The instances of one template: what `depends_on = ["web"]` looks at."""
 
-    def __init__(self, template: ProcessSpec, members: Callable[[], Sequence[ProcessRunner]]) -> None:
+    def __init__(self, template: ProcessSpec, members: Callable[[], Sequence[Dependency]]) -> None:
         self.template = template
         self._members = members
         self._resized = asyncio.Event()
@@ -70,7 +68,7 @@ class ReplicaGroup:
         return self.template.name
 
     @property
-    def members(self) -> Sequence[ProcessRunner]:
+    def members(self) -> Sequence[Dependency]:
         return self._members()
 
     def resized(self) -> None:

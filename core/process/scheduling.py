@@ -17,13 +17,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from ..model import ACTIVE_STATES, EndReason, Overlap, ProcessState, ScheduleSpec
 from ..schedule import IntervalSchedule, Missed, Schedule, clock, missed_between, parse_schedule
-
-if TYPE_CHECKING:
-    from .machine import ProcessRunner
 
 log = logging.getLogger("pmtop.core")
 
@@ -74,10 +71,27 @@ class ScheduleTimer:
         self._on_due(due)
 
 
+class Scheduled(Protocol):
+    """What a schedule needs of its process (`ProcessRunner`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    state: ProcessState
+
+    async def start(self, note: str | None = None) -> None: ...
+
+    async def stop(self, reason: str = ..., end_reason: EndReason = ...) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def publish(self) -> None: ...
+
+
 class ScheduledRuns:
     """The schedule of one process: arms its timer, starts its runs, applies `overlap`."""
 
-    def __init__(self, runner: ProcessRunner, spec: ScheduleSpec, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, runner: Scheduled, spec: ScheduleSpec, clock: Callable[[], float] = time.time) -> None:
         self.runner = runner
         self.spec = spec
         self._clock = clock

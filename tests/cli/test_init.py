@@ -40,4 +40,7 @@ def test_init_uncommented_examples_are_valid_too(tmp_path: Path) -> None:
     text = "\n".join(enabled)
     (tmp_path / "pmtop.toml").write_text(text.replace('depends_on = ["db"]', ""))
     config = load_config(tmp_path / "pmtop.toml")
-    assert [spec.name for spec in config.processes] == ["web", "worker"]
+    assert [spec.name for spec in config.processes] == ["web", "worker", "backup"]
+    worker, backup = config.by_name["worker"], config.by_name["backup"]
+    assert worker.replicas == 3 and worker.watch is not None and backup.schedule is not None
+    assert config.hooks is not None and config.hooks.url is not None
