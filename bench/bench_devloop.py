@@ -119,11 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--only", metavar="NAME", help="one scenario: idle, schedules or watch (a pmtop before "
+                        "the dev loop has only idle)")
     parser.parse_args(argv, namespace=ARGS)
     schedules = "".join(f'[process.job{i}]\ncommand = ["true"]\nschedule = "{rule}"\n\n'
                         for i, rule in enumerate(["every 1h", "0 3 * * *", "*/59 * * * *", "@weekly", "every 6h"]))
     watch = '[process.watched]\ncommand = ["sleep", "600"]\nwatch = { paths = ["tree/**"] }\n'
     scenarios = [("idle", config("")), ("schedules", config(schedules)), (f"watch-{ARGS.files}-files", config(watch))]
+    if ARGS.only:
+        scenarios = [s for s in scenarios if s[0].startswith(ARGS.only)]
     work = Path(tempfile.mkdtemp(prefix="pmtop-bench-devloop-"))
     results = []
     try:

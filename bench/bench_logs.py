@@ -82,7 +82,7 @@ async def drain_time(code: str, expected: int, index: bool) -> float:
                 async for event in events:
                     if getattr(event, "state", None) in (ProcessState.STOPPED, ProcessState.FAILED):
                         break
-            run = sup.runners["chatty"].run_dir
+            run = sup._runners["chatty"].run_dir  # (the private name: also there in a pmtop before the dev loop)
             assert run is not None
             while os.path.getsize(run / "stdout.log") < expected:
                 await asyncio.sleep(0.001)
