@@ -187,9 +187,10 @@ class Supervisor:
             if pid is not None and not self._sessions.watch(pid):
                 await self.remove(name)
         await self._services.refresh()
-        for runner in self._runners.values():
-            if runner.schedule is not None and runner.state is ProcessState.STOPPED:
-                runner.schedule.arm(self._schedules_handled.get(runner.name), boot=True)
+        for runner in self._runners.values():  # (an adopted run keeps running: its schedule goes on too)
+            if runner.schedule is not None and runner.state is not ProcessState.DISABLED:
+                runner.schedule.arm(self._schedules_handled.get(runner.name),
+                                    boot=runner.state is ProcessState.STOPPED)
         started = await self.start_many(
             n for n, r in self._runners.items()
             if r.spec.autostart and r.spec.schedule is None and r.state is ProcessState.STOPPED

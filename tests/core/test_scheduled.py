@@ -173,3 +173,16 @@ async def test_the_timer_looks_at_the_wall_clock_before_it_fires() -> None:
     await poll_until(lambda: bool(fired), what="the timer to fire once its time has come")
     assert fired == [1001.0]
     timer.cancel()
+
+
+async def test_a_run_going_at_boot_keeps_its_schedule(make_supervisor: Make) -> None:
+    """A run adopted from a predecessor (here: started before boot) is running when the schedule is
+    armed: the schedule is armed all the same, and `run_on_start` does not start a second run."""
+    sup = make_supervisor(job("long", "import time; time.sleep(600)", rule="@daily", run_on_start=True))
+    async with sup.subscribe() as events:
+        await sup.start("long")
+        running = await wait_state(events, "long", S.RUNNING)
+        await sup.boot()
+    status = await sup.status("long")
+    assert status.next_run_at is not None and status.pid == running.pid
+    assert len(await sup.history("long")) == 0
