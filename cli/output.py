@@ -75,9 +75,10 @@ def row(status: Status, now: float) -> list[str]:
 
 
 def reason_cell(status: Status, now: float) -> str:
-    """The reason line; a retrying process's gains its live countdown (from `next_retry_at`)."""
+    """The reason line; a retrying process's gains its live countdown (from `next_retry_at`), a
+    scheduled one's its next run (from `next_run_at`)."""
     return formats.live_reason(str(status.get("reason") or ""), str(status.get("state")),
-                               status.get("next_retry_at"), now)
+                               status.get("next_retry_at"), now, status.get("next_run_at"))
 
 
 def table(
@@ -129,6 +130,42 @@ def status_lines(statuses: Sequence[Status], *, colour: bool = False, now: float
         rows.append([str(s.get("name", "?")), str(s.get("state", "?")), f"pid {pid}" if pid else BLANK,
                      reason_cell(s, moment)])
     return table(None, rows, colours={1: STATE_COLOURS}, colour=colour)
+
+
+# ------------------------------------------------------------------------------ the merged log view
+
+NAME_COLOURS: Final = ("\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m", "\033[96m", "\033[93m",
+                       "\033[92m", "\033[95m", "\033[94m")
+"""Each process's name in its own colour, as docker compose and foreman print theirs."""
+
+
+def name_colour(name: str, order: Sequence[str] = ()) -> str:
+    """The colour of a process's name (`formats.name_slot`, as the dashboard's)."""
+    return NAME_COLOURS[formats.name_slot(name, len(NAME_COLOURS), order)]
+
+
+class LogPainter:
+    """Lines of the merged view: `14:05:03.123 web-1 | text` (the date too, for another day's lines)."""
+
+    def __init__(self, *, colour: bool = False, now: float | None = None, order: Sequence[str] = ()) -> None:
+        self.colour = colour
+        self.now = time.time() if now is None else now
+        self.order = list(order)
+        """The processes in declaration order: their colours (and the name column's width)."""
+        self.width = max((len(n) for n in self.order), default=0)
+
+    def lines(self, items: Sequence[Mapping[str, Any]]) -> str:
+        """A batch, its names in one column as wide as the widest."""
+        self.width = max([self.width, *(len(str(item.get("name") or "")) for item in items)])
+        return "\n".join(self.line(item) for item in items)
+
+    def line(self, item: Mapping[str, Any]) -> str:
+        name = str(item.get("name") or "")
+        stamp = formats.line_time(float(item.get("time") or 0.0), self.now)
+        self.width = max(self.width, len(name))
+        label = paint(name.ljust(self.width), name_colour(name, self.order) if name else None, self.colour)
+        bar = paint("|", "\033[31m" if item.get("stream") == "stderr" else None, self.colour)
+        return f"{paint(stamp, chr(27) + '[2m', self.colour)} {label} {bar} {item.get('line', '')}"
 
 
 def key_values(pairs: Iterable[tuple[str, str]]) -> str:

@@ -60,6 +60,8 @@ KIND_KEYS
 # command = "python3 worker.py --verbose"   # a string is split like a shell would, but never run by one
 # restart = "always"
 # depends_on = { web = "healthy" }
+# replicas = 3                 # worker-1..worker-3, each with PMTOP_REPLICA=1..3; `pmtop scale worker 5`
+# watch = { paths = ["src/**/*.py"], debounce = "500ms" }   # restart once per burst of changes
 
 # [process.worker.health]      # a worker with no port to ask: it touches a file now and then
 # type = "heartbeat"
@@ -71,6 +73,17 @@ KIND_KEYS
 # [process.api.health]
 # type = "notify"              # pmtop gives it $NOTIFY_SOCKET; `starting` until it sends READY=1
 # watchdog = "10s"             # WATCHDOG=1 must come at least this often (optional)
+
+# [process.backup]             # a scheduled job: not run at start-up, each run in its history
+# command = ["python3", "backup.py"]
+# schedule = "30 2 * * *"      # 5-field cron in local time, "@daily", or "every 30s"
+# overlap = "skip"             # a run still going at the next time: "skip" | "queue" | "replace"
+# catch_up = true              # a time missed while pmtop was down runs once at start-up
+
+# [hooks]                      # for every process (also per process: [process.NAME.hooks])
+# on = ["failed", "unhealthy", "recovered"]
+# command = ["notify-send", "pmtop: {name} {state}", "{reason}"]   # placeholders; never a shell
+# url = "http://127.0.0.1:9000/pmtop"                               # POST of the status JSON
 
 # Someone else's process can be watched too: `pmtop adopt NAME --pid PID [-- CMD ARGS...]`.
 '''

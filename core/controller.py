@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from .model import ProcessEvent, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
+from .model import LogLine, ProcessEvent, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
 
 
 @runtime_checkable
@@ -67,6 +67,25 @@ class Controller(Protocol):
         ...
 
     async def history(self, name: str) -> list[RunRecord]: ...
+
+    # -- the dev loop (SPEC §11) --
+
+    async def scale(self, name: str, replicas: int) -> list[ProcessStatus]:
+        """Run `replicas` instances of a `replicas` process (new ones start, the highest stop first);
+        the statuses of the instances left."""
+        ...
+
+    async def merged_logs(self, names: list[str] | None = None, lines: int = 200, *, grep: str | None = None,
+                          since: float | None = None) -> list[LogLine]:
+        """Every process's output (or that of `names`; a group's name means its replicas), oldest first,
+        in the order it was written: the last `lines` lines at or after `since` that `grep` finds."""
+        ...
+
+    def follow_merged(
+        self, names: list[str] | None = None, lines: int = 10, *, grep: str | None = None, since: float | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[LogLine]]:
+        """`merged_logs`, then each new line as it is written."""
+        ...
 
     def subscribe(self, *, facts: bool = False) -> AbstractAsyncContextManager[AsyncIterator[ProcessEvent]]:
         """Status changes (and removals), registered on entry, so that

@@ -16,7 +16,7 @@ from .states import UP_STATES, ProcessState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from typing import Final
 
 RETRY_NOW_WITHIN: Final = 0.05
@@ -64,19 +64,52 @@ def countdown(next_retry_at: float | None, now: float) -> str:
     return "" if next_retry_at is None else f"retry {_retry_when(next_retry_at, now)}"
 
 
-def live_reason(reason: str, state: str, next_retry_at: float | None, now: float) -> str:
-    """The reason line as of `now`: a retrying process's reason gains its countdown.
+def next_run(next_run_at: float | None, state: str, now: float) -> str:
+    """`next run in 3m12s` for a scheduled process between runs (SPEC §11); empty while a run is up."""
+    if next_run_at is None or state in UP_STATES:
+        return ""
+    left = next_run_at - now
+    return "next run now" if left < 0.5 else f"next run in {duration(left + 0.999)}"
+
+
+def live_reason(reason: str, state: str, next_retry_at: float | None, now: float,
+                next_run_at: float | None = None) -> str:
+    """The reason line as of `now`: a retrying process's reason gains its countdown, and a scheduled
+    one's, between runs, its next run (`exit 0 after 1.2s; next run in 3m12s`).
 
     The core's reason says what happened and which retry comes (`exit 1 after 0.4s; retry 3/5`), and
     `next_retry_at` says when; the countdown is made here, when the line is shown, so it never goes
     stale: `exit 1 after 0.4s; retry 3/5 in 3.4s`, then `exit 1 after 0.4s; retry 3/5 now`.
     """
     if state != ProcessState.RETRYING or next_retry_at is None:
+        upcoming = next_run(next_run_at, state, now)
+        if upcoming:
+            return f"{reason}; {upcoming}" if reason else upcoming
         return reason
     when = _retry_when(next_retry_at, now)
     if reason.rpartition("; ")[2].startswith("retry"):
         return f"{reason} {when}"
     return f"{reason}; retry {when}" if reason else f"retry {when}"
+
+
+def name_slot(name: str, slots: int, order: Sequence[str] = ()) -> int:
+    """Which of `slots` colours a process's name gets in the merged log view, the same in the CLI and
+    the dashboard: its place in the declaration `order` (so the first `slots` processes all differ),
+    else a checksum of the name (stable from run to run)."""
+    if name in order:
+        return list(order).index(name) % slots
+    import zlib
+
+    return zlib.crc32(name.encode()) % slots
+
+
+def line_time(epoch: float, now: float) -> str:
+    """A log line's time: `14:05:03.123`, with the date for a line of another day."""
+    local = time.localtime(epoch)
+    stamp = time.strftime("%H:%M:%S", local) + f".{int(epoch * 1000) % 1000:03d}"
+    if time.strftime("%Y-%m-%d", local) != time.strftime("%Y-%m-%d", time.localtime(now)):
+        return time.strftime("%Y-%m-%d ", local) + stamp
+    return stamp
 
 
 def size(n_bytes: int | None) -> str:

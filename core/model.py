@@ -48,6 +48,17 @@ class FailAction(StrEnum):
     FAIL = "fail"
 
 
+class Overlap(StrEnum):
+    """What a schedule does when a run is still going at the next time (SPEC §11)."""
+
+    SKIP = "skip"
+    """Let the current run finish; that time is skipped (and said so in the reason)."""
+    QUEUE = "queue"
+    """Run once more right after the current run ends (at most one run waits)."""
+    REPLACE = "replace"
+    """Stop the current run, then start the new one."""
+
+
 class EndReason(StrEnum):
     """Why a run ended (SPEC §3 run history)."""
 
@@ -114,6 +125,76 @@ class LogSpec:
     keep_runs: int = 10
 
 
+# ---------------------------------------------------------------------------- the dev loop (SPEC §11)
+# Issue 12: schedules, replicas, watch, hooks. Kept together so that a merge with other branches that
+# add their own settings (issue 11: `port`, `env_file`, ...) touches separate lines.
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """`schedule` and its companions: the process runs at these times instead of at start-up."""
+
+    rule: str
+    """As written: a 5-field cron expression (`"*/5 * * * *"`, local time) or `"every 30s"`."""
+    overlap: Overlap = Overlap.SKIP
+    run_on_start: bool = False
+    """Also run once when the supervisor starts (or the process is enabled or added)."""
+    catch_up: bool = False
+    """A time missed while no supervisor ran is run once at start-up (it is always reported)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSpec:
+    """`watch`: restart the process when files change."""
+
+    paths: tuple[str, ...]
+    """Globs (`src/**/*.py`), folders or files, relative to the process's `cwd`."""
+    ignore: tuple[str, ...] = ()
+    """Globs whose matches never count (on top of the usual editor, VCS and cache files)."""
+    debounce: float = 0.5
+    """Seconds a burst of changes must settle before the one restart it causes."""
+    cascade: bool = False
+    """Also restart, in dependency order, the processes that depend on this one."""
+
+
+HOOK_EVENTS: Final = (*(state.value for state in ProcessState), "unhealthy", "recovered")
+"""What a hook's `on` may name: a state entered, health turning `unhealthy`, or `recovered` (running and
+healthy again after a crash, a failure or bad health)."""
+HOOK_PLACEHOLDERS: Final = ("name", "state", "reason", "pid", "exit_code", "event", "health", "instance")
+"""`{name}`... in a hook command's words; each word is substituted on its own (never a shell)."""
+DEFAULT_HOOK_EVENTS: Final = ("crashed", "failed", "unhealthy", "recovered")
+
+
+@dataclass(frozen=True, slots=True)
+class HookSpec:
+    """`[hooks]` (for every process) or `[process.NAME.hooks]`: tell someone when things happen."""
+
+    on: tuple[str, ...] = DEFAULT_HOOK_EVENTS
+    command: tuple[str, ...] | None = None
+    """Run with the placeholders filled in, in its own process group, killed after `timeout`."""
+    url: str | None = None
+    """POSTed the status as JSON (with `event`), retried with backoff, bounded."""
+    timeout: float = 10.0
+    """Seconds one command or one POST attempt may take."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """Set on each instance of a `replicas` process: `web-2` is `Replica("web", 2)`."""
+
+    group: str
+    index: int
+    """1-based: `PMTOP_REPLICA` in its environment."""
+
+    @property
+    def name(self) -> str:
+        return replica_name(self.group, self.index)
+
+
+def replica_name(group: str, index: int) -> str:
+    """`web-2`: the name of replica `index` of `group`."""
+    return f"{group}-{index}"
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessSpec:
     """One process as the user declared it. Compared by value, so a reload can tell what changed."""
@@ -150,6 +231,14 @@ class ProcessSpec:
     port: int | None = None
     """The TCP port the process is meant to listen on: shown before it binds, checked free before each
     start (held by another program: the start fails, the state is `failed`), and given as `$PORT`."""
+    # -- the dev loop (issue 12) --
+    schedule: ScheduleSpec | None = None
+    replicas: int | None = None
+    """On a template (`replicas = 3` in its table): the supervisor runs `NAME-1`...`NAME-n` instead."""
+    replica: Replica | None = None
+    """On an instance of a template: which one (the name is then `group-index`)."""
+    watch: WatchSpec | None = None
+    hooks: HookSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +310,15 @@ class ProcessStatus:
     command: tuple[str, ...] = ()
     port: int | None = None
     """The declared port (`port = 8000`), whether or not anything listens on it yet (`ports` says)."""
+    # -- the dev loop (issue 12) --
+    next_run_at: float | None = None
+    """A scheduled process: when it runs next (the faces count down to it: `next run in 3m12s`)."""
+    group: str | None = None
+    """A replica: the name of its `replicas` process (`web` for `web-2`), so faces can fold them."""
+    watching: bool = False
+    """Its `watch` is armed: a change to its files restarts it."""
+    hook_error: str | None = None
+    """The last hook of this process that failed, and how (cleared by the next one that works)."""
 
     def to_dict(self) -> dict[str, Any]:
         # Written out (not dataclasses.asdict, which deep-copies): this runs for every process of
@@ -242,6 +340,10 @@ class ProcessStatus:
             "scope": self.scope.value,
             "command": list(self.command),
             "port": self.port,
+            "next_run_at": self.next_run_at,
+            "group": self.group,
+            "watching": self.watching,
+            "hook_error": self.hook_error,
         }
 
     @classmethod
@@ -263,7 +365,30 @@ class ProcessStatus:
             scope=Scope(data.get("scope", "project")),
             command=tuple(data.get("command") or ()),
             port=data.get("port"),
+            next_run_at=data.get("next_run_at"),
+            group=data.get("group"),
+            watching=bool(data.get("watching", False)),
+            hook_error=data.get("hook_error"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line of a process's output with when it was written: the merged log view (SPEC §11)."""
+
+    time: float
+    """When pmtop read it from the process's pipe (Unix seconds, to the millisecond)."""
+    name: str
+    stream: str
+    """`stdout` or `stderr` (empty for a note of pmtop's own, such as lines skipped)."""
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": round(self.time, 3), "name": self.name, "stream": self.stream, "line": self.text}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LogLine:
+        return cls(float(data["time"]), str(data["name"]), str(data.get("stream", "")), str(data["line"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,12 @@
 
 It builds a realistic scene from real processes (Python's standard library only): a web server with
 an HTTP health check, an API that waits for it, a worker that keeps crashing (retrying, with its
-backoff countdown), a mailer that failed, a cache whose health check fails (unhealthy), a finished
-migration and a disabled docs server. It drives the real app with `run_test`, as a person would with
-keys, and saves the main view in each shipped theme, the log pane, the details view, the add form
-and the help screen. Everything runs under a throwaway PMTOP_HOME, and every process is stopped at
+backoff countdown), a mailer that failed (and whose hook failed too), a cache whose health check fails
+(unhealthy), a finished migration, a disabled docs server, and the dev loop: a scheduled report
+(counting down to its next run), two replicas of a shard and a watched dev site. It drives the real
+app with `run_test`, as a person would with keys, and saves the main view in each shipped theme, the
+log pane, the merged log view (`L`), the details view, the add form, the help screen and the replicas
+folded (`z`). Everything runs under a throwaway PMTOP_HOME, and every process is stopped at
 the end. CI runs this script (tests/tui/test_screenshots.py), so it never rots; commit the SVGs again
 when the look changes.
 """
@@ -89,9 +91,31 @@ failures = 100000
 command = ["{py}", "-c", "print('migrating: 3 pending'); print('migrating: schema up to date')"]
 restart = "no"
 
+[process.mailer.hooks]
+on = ["failed"]
+command = ["pmtop-demo-notify-send", "mail is down: {{reason}}"]
+
 [process.docs]
 command = ["{py}", "-m", "http.server", "{free_port()}", "--bind", "127.0.0.1"]
 enabled = false
+
+[process.report]
+command = ["{py}", "-c", "print('report: 12 orders, 0 refunds')"]
+schedule = "every 45s"
+
+[process.shard]
+command = ["{py}", "-c", """
+import os, time
+while True:
+    print(f'shard {{os.environ["PMTOP_REPLICA"]}}: 118 keys', flush=True)
+    time.sleep(0.7)
+"""]
+replicas = 2
+
+[process.site]
+command = ["{py}", "-m", "http.server", "{free_port()}", "--bind", "127.0.0.1"]
+cwd = "site"
+watch = {{ paths = ["."], debounce = "300ms" }}
 '''
 
 
@@ -125,6 +149,8 @@ async def generate(out: Path, size: tuple[int, int]) -> list[Path]:
     os.environ["PMTOP_HOME"] = str(folder / "home")
     config_path = folder / "pmtop.toml"
     config_path.write_text(scene(folder))
+    (folder / "site").mkdir()
+    (folder / "site" / "index.html").write_text("<h1>the dev site</h1>\n")
     config = load_config(config_path)
     sup = Supervisor(config.processes, paths=instance_paths("demo"), config_path=config_path)
     app = PmtopApp(sup, theme="dark")
@@ -146,6 +172,8 @@ async def generate(out: Path, size: tuple[int, int]) -> list[Path]:
             "mailer": lambda s: s.state is S.FAILED,
             "cache": lambda s: s.health is Health.UNHEALTHY,
             "migrate": lambda s: s.state is S.STOPPED and s.exit_code == 0,
+            "shard-2": lambda s: s.state is S.RUNNING,
+            "site": lambda s: s.state is S.RUNNING and s.watching,
         }
         return all(status(n) is not None and ok(status(n)) for n, ok in want.items())
 
@@ -180,6 +208,19 @@ async def generate(out: Path, size: tuple[int, int]) -> list[Path]:
             await pilot.pause(0.3)
             save("help")
             await pilot.press("escape")
+            await pilot.resize_terminal(*size)
+            await until(pilot, lambda: status("mailer") is not None and status("mailer").hook_error is not None,
+                        "the mailer's hook failure")
+            await pilot.press("L")  # every process's output, merged by time
+            await until(pilot, lambda: len({line.split()[1] for line in app.screen.query_one("#log").lines}) >= 4,  # type: ignore[attr-defined]
+                        "lines of four processes")
+            await pilot.pause(0.3)
+            save("logs-all")
+            await pilot.press("escape", "z")  # replicas folded: shard ×2
+            await until(pilot, lambda: "shard" in app.main.table.shown_names(), "the folded shard")
+            app.main.table.move_cursor(row=app.main.table.shown_names().index("report"))
+            await pilot.pause(0.3)
+            save("dev-loop")
     finally:
         await sup.shutdown()
         shutil.rmtree(folder, ignore_errors=True)

@@ -30,11 +30,11 @@ from pmtop.core.states import (
 Scope = Literal["app", "main", "logs", "details", "add", "confirm", "quit", "help"]
 """Where an action is bound: the app (every screen), or one screen."""
 
-Needs = Literal["", "row", "targets", "marks-or-filter"]
+Needs = Literal["", "row", "targets", "marks-or-filter", "replica"]
 """What the main screen must have for the action to be offered:
 `row` a selected row (greyed out without); `targets` marked processes, else the selected one, at least
 one of them in the action's `states` (greyed out otherwise); `marks-or-filter` something to clear
-(hidden, not greyed, when there is nothing)."""
+(hidden, not greyed, when there is nothing); `replica` a selected replica, or a folded group of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,19 @@ ACTIONS: Final[tuple[Action, ...]] = (
        palette="Filter the table", palette_help="By name or state"),
     _A("process-stop-all", "stop_all", "main", changes=True, palette="Stop all processes",
        palette_help="Stop every running process (asks first)"),
+    # -- the dev loop: every process's output, replicas ------------------------------------------
+    _A("logs-merged", "merged_logs", "main", "L", "All logs",
+       "Every process's output merged in the order it was written, with times and names",
+       palette="Show every process's output", palette_help="Merged by time, each line with its process's name"),
+    _A("replicas-fold", "fold", "main", "z", "Fold", "Fold replicas into one row per group (again: unfold)",
+       show=False, palette="Fold or unfold replicas", palette_help="One row per group of replicas, with a count"),
+    _A("replicas-more", "scale_up", "main", "plus", "Scale up", "One more replica of the selected group",
+       show=False, key_display="+", needs="replica", changes=True,
+       verbs=(Verb(ALL_STATES, "scale up", "One more replica of its group"),)),
+    _A("replicas-fewer", "scale_down", "main", "minus", "Scale down",
+       "One replica fewer of the selected group (the highest stops)", show=False, key_display="-",
+       needs="replica", changes=True,
+       verbs=(Verb(ALL_STATES, "scale down", "One replica fewer of its group (the highest stops)"),)),
     _A("table-clear", "clear", "main", "escape", "Clear", "Clear marks and filter", show=False,
        needs="marks-or-filter", palette="Clear marks and filter"),
     # -- everywhere (the main screen's footer shows them too) ------------------------------------
@@ -174,12 +187,14 @@ def main_bindings() -> list[BindingType]:
 
 
 def available(action: Action, *, read_only: bool, selected: bool, target_states: Iterable[ProcessState],
-              marks_or_filter: bool) -> bool | None:
+              marks_or_filter: bool, replica: bool = False) -> bool | None:
     """`check_action`'s answer for a main-screen action: True offered, None greyed out, False hidden."""
     if action.needs == "marks-or-filter":
         return marks_or_filter or False
     if read_only and action.changes:
         return None
+    if action.needs == "replica":
+        return (selected and replica) or None
     if action.needs == "targets":
         return any(state in action.states for state in target_states) or None
     if action.needs == "row":

@@ -52,6 +52,8 @@ def commands(screen: MainScreen, *, every_process: bool) -> Iterator[Command]:
             verb = action.verb_for(state)
             if verb is None or (app.read_only and action.changes):
                 continue
+            if action.needs == "replica" and statuses[name].group is None:
+                continue
             yield Command(f"{verb.text} {name}", _with_key(verb.help, key(action.name)),
                           partial(screen.run_for, action.name, name))
 

@@ -7,6 +7,10 @@ a quiet spell is applied within `FIRST_FLUSH_DELAY`, so a key press shows its ef
 burst still costs one repaint. Widgets render from the store and subscribe to `changed`; none of them
 is the source of truth for a process's state.
 
+Replicas (`web-1`, `web-2`...) can be folded into one row per group (`fold`): `view` is then what the
+table shows, a synthetic status per group summing up its replicas, and `changed` names the groups
+whose replicas changed. Unfolded, `view` is `statuses` itself.
+
 In attached mode a lost daemon (`DaemonUnavailable`, or the event stream ending) is a connection state
 (`lost`, published on `connection_changed`): the worker waits with a growing backoff, subscribes again,
 and resyncs from a fresh snapshot, in which processes that went away meanwhile are dropped.
@@ -28,7 +32,8 @@ from textual.timer import Timer
 
 from pmtop.core.controller import Controller
 from pmtop.core.errors import DaemonUnavailable, PmtopError
-from pmtop.core.model import ProcessEvent, ProcessRemoved, ProcessState, ProcessStatus, SupervisorInfo
+from pmtop.core.model import Health, ProcessEvent, ProcessRemoved, ProcessState, ProcessStatus, SupervisorInfo
+from pmtop.core.states import ATTENTION_ORDER, UP_STATES
 
 Mode = Literal["local", "attached"]
 """Local: the dashboard runs the supervisor in-process. Attached: it is a client of a daemon."""
@@ -55,6 +60,15 @@ class StatusStore:
         """Name -> position in the core's order (declaration order, newcomers last)."""
         self.retrying: set[str] = set()
         """The processes in `retrying`: their countdowns tick."""
+        self.scheduled: set[str] = set()
+        """Scheduled processes between runs: their `next run in` ticks (once a second)."""
+        self.groups: dict[str, list[str]] = {}
+        """Group of replicas -> its replicas' names, in order."""
+        self.fold = False
+        """Show one row per group of replicas (`view`), not one per replica."""
+        self.view: dict[str, ProcessStatus] = self.statuses
+        """What the table shows: `statuses`, or with `fold` a row per group instead of its replicas."""
+        self.view_order: dict[str, int] = self.order
         self.info: SupervisorInfo | None = None
         """Who supervises, once known (after each (re)connection)."""
         self.lost: str | None = None
@@ -85,6 +99,33 @@ class StatusStore:
     def in_states(self, states: Iterable[ProcessState]) -> list[str]:
         wanted = frozenset(states)
         return [name for name, status in self.statuses.items() if status.state in wanted]
+
+    def members(self, name: str) -> list[str]:
+        """The processes a row stands for: a folded group's replicas, else itself."""
+        if self.fold and name in self.groups and name not in self.statuses:
+            return list(self.groups[name])
+        return [name] if name in self.statuses else []
+
+    def row_of(self, name: str) -> str:
+        """The row that shows a process: its group's, when replicas are folded."""
+        status = self.statuses.get(name)
+        return status.group if self.fold and status is not None and status.group is not None else name
+
+    def ticking(self, *, scheduled: bool) -> set[str]:
+        """Rows with a countdown: retrying ones (every tick), or with `scheduled` those waiting for a
+        scheduled run (once a second)."""
+        return {self.row_of(n) for n in (self.scheduled if scheduled else self.retrying)}
+
+    def set_fold(self, fold: bool) -> None:
+        """Fold replicas into one row per group, or unfold them; every row is shown anew."""
+        self.fold = fold
+        if fold:
+            self.view, self.view_order = {}, {}
+            for name in self.statuses:
+                self._place(name)
+        else:
+            self.view, self.view_order = self.statuses, self.order
+        self.changed.publish(set(self.statuses) | set(self.groups))
 
     # -- following the core -----------------------------------------------------------------------
 
@@ -176,7 +217,8 @@ class StatusStore:
                     del self.statuses[name]
                     del self.order[name]
                     self.retrying.discard(name)
-                    changed.add(name)
+                    self.scheduled.discard(name)
+                    changed.add(self._ungroup(old))
                 continue
             if old is None:
                 self.order[name] = next(self._positions)
@@ -186,7 +228,82 @@ class StatusStore:
                 self.retrying.add(name)
             else:
                 self.retrying.discard(name)
-            changed.add(name)
+            if event.next_run_at is not None and event.state not in UP_STATES:
+                self.scheduled.add(name)
+            else:
+                self.scheduled.discard(name)
+            if event.group is not None and name not in self.groups.setdefault(event.group, []):
+                self.groups[event.group].append(name)
+            changed.add(self._place(name) if self.fold else name)
         if changed:
             self.changed.publish(changed)
+
+    def _ungroup(self, old: ProcessStatus) -> str:
+        """A process went away: out of its group (and the folded view); the row name that changed."""
+        name, group = old.name, old.group
+        if group is not None and name in self.groups.get(group, []):
+            self.groups[group].remove(name)
+            if not self.groups[group]:
+                del self.groups[group]
+        if not self.fold:
+            return name
+        if group is None:
+            self.view.pop(name, None)
+            self.view_order.pop(name, None)
+            return name
+        if group in self.groups:
+            self.view[group] = folded(group, [self.statuses[m] for m in self.groups[group]])
+        else:
+            self.view.pop(group, None)
+            self.view_order.pop(group, None)
+        return group
+
+    def _place(self, name: str) -> str:
+        """Put a process (or the row of its group) into the folded view; the row's name."""
+        status = self.statuses[name]
+        row = status.group or name
+        if status.group is None:
+            self.view[name] = status
+        else:
+            self.view[row] = folded(row, [self.statuses[m] for m in self.groups.get(row, [name])])
+        if row not in self.view_order:
+            self.view_order[row] = self.order[name]
+        return row
+
+
+def folded(group: str, members: list[ProcessStatus]) -> ProcessStatus:
+    """One row for a group of replicas: the state that needs attention most, the sums of the counters,
+    and a reason that counts the replicas by state (`3 replicas: 2 running, 1 retrying`)."""
+    rank = {state: i for i, state in enumerate(ATTENTION_ORDER)}
+    state = min((m.state for m in members), key=rank.__getitem__, default=ProcessState.STOPPED)
+    if all(m.state is ProcessState.RUNNING for m in members):
+        state = ProcessState.RUNNING
+    by_state = Counter(m.state.value for m in members)
+    health = (Health.UNHEALTHY if any(m.health is Health.UNHEALTHY for m in members) else
+              Health.HEALTHY if members and all(m.health is Health.HEALTHY for m in members) else Health.UNKNOWN)
+    cpu = [m.cpu_percent for m in members if m.cpu_percent is not None]
+    rss = [m.memory_rss for m in members if m.memory_rss is not None]
+    retries = [m.next_retry_at for m in members if m.next_retry_at is not None]
+    runs = [m.next_run_at for m in members if m.next_run_at is not None]
+    started = [m.started_at for m in members if m.started_at is not None and m.pid is not None]
+    return ProcessStatus(
+        name=group,
+        state=state,
+        reason=f"{len(members)} replica{'s' if len(members) != 1 else ''}: "
+               + ", ".join(f"{n} {s}" for s, n in by_state.items()),
+        ports=tuple(sorted({p for m in members for p in m.ports})),
+        health=health,
+        restarts=sum(m.restarts for m in members),
+        started_at=min(started) if started else None,
+        pid=members[0].pid if len(members) == 1 else None,
+        next_retry_at=min(retries) if retries else None,
+        next_run_at=min(runs) if runs else None,
+        cpu_percent=sum(cpu) if cpu else None,
+        memory_rss=sum(rss) if rss else None,
+        scope=members[0].scope if members else ProcessStatus(name=group, state=state).scope,
+        command=members[0].command if members else (),
+        group=group,
+        watching=any(m.watching for m in members),
+        hook_error=next((m.hook_error for m in members if m.hook_error), None),
+    )
 

@@ -1,4 +1,5 @@
-"""The commands that act on processes: `ps`, `start|stop|restart|enable|disable`, `logs`, `add`, `adopt`, `rm`."""
+"""The commands that act on processes: `ps`, `start|stop|restart|enable|disable`, `logs`, `scale`, `add`, `adopt`,
+`rm`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .common import EXIT_ERROR, EXIT_OK, colour, emit, emit_json, fail, json_opt
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
 ACTIONS: Final = ("start", "stop", "restart", "enable", "disable")
@@ -49,10 +50,10 @@ def action(args: argparse.Namespace) -> int:
     """`start|stop|restart|enable|disable NAME... | --all`.
 
     `--all` starts in declaration order (start and restart leave disabled processes alone); several
-    names stop in one request, which the daemon orders by `depends_on`, dependents first. Names are
-    checked before anything is done; a refusal that concerns one
-    process (409) is reported and the others still get their turn; a refusal of the whole request
-    (no daemon, no token, read-only) stops at once.
+    names stop in one request, which the daemon orders by `depends_on`, dependents first. The name of
+    a `replicas` process stands for all its replicas. Names are checked before anything is done; a
+    refusal that concerns one process (409) is reported and the others still get their turn; a refusal
+    of the whole request (no daemon, no token, read-only) stops at once.
     """
     verb = args.command
     if args.all and args.names:
@@ -63,13 +64,23 @@ def action(args: argparse.Namespace) -> int:
     done: list[dict[str, Any]] = []
     with target_of(args).client() as client:
         names = list(dict.fromkeys(args.names))
-        if args.all or len(names) > 1:
-            known = client.processes()
+        known: list[dict[str, Any]] | None = None
+        if not args.all and len(names) == 1:  # the common case: one request
+            try:
+                done.append(client.act(names[0], verb))
+                names = []
+            except NoSuchProcess:
+                known = client.processes()
+                if not any(s.get("group") == names[0] for s in known):
+                    raise
+        if args.all or len(names) > 1 or known is not None:
+            known = client.processes() if known is None else known
             declared = [s["name"] for s in known]
             if args.all:
                 skip = ({s["name"] for s in known if s["state"] == ProcessState.DISABLED}
                         if verb in ("start", "restart") else set())
                 names = [n for n in declared if n not in skip]
+            names = list(dict.fromkeys(expand_groups(names, known)))
             unknown = [n for n in names if n not in declared]
             if unknown:
                 raise NoSuchProcess(unknown[0])
@@ -94,28 +105,98 @@ def action(args: argparse.Namespace) -> int:
 
 
 def _logs_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="one process: its stdout (or --stderr); several, or a replicas process: merged")
+    parser.add_argument("--all", "-a", action="store_true",
+                        help="every process's output, merged in the order it was written, each line with its time")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    parser.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
+    parser.add_argument("--stderr", action="store_true", help="stderr instead of stdout (one process)")
     parser.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="lines of history (default 50)")
+    parser.add_argument("--grep", metavar="RE", help="only lines this regular expression finds something in (merged)")
+    parser.add_argument("--since", metavar="WHEN",
+                        help='only lines written since: "10m", "2h" back from now, or an ISO time (merged)')
 
 
-@command("logs", help="show a process's output", arguments=_logs_arguments)
+@command("logs", help="show a process's output, or every process's (--all)", arguments=_logs_arguments)
 def logs(args: argparse.Namespace) -> int:
+    """One process's stream as it is on disk; or, with `--all`, several names, a replicas process, a
+    `--grep` or a `--since`, the merged view: every line with its time and its process's name (SPEC §11)."""
     if args.lines < 0:
         raise UsageError(f"-n must be 0 or more (got {args.lines})")
-    stream = "stderr" if args.stderr else "stdout"
+    if args.all and args.names:
+        raise UsageError("name the processes whose output to show, or give --all, not both")
+    if not args.all and not args.names:
+        raise UsageError("name a process (pmtop logs NAME), or give --all for every process's output")
+    merged = args.all or len(args.names) > 1 or args.grep is not None or args.since is not None
+    if merged and args.stderr:
+        raise UsageError("--stderr is for one process's log; the merged view shows both streams")
     with target_of(args).client() as client:
-        if not args.follow:
-            query = urlencode({"stream": stream, "lines": args.lines})
-            data = client.request("GET", f"{process_path(args.name, 'logs')}?{query}")
-            lines = data.get("lines", []) if isinstance(data, dict) else []
-            emit("\n".join(str(line) for line in lines))
-            return EXIT_OK
-        for line in client.follow_logs(args.name, stream, args.lines):
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
-    print(f"pmtop: {args.name} was removed; no more lines will come.", file=sys.stderr)
+        if not merged:
+            try:
+                return _one_log(client, args)
+            except NoSuchProcess:  # perhaps a replicas process: its replicas' output, merged
+                pass
+        return _merged_log(client, args)
+
+
+def _one_log(client: Any, args: argparse.Namespace) -> int:
+    name = args.names[0]
+    stream = "stderr" if args.stderr else "stdout"
+    if not args.follow:
+        query = urlencode({"stream": stream, "lines": args.lines})
+        data = client.request("GET", f"{process_path(name, 'logs')}?{query}")
+        lines = data.get("lines", []) if isinstance(data, dict) else []
+        emit("\n".join(str(line) for line in lines))
+        return EXIT_OK
+    for line in client.follow_logs(name, stream, args.lines):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    print(f"pmtop: {name} was removed; no more lines will come.", file=sys.stderr)
+    return EXIT_OK
+
+
+def _merged_log(client: Any, args: argparse.Namespace) -> int:
+    query: dict[str, Any] = {"lines": args.lines}
+    if args.names:
+        query["names"] = ",".join(args.names)
+    if args.grep:
+        query["grep"] = args.grep
+    if args.since:
+        query["since"] = args.since
+    listed = client.request("GET", "/processes?facts=0").get("processes", [])  # their order gives the colours
+    painter = output.LogPainter(colour=colour(), order=[str(p.get("name", "")) for p in listed])
+    if not args.follow:
+        data = client.request("GET", f"/logs?{urlencode(query)}")
+        emit(painter.lines(data.get("lines", [])))
+        return EXIT_OK
+    query["follow"] = 1
+    for line in client.follow_merged(urlencode(query)):
+        sys.stdout.write(painter.line(line) + "\n")
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def _scale_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("replicas", type=int, metavar="N")
+    json_option(parser, "print the replicas' statuses as JSON")
+
+
+@command("scale", help="run N replicas of a process: pmtop scale web 5", arguments=_scale_arguments)
+def scale(args: argparse.Namespace) -> int:
+    """New replicas start (if the group runs); fewer stop the highest first. Not written to pmtop.toml:
+    a reload keeps the count unless the file's `replicas` changed (as `kubectl scale` and a manifest)."""
+    if args.replicas < 0:
+        raise UsageError(f"the number of replicas must be 0 or more (got {args.replicas})")
+    with target_of(args).client() as client:
+        data = client.request("POST", process_path(args.name, "scale"), {"replicas": args.replicas}, wait=True)
+    statuses = data.get("processes", [])
+    if args.json:
+        emit_json(data)
+    elif statuses:
+        emit(output.status_lines(statuses, colour=colour()))
+    else:
+        emit(f"{args.name}: 0 replicas.")
     return EXIT_OK
 
 
@@ -249,6 +330,15 @@ def rm(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------ small parts
+
+def expand_groups(names: Sequence[str], known: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A `replicas` process's name stands for its replicas (`web` -> `web-1`, `web-2`, ...)."""
+    out: list[str] = []
+    for name in names:
+        members = [s["name"] for s in known if s.get("group") == name and s["name"] != name]
+        out.extend(members or [name])
+    return out
+
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:
     env: dict[str, str] = {}

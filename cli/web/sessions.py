@@ -43,6 +43,9 @@ class DashboardSession(AppService):
         self._extra_env = env
         self._cwd = cwd
         self._stopping: asyncio.Task[None] | None = None
+        self._opening: asyncio.Future[asyncio.subprocess.Process] | None = None
+        """The spawn in progress: a stop that comes meanwhile (SIGTERM under load) waits for it, so the
+        child it makes is ended too, never orphaned."""
 
     @property
     def pid(self) -> int | None:
@@ -57,9 +60,10 @@ class DashboardSession(AppService):
         env: dict[str, str] = self._build_environment(width=width, height=height)
         env.update(self._extra_env)
         env[PARENT_ENV] = str(os.getpid())
-        self._process = process = await asyncio.create_subprocess_exec(
+        self._opening = asyncio.ensure_future(asyncio.create_subprocess_exec(
             *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, cwd=self._cwd, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE, env=env, cwd=self._cwd, start_new_session=True))
+        self._process = process = await asyncio.shield(self._opening)  # (a cancelled handler still gets it stopped)
         assert process.stdin is not None
         self._stdin = process.stdin
         return process
@@ -71,6 +75,9 @@ class DashboardSession(AppService):
         await asyncio.shield(self._stopping)
 
     async def _stop(self) -> None:
+        if self._process is None and self._opening is not None:
+            with contextlib.suppress(Exception):
+                self._process = await self._opening
         process = self._process
         if process is None:
             return

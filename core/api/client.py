@@ -29,7 +29,16 @@ import httpx
 from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
 from ..errors import ApiError, DaemonUnavailable, PmtopError, from_wire
-from ..model import ProcessEvent, ProcessRemoved, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
+from ..model import (
+    LogLine,
+    ProcessEvent,
+    ProcessRemoved,
+    ProcessSpec,
+    ProcessStatus,
+    Replica,
+    RunRecord,
+    SupervisorInfo,
+)
 from .protocol import (
     DEFAULT_HEARTBEAT,
     HEARTBEAT_HEADER,
@@ -108,6 +117,36 @@ class _LineStream:
                 if end_reason(data) == "removed":
                     raise StopAsyncIteration
                 raise DaemonUnavailable(f"the pmtop daemon at {self._url} closed the log stream (shutting down)")
+
+
+class _MergedStream:
+    """What `follow_merged()` yields: lines of every process, each with its time and name."""
+
+    def __init__(self, reader: _EventReader, url: str) -> None:
+        self._reader = reader
+        self._url = url
+
+    def __aiter__(self) -> _MergedStream:
+        return self
+
+    async def __anext__(self) -> LogLine:
+        while True:
+            event, data = await self._reader.next_event()
+            if event == "message":
+                return LogLine.from_dict(json.loads(data))
+            if event == "end":
+                raise DaemonUnavailable(f"the pmtop daemon at {self._url} closed the log stream (shutting down)")
+
+
+def _merged_params(names: list[str] | None, lines: int, grep: str | None, since: float | None) -> dict[str, str]:
+    params = {"lines": str(lines)}
+    if names:
+        params["names"] = ",".join(names)
+    if grep:
+        params["grep"] = grep
+    if since is not None:
+        params["since"] = f"{max(0.0, time.time() - since):.3f}"
+    return params
 
 
 class HttpController:
@@ -212,7 +251,9 @@ class HttpController:
         base = project or (cwd if isinstance(cwd, str) and cwd.startswith("/") else "/")
         # The daemon reads the env files; this client may not be able to (another machine, say).
         spec = parse_process(name, config, base_dir=Path(base), env_files=False, adopted="command" not in config)
-        return dataclasses.replace(spec, cwd=cwd, project=project, session_pid=data.get("session_pid"))
+        index, group = data.get("replica"), data.get("group")
+        replica = Replica(group, index) if isinstance(index, int) and isinstance(group, str) else None
+        return dataclasses.replace(spec, cwd=cwd, project=project, session_pid=data.get("session_pid"), replica=replica)
 
     async def _act(self, name: str, verb: str) -> ProcessStatus:
         return ProcessStatus.from_dict(await self._request("POST", process_path(name, verb), wait=True))
@@ -267,6 +308,23 @@ class HttpController:
     async def history(self, name: str) -> list[RunRecord]:
         data = await self._request("GET", process_path(name, "history"))
         return [RunRecord.from_dict(run) for run in data["runs"]]
+
+    async def scale(self, name: str, replicas: int) -> list[ProcessStatus]:
+        data = await self._request("POST", process_path(name, "scale"), json={"replicas": replicas}, wait=True)
+        return [ProcessStatus.from_dict(item) for item in data["processes"]]
+
+    async def merged_logs(self, names: list[str] | None = None, lines: int = 200, *, grep: str | None = None,
+                          since: float | None = None) -> list[LogLine]:
+        data = await self._request("GET", "/logs", params=_merged_params(names, lines, grep, since))
+        return [LogLine.from_dict(line) for line in data["lines"]]
+
+    @asynccontextmanager
+    async def follow_merged(
+        self, names: list[str] | None = None, lines: int = 10, *, grep: str | None = None, since: float | None = None
+    ) -> AsyncIterator[AsyncIterator[LogLine]]:
+        params = {**_merged_params(names, lines, grep, since), "follow": "1"}
+        async with self._stream("/logs", params) as reader:
+            yield _MergedStream(reader, self.base_url)
 
     @asynccontextmanager
     async def subscribe(self, *, facts: bool = False) -> AsyncIterator[AsyncIterator[ProcessEvent]]:

@@ -14,7 +14,17 @@ from typing import Any, Final
 from ..checks import COMMON_KEYS, KINDS
 from ..config.schema import FIELDS
 from ..locations import NAME_PATTERN
-from ..model import DependencyCondition, EndReason, FailAction, Health, ProcessState, RestartPolicy, Scope
+from ..model import (
+    HOOK_EVENTS,
+    DependencyCondition,
+    EndReason,
+    FailAction,
+    Health,
+    Overlap,
+    ProcessState,
+    RestartPolicy,
+    Scope,
+)
 from ..version import __version__
 from .protocol import CONFIG_SECTIONS, ROUTES, Access, Route, routes_by_path
 
@@ -72,6 +82,18 @@ _HEALTH: Final = _obj({**_HEALTH_COMMON, **{key: schema for kind in KINDS.values
                                             for key, schema in kind.json_schema.items()}}, required=("type",))
 assert set(_HEALTH_COMMON) == set(COMMON_KEYS)
 
+_GLOBS: Final = {"anyOf": [_strings(minItems=1), {"type": "string", "minLength": 1}],
+                 "description": 'Globs relative to the process folder ("src/**/*.py"), folders or files.'}
+#: `hooks` of a process, and the global `[hooks]` table (SPEC §11).
+HOOKS: Final = _obj({
+    "on": {"type": "array", "items": {"type": "string", "enum": list(HOOK_EVENTS)}, "minItems": 1,
+           "description": 'Default: ["crashed", "failed", "unhealthy", "recovered"].'},
+    "command": {**_COMMAND, "description": "Run on each event (never through a shell); placeholders {name} "
+                "{state} {reason} {pid} {exit_code} {event} {health} {instance}."},
+    "url": {"type": "string", "pattern": "^https?://", "description": "POSTed the status JSON with `event`."},
+    "timeout": _DURATION,
+}, required=())
+
 #: The keys of a `[process.NAME]` table (SPEC §2); `document()` checks them against the config loader's.
 PROCESS_KEYS: Final[JSON] = {
     "command": _COMMAND,
@@ -100,6 +122,20 @@ PROCESS_KEYS: Final[JSON] = {
                                 "loaded; later files and `env` win."},
     "port": {"type": "integer", "minimum": 1, "maximum": 65535,
              "description": "The TCP port it is meant to listen on: checked free before each start."},
+    # -- the dev loop (issue 12) --
+    "schedule": {"type": "string", "minLength": 1,
+                 "description": 'A 5-field cron expression in local time ("*/5 * * * *", "@daily") or "every 30s".'},
+    "overlap": _enum(Overlap),
+    "run_on_start": {"type": "boolean"},
+    "catch_up": {"type": "boolean"},
+    "replicas": {"type": "integer", "minimum": 0, "maximum": 1000},
+    "watch": {"anyOf": [_GLOBS, _obj({
+        "paths": _GLOBS,
+        "ignore": {"anyOf": [_strings(), {"type": "string"}]},
+        "debounce": _DURATION,
+        "cascade": {"type": "boolean"},
+    }, required=("paths",))]},
+    "hooks": HOOKS,
 }
 
 _STATUS_FIELDS: Final[JSON] = {
@@ -119,7 +155,19 @@ _STATUS_FIELDS: Final[JSON] = {
     "scope": _enum(Scope),
     "command": _strings(),
     "port": _nullable({"type": "integer", "minimum": 1, "maximum": 65535}),
+    # -- the dev loop (issue 12) --
+    "next_run_at": _nullable({"type": "number"}),
+    "group": _nullable(_ref("ProcessName")),
+    "watching": {"type": "boolean"},
+    "hook_error": _nullable({"type": "string"}),
 }
+
+_LOG_LINE: Final = _obj({
+    "time": {"type": "number"},
+    "name": {"type": "string"},
+    "stream": {"type": "string", "enum": ["stdout", "stderr", ""]},
+    "line": {"type": "string"},
+})
 
 _DAEMON_FIELDS: Final[JSON] = {
     "version": {"type": "string"},
@@ -176,6 +224,7 @@ SCHEMAS: Final[dict[str, JSON]] = {
         "config": _obj(PROCESS_KEYS, required=()),  # no command: adopted by PID without one
         "project": _nullable({"type": "string"}),
         "session_pid": _nullable({"type": "integer"}),
+        "replica": _nullable({"type": "integer", "minimum": 1}),
     }),
     "Registration": _obj({
         "name": _ref("ProcessName"),
@@ -203,6 +252,11 @@ SCHEMAS: Final[dict[str, JSON]] = {
         "stderr_tail": _strings(),
     }),
     "History": _obj({"name": _ref("ProcessName"), "runs": {"type": "array", "items": _ref("RunRecord")}}),
+    "Scale": _obj({"replicas": {"type": "integer", "minimum": 0, "maximum": 1000}}),
+    "ScaleResult": _obj({"name": _ref("ProcessName"), "replicas": {"type": "integer", "minimum": 0},
+                         "processes": {"type": "array", "items": _ref("ProcessStatus")}}),
+    "LogLine": _LOG_LINE,
+    "MergedLogs": _obj({"lines": {"type": "array", "items": _ref("LogLine")}}),
     "ReloadResult": _obj({"added": _strings(), "changed": _strings(), "removed": _strings()}),
     "Accepted": _obj({"ok": {"const": True}}),
     "OpenApi": {"type": "object", "required": ["openapi", "paths"]},
@@ -230,7 +284,7 @@ def _content(schema_name: str, route: Route) -> JSON:
     if schema_name == "events":
         return _EVENTS
     content: JSON = {"application/json": {"schema": _ref(schema_name)}}
-    if route.name == "process-logs":  # `follow=1` turns the answer into an event stream
+    if route.name in ("process-logs", "logs"):  # `follow=1` turns the answer into an event stream
         content.update(_EVENTS)
     return content
 
@@ -241,7 +295,7 @@ def _error_statuses(route: Route) -> list[int]:
         statuses.append(401)
     if route.params or route.body:
         statuses.append(400)
-    if any(p.where == "path" and p.name == "name" for p in route.params) or route.name == "process-stop-many":
+    if any(p.where == "path" and p.name == "name" for p in route.params) or route.name in ("process-stop-many", "logs"):
         statuses.append(404)
     if route.body:
         statuses += [413, 422]

@@ -186,6 +186,25 @@ ROUTES: Final[tuple[Route, ...]] = (
           responses={200: "Logs"}),
     Route("process-history", "GET", "/processes/{name}/history", A.TOKEN, "The last 20 runs.",
           params=(_NAME,), responses={200: "History"}),
+    # -- the dev loop (SPEC §11) --
+    Route("process-scale", "POST", "/processes/{name}/scale", A.TOKEN,
+          "Run this many replicas of a `replicas` process: new ones start (if it runs), the highest stop first.",
+          permissions=(P.START, P.STOP), params=(_NAME,), body="Scale", responses={200: "ScaleResult"}),
+    Route("logs", "GET", "/logs", A.TOKEN,
+          "Every process's output in the order it was written, each line with its time; with `follow=1`, "
+          "Server-Sent Events, one line each.",
+          params=(
+              Param("names", "query", {"type": "string"},
+                    "Comma-separated process names (a replicas process's name means all its replicas); "
+                    "default: every process."),
+              Param("lines", "query", {"type": "integer", "minimum": 0, "maximum": 100_000},
+                    "How many lines (default 200; 10 when following)."),
+              Param("grep", "query", {"type": "string"}, "Only lines this regular expression finds something in."),
+              Param("since", "query", {"type": "string"},
+                    'Only lines written since then: a duration back from now ("10m", "2h") or an ISO 8601 time.'),
+              Param("follow", "query", FLAG, "`1`: keep streaming new lines."),
+          ),
+          responses={200: "MergedLogs"}),
     *(Route(f"config-get-{section}", "GET", f"/config/{section}", A.TOKEN, f"The {section} settings.",
             responses={200: f"Config-{section}"}) for section in CONFIG_SECTIONS),
     *(Route(f"config-put-{section}", "PUT", f"/config/{section}", A.TRUSTED,

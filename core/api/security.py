@@ -270,6 +270,13 @@ def registration_refusal(spec: ProcessSpec, settings: SecuritySettings, *, adopt
             return refusal
     if spec.autostart and spec.enabled and not settings.remote_access.autostart:
         return _not_permitted(Permission.AUTOSTART)
+    if spec.hooks is not None and spec.hooks.url is not None:  # the daemon would POST wherever it is told
+        return "a hook url can only be set from a trusted host (or in the config file)"
+    if spec.hooks is not None and spec.hooks.command is not None:  # a hook runs a program too
+        refusal = executable_refusal(dataclasses.replace(spec, command=spec.hooks.command),
+                                     settings.executable_whitelist, settings.executable_blacklist)
+        if refusal is not None:
+            return f"hook: {refusal}"
     return executable_refusal(spec, settings.executable_whitelist, settings.executable_blacklist)
 
 

@@ -17,8 +17,10 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -29,9 +31,10 @@ from ..controller import Controller
 from ..errors import ApiRefusal, ConfigError, PmtopError, to_wire
 from ..model import STREAMS, ProcessState, ProcessStatus, Scope
 from ..system import foreign
+from ..values import parse_duration
 from . import metrics, openapi, sse
 from .hosts import HostHeaderCheck
-from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access, error_body
+from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access, error_body, format_event
 from .security import (
     HostMatcher,
     SecurityStore,
@@ -308,7 +311,7 @@ async def process_detail(request: web.Request) -> web.Response:
     status = await controller.status(_name(request), facts=_flag(request, "facts", default=True))
     spec = await controller.spec(_name(request))
     return _json({**status.to_dict(), "config": spec_to_table(spec), "project": spec.project,
-                  "session_pid": spec.session_pid})
+                  "session_pid": spec.session_pid, "replica": spec.replica.index if spec.replica else None})
 
 
 async def remove(request: web.Request) -> web.Response:
@@ -376,6 +379,53 @@ async def process_logs(request: web.Request) -> web.StreamResponse:
     app = request.app
     return await sse.stream_lines(request, controller.follow(name, stream, lines), still_exists=still_exists,
                                   heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING])
+
+
+async def scale(request: web.Request) -> web.Response:
+    """`POST /processes/{name}/scale`, body `{"replicas": N}`."""
+    body = await _body(request)
+    replicas = body.get("replicas")
+    if set(body) != {"replicas"} or isinstance(replicas, bool) or not isinstance(replicas, int):
+        raise ApiRefusal(422, "bad_request", 'the body must be {"replicas": N} (a whole number from 0 to 1000)')
+    statuses = await _controller(request).scale(_name(request), replicas)
+    return _json({"name": _name(request), "replicas": len(statuses), "processes": [s.to_dict() for s in statuses]})
+
+
+def _since(request: web.Request) -> float | None:
+    """`since=10m` (back from now) or `since=2024-05-01T14:00:00` (local time unless it says)."""
+    raw = request.query.get("since")
+    if raw is None or raw == "":
+        return None
+    try:
+        return time.time() - parse_duration(raw)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw).timestamp()
+    except ValueError:
+        raise ApiRefusal(400, "bad_request", f'since must be a duration ("10m") or an ISO 8601 time (got {raw!r})') from None
+
+
+async def merged_logs(request: web.Request) -> web.StreamResponse:
+    """`GET /logs`: every process's output, merged in the order it was written (SPEC §11)."""
+    controller = _controller(request)
+    raw = request.query.get("names", "")
+    names = [n for n in (part.strip() for part in raw.split(",")) if n] or None
+    follow = _flag(request, "follow")
+    lines = _int_query(request, "lines", 10 if follow else 200, MAX_LOG_LINES)
+    grep = request.query.get("grep") or None
+    since = _since(request)
+    if not follow:
+        found = await controller.merged_logs(names, lines, grep=grep, since=since)
+        return _json({"lines": [line.to_dict() for line in found]})
+
+    async def still_open() -> bool:
+        return True
+
+    app = request.app
+    return await sse.stream_lines(request, controller.follow_merged(names, lines, grep=grep, since=since),
+                                  still_exists=still_open, heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING],
+                                  render=lambda line: format_event(line.to_dict()))
 
 
 async def process_history(request: web.Request) -> web.Response:
@@ -446,6 +496,8 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     **{f"process-{verb}": _action(act) for verb, act in _ACTIONS.items()},
     "process-logs": process_logs,
     "process-history": process_history,
+    "process-scale": scale,
+    "logs": merged_logs,
     **{f"config-get-{section}": get_config(section) for section in CONFIG_SECTIONS},
     **{f"config-put-{section}": put_config(section) for section in CONFIG_SECTIONS},
 }

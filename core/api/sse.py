@@ -138,20 +138,22 @@ async def stream_events(
 
 async def stream_lines(
     request: web.Request,
-    follow: AbstractAsyncContextManager[AsyncIterator[str]],
+    follow: AbstractAsyncContextManager[AsyncIterator[T]],
     *,
     still_exists: Callable[[], Awaitable[bool]],
     heartbeat: float,
     closing: asyncio.Event,
+    render: Callable[[T], bytes] = format_event,
 ) -> web.StreamResponse:
-    """`GET /processes/{name}/logs?follow=1`: each line as `data: "<JSON string>"`.
+    """`GET /processes/{name}/logs?follow=1`: each line as `data: "<JSON string>"` (and `GET /logs?follow=1`:
+    each as `data: {"time", "name", "stream", "line"}`, with its own `render`).
 
     `follow` is entered before the response starts, so an unknown process is still a plain 404.
     When the lines end, `still_exists()` tells a removed process from a daemon closing.
     """
     async with follow as lines:
         response = await open_stream(request, heartbeat)
-        why = await pump(request, response, lines, format_event, heartbeat=heartbeat, closing=closing)
+        why = await pump(request, response, lines, render, heartbeat=heartbeat, closing=closing)
     reason = "shutdown"
     if why == "exhausted" and not await still_exists():
         reason = "removed"

@@ -209,6 +209,14 @@ class Client:
             if conn is not None:
                 conn.close()
 
+    def follow_merged(self, query: str) -> Iterator[dict[str, Any]]:
+        """Lines of `GET /logs?...&follow=1` as `{"time", "name", "stream", "line"}`, until the daemon goes."""
+        for event, data in self.events(f"/logs?{query}"):
+            if event == "message":
+                yield dict(json.loads(data))
+            elif event == "end":
+                raise DaemonUnavailable(f"the pmtop daemon at {self.url} closed the log stream (shutting down)")
+
     def follow_logs(self, name: str, stream: str, lines: int) -> Iterator[str]:
         """The last `lines` lines of `stream`, then each new one; ends when the process is removed."""
         query = urlencode({"stream": stream, "lines": lines, "follow": 1})

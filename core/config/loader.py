@@ -29,8 +29,9 @@ from typing import Any, Final
 from .. import locations
 from ..errors import ConfigError, Invalid
 from ..locations import CONFIG_ENV_VAR, CONFIG_FILENAME, DEFAULT_PORT, NAME_PATTERN, NAME_RULE
-from ..model import ProcessSpec
+from ..model import HookSpec, ProcessSpec, replica_name
 from ..values import KeyPath, check_keys, show, want_bool, want_str, want_table
+from . import devloop
 from .schema import DEFAULTABLE, FIELDS, build_process, check_defaults, parse_process, spec_to_table
 
 __all__ = [
@@ -67,6 +68,8 @@ class Config:
     path: Path | None = None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     processes: tuple[ProcessSpec, ...] = ()
+    hooks: HookSpec | None = None
+    """The global `[hooks]` table: for every process (beside each one's own)."""
 
     @property
     def by_name(self) -> dict[str, ProcessSpec]:
@@ -139,7 +142,7 @@ def _display_name(path: Path) -> str:
 
 # ------------------------------------------------------------------------------------- the document
 
-_TOP_LEVEL: Final = ("daemon", "defaults", "process")
+_TOP_LEVEL: Final = ("daemon", "defaults", "process", "hooks")
 _DAEMON_KEYS: Final = ("instance", "host", "port", "stop_on_exit")
 
 
@@ -147,7 +150,7 @@ def _build(document: Mapping[str, Any], path: Path) -> Config:
     for key in document:
         if key in _DAEMON_KEYS:
             raise Invalid((key,), "unknown key (did you mean to put it under [daemon]?)")
-        if key in FIELDS:
+        if key in FIELDS and key != "hooks":
             where = "[defaults] or [process.NAME]" if key in DEFAULTABLE else "[process.NAME]"
             raise Invalid((key,), f"unknown key (did you mean to put it under {where}?)")
     check_keys(document, (), _TOP_LEVEL)
@@ -156,8 +159,10 @@ def _build(document: Mapping[str, Any], path: Path) -> Config:
     check_defaults(defaults)
     table = want_table(document.get("process", {}), ("process",))
     processes = tuple(build_process(name, value, defaults, path.parent) for name, value in table.items())
+    _check_replica_names(processes)
     _check_dependencies(processes)
-    return Config(path=path, daemon=daemon, processes=processes)
+    hooks = devloop.hooks(document["hooks"], ("hooks",)) if "hooks" in document else None
+    return Config(path=path, daemon=daemon, processes=processes, hooks=hooks)
 
 
 def _daemon(value: object) -> DaemonSettings:
@@ -180,9 +185,29 @@ def _daemon(value: object) -> DaemonSettings:
     )
 
 
+def _check_replica_names(processes: tuple[ProcessSpec, ...]) -> None:
+    """`web-2` cannot be declared beside a `web` with replicas: a scale could make it at any time."""
+    groups = {spec.name for spec in processes if spec.replicas is not None}
+    for spec in processes:
+        group, _, index = spec.name.rpartition("-")
+        if group in groups and index.isdigit():
+            raise Invalid(("process", spec.name), f"clashes with the replicas of {group} ({group}-1, {group}-2, ...); "
+                          "rename one of them")
+
+
+def _replica_names(processes: tuple[ProcessSpec, ...]) -> dict[str, str]:
+    """`web-1` -> `web` for every instance the declared `replicas` make."""
+    return {replica_name(spec.name, i): spec.name for spec in processes if spec.replicas is not None
+            for i in range(1, spec.replicas + 1)}
+
+
 def _check_dependencies(processes: tuple[ProcessSpec, ...]) -> None:
-    """Every `depends_on` names a declared process, and there is no cycle."""
-    graph = {spec.name: list(spec.depends_on) for spec in processes}
+    """Every `depends_on` names a declared process (or a replica of one), and there is no cycle.
+
+    A dependency on a replica (`web-2`) counts as one on its group in the cycle search.
+    """
+    replicas = _replica_names(processes)
+    graph = {spec.name: [replicas.get(d, d) for d in spec.depends_on] for spec in processes}
     for name, deps in graph.items():
         for dep in deps:
             if dep not in graph:

@@ -44,7 +44,7 @@ from ..values import (
     want_str,
     want_table,
 )
-from . import envfiles
+from . import devloop, envfiles
 
 # ------------------------------------------------------------------------------------ process keys
 
@@ -137,6 +137,14 @@ FIELDS: Final[dict[str, Parser]] = {
     "ready_log_line": _regex,
     "env_file": _env_file,
     "port": _port,
+    # -- the dev loop (issue 12; rules in devloop.py) --
+    "schedule": devloop.schedule,
+    "overlap": devloop.overlap,
+    "run_on_start": want_bool,
+    "catch_up": want_bool,
+    "replicas": devloop.replicas,
+    "watch": devloop.watch,
+    "hooks": devloop.hooks,
 }
 #: The keys `[defaults]` may set; the rest only make sense per process.
 _SPEC_DEFAULTS: Final = ProcessSpec(name="-", command=("-",))
@@ -183,6 +191,9 @@ def build_process(
     depends_on = values.get("depends_on", {})
     if name in depends_on:
         raise Invalid((*path, "depends_on"), f"{name} cannot depend on itself")
+    devloop.check_together(table, path)
+    if "replicas" in values:
+        devloop.check_replica_names(name, values["replicas"], (*path, "replicas"))
 
     base = os.path.abspath(base_dir)
     written_files: tuple[str, ...] = values.get("env_file", ())
@@ -201,7 +212,7 @@ def build_process(
         env=values.get("env", {}),
         env_file=env_file,
         file_env=file_env,
-        autostart=values.get("autostart", True),
+        autostart=values.get("autostart", True) or "schedule" in values,  # (a schedule is its own autostart)
         enabled=values.get("enabled", True),
         depends_on=depends_on,
         scope=scope,
@@ -224,6 +235,10 @@ def build_process(
         health=values.get("health"),
         ready_log_line=values.get("ready_log_line"),
         port=values.get("port"),
+        schedule=devloop.build_schedule(values),
+        replicas=values.get("replicas"),
+        watch=values.get("watch"),
+        hooks=values.get("hooks"),
     )
 
 
@@ -313,6 +328,15 @@ def spec_to_table(spec: ProcessSpec, *, base_dir: Path | None = None) -> dict[st
         table["ready_log_line"] = spec.ready_log_line
     if spec.port is not None:
         table["port"] = spec.port
+    # -- the dev loop (issue 12) --
+    if spec.schedule is not None:
+        table.update(devloop.schedule_to_table(spec.schedule))
+    if spec.replicas is not None:
+        table["replicas"] = spec.replicas
+    if spec.watch is not None:
+        table["watch"] = devloop.watch_to_table(spec.watch)
+    if spec.hooks is not None:
+        table["hooks"] = devloop.hooks_to_table(spec.hooks)
     return table
 
 

@@ -3,7 +3,10 @@
 - processes registered at run time (`pmtop add`, the API, the dashboard) that live in no config file:
   `global` and `session` ones, as config tables;
 - for every live child: PID, process create time, run folder, restart counters, and the pipe inodes
-  of its stdout and stderr, so that a supervisor started after a crash can adopt it (SPEC §4).
+  of its stdout and stderr, so that a supervisor started after a crash can adopt it (SPEC §4);
+- for every scheduled process, the last time of its schedule accounted for, so that a successor can
+  report (and with `catch_up` run) what came due while no supervisor ran;
+- for every group of replicas scaled away from its declared count, that count.
 
 A PID alone proves nothing (PIDs are reused); PID plus create time identifies a process. The file is
 written atomically; a missing or corrupt one never stops a supervisor from starting: it is set aside
@@ -31,12 +34,18 @@ class RegistryData:
     live: dict[str, LiveChild] = field(default_factory=dict)
     added: dict[str, dict[str, Any]] = field(default_factory=dict)
     """name -> process table (config keys plus scope, project, session_pid) of run-time additions."""
+    schedules: dict[str, float] = field(default_factory=dict)
+    """Scheduled process -> the last time of its schedule accounted for (Unix seconds)."""
+    scaled: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Group of replicas -> (its count, the `replicas` declared then), when a `scale` changed it."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": FORMAT_VERSION,
             "live": {name: asdict(child) for name, child in self.live.items()},
             "added": self.added,
+            "schedules": self.schedules,
+            "scaled": {name: {"count": count, "declared": declared} for name, (count, declared) in self.scaled.items()},
         }
 
     @classmethod
@@ -61,7 +70,9 @@ class RegistryData:
         added = data.get("added") or {}
         if not isinstance(added, dict) or not all(isinstance(v, dict) for v in added.values()):
             raise ValueError("'added' must map names to process tables")
-        return cls(live=live, added={str(k): dict(v) for k, v in added.items()})
+        schedules = {str(k): float(v) for k, v in (data.get("schedules") or {}).items()}
+        scaled = {str(k): (int(v["count"]), int(v["declared"])) for k, v in (data.get("scaled") or {}).items()}
+        return cls(live=live, added={str(k): dict(v) for k, v in added.items()}, schedules=schedules, scaled=scaled)
 
 
 class Registry:

@@ -238,7 +238,8 @@ class Daemon:
             self._token = token
             self._saved = self.registry.load()
             supervisor = Supervisor(self.config.processes, paths=self.paths, config_path=self.config.path,
-                                    runtime=self._runtime_specs(self._saved))
+                                    runtime=self._runtime_specs(self._saved), hooks=self.config.hooks,
+                                    schedules=self._saved.schedules, scaled=self._saved.scaled)
         except BaseException:
             self._lock.release()
             raise
@@ -365,7 +366,9 @@ class Daemon:
                 table["session_pid"] = spec.session_pid
             added[spec.name] = table
         try:
-            self.registry.save(RegistryData(live=self.supervisor.live_children(), added=added))
+            self.registry.save(RegistryData(live=self.supervisor.live_children(), added=added,
+                                            schedules=self.supervisor.schedule_memos(),
+                                            scaled=self.supervisor.scaled_counts()))
         except OSError as exc:  # a full or read-only disk must not take the supervisor down
             if self._registry_trouble is None:  # said once, not at every change
                 log.error("cannot save the registry (%s): %s; a successor could not adopt what runs now",
@@ -402,7 +405,7 @@ class Daemon:
             raise ConfigError("this supervisor runs no config file; nothing to reload")
         new = load_config(self.config.path)
         assert self.supervisor is not None
-        result = await self.supervisor.apply_config(new.processes)
+        result = await self.supervisor.apply_config(new.processes, new.hooks)
         self.config = new
         log.info("reloaded %s: %s", new.path, result)
         return result

@@ -177,6 +177,36 @@ def _health(spec: ProcessSpec, service: Service, ctx: Context) -> None:
                                      "does not restart it")
 
 
+@RULES.maps("replicas")
+def _replicas(spec: ProcessSpec, service: Service, ctx: Context) -> None:
+    if spec.replicas is None:
+        return
+    service.body.setdefault("deploy", {})["replicas"] = spec.replicas
+    ctx.approximated(spec, "replicas", f"{spec.replicas}: deploy.replicas; the containers are alike (no "
+                                       "PMTOP_REPLICA), `docker compose up --scale` scales it")
+
+
+@RULES.maps("schedule", "overlap", "run_on_start", "catch_up")
+def _schedule(spec: ProcessSpec, service: Service, ctx: Context) -> None:
+    if spec.schedule is not None:
+        ctx.dropped(spec, "schedule", f"{spec.schedule.rule!r}: Compose has no scheduler; run "
+                                      f"`docker compose run --rm {spec.name}` from cron or a systemd timer")
+
+
+@RULES.maps("watch")
+def _watch(spec: ProcessSpec, service: Service, ctx: Context) -> None:
+    if spec.watch is not None:
+        ctx.dropped(spec, "watch", "`docker compose watch` (develop.watch) syncs host files into a container "
+                                   "built from source; not written")
+
+
+@RULES.maps("hooks")
+def _hooks(spec: ProcessSpec, service: Service, ctx: Context) -> None:
+    if spec.hooks is not None:
+        ctx.dropped(spec, "hooks", "on " + ", ".join(spec.hooks.on) + ": Compose has no hooks on state changes "
+                                   "(watch `docker events` instead)")
+
+
 @RULES.maps("port")
 def _port(spec: ProcessSpec, service: Service, ctx: Context) -> None:
     """The port the process listens on, published on the same host port (and given as $PORT, as pmtop does)."""

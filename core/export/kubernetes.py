@@ -6,7 +6,8 @@ Host binaries are not in a container: every container runs `--image` (or a place
 names), with the process's argv as its `command` (which replaces the image's ENTRYPOINT and CMD), its
 `cwd` as `workingDir` and its `env`. The check becomes a liveness and a readiness probe (the same check,
 `failureThreshold = failures`), and `startup` a startupProbe. Kubernetes has no start order between
-workloads, so `depends_on` is reported, not written.
+workloads, so `depends_on` is reported, not written. A `schedule` makes a CronJob (`concurrencyPolicy`
+from `overlap`, `timeZone` the local zone), `replicas` the Deployment's `replicas`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .common import describe_check, dns_label, endpoint, probe_argv, probeable, 
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
 from .rules import Context, Report, Rules
+from .timers import cron_line, zone_name
 from .yaml_text import dump_all
 
 PLACEHOLDER_IMAGE: Final = "registry.example/REPLACE-ME:latest"
@@ -39,6 +41,8 @@ class Workload:
     """Pod spec keys besides `containers`."""
     spec: dict[str, Any] = field(default_factory=dict)
     """Deployment or Job spec keys besides the template."""
+    cron: dict[str, Any] = field(default_factory=dict)
+    """A scheduled process's CronJob spec keys besides the job template."""
 
     def labels(self) -> dict[str, str]:
         return {"app.kubernetes.io/name": self.process.name, "app.kubernetes.io/part-of": self.app}
@@ -47,6 +51,10 @@ class Workload:
         name = dns_label(f"{self.app}-{self.process.name}")
         template = {"metadata": {"labels": self.labels()},
                     "spec": {**self.pod, "containers": [self.container]}}
+        if self.cron:
+            return {"apiVersion": "batch/v1", "kind": "CronJob",
+                    "metadata": {"name": name, "labels": self.labels()},
+                    "spec": {**self.cron, "jobTemplate": {"spec": {**self.spec, "template": template}}}}
         if self.job:
             return {"apiVersion": "batch/v1", "kind": "Job",
                     "metadata": {"name": name, "labels": self.labels()},
@@ -108,6 +116,10 @@ def _restart(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
     if work.job:
         work.pod["restartPolicy"] = "Never"
         work.spec["backoffLimit"] = 0
+        if spec.schedule is not None and restart.policy is not RestartPolicy.NO:
+            work.spec["backoffLimit"] = restart.max_restarts
+            ctx.approximated(spec, "backoff", f"a failed run is retried up to backoffLimit: {restart.max_restarts} "
+                                              "times, with the Job controller's own back-off (10s, doubling)")
         return
     if restart.policy is RestartPolicy.ON_FAILURE:
         ctx.approximated(spec, "restart", '"on-failure": a Deployment restarts its container after a clean '
@@ -193,6 +205,69 @@ def _health(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
                                                                  "restarts a container whose startupProbe fails")
 
 
+@RULES.maps("schedule", "overlap", "run_on_start", "catch_up")
+def _schedule(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    schedule = spec.schedule
+    if schedule is None:
+        return
+    line = cron_line(schedule.rule)
+    work.cron["schedule"] = line.text
+    if not line.exact:
+        ctx.approximated(spec, "schedule", line.why)
+    zone = zone_name()
+    if zone is not None:
+        work.cron["timeZone"] = zone
+    else:
+        ctx.approximated(spec, "schedule", "the local time zone has no name here: the CronJob runs in the "
+                                           "controller's zone (set spec.timeZone)")
+    policy = {"skip": "Forbid", "queue": "Forbid", "replace": "Replace"}[schedule.overlap.value]
+    work.cron["concurrencyPolicy"] = policy
+    if schedule.overlap.value == "queue":
+        ctx.approximated(spec, "overlap", '"queue": concurrencyPolicy: Forbid skips a time while a run goes on')
+    if schedule.catch_up:
+        work.cron["startingDeadlineSeconds"] = 3600
+        ctx.approximated(spec, "catch_up", "true: a time missed by less than startingDeadlineSeconds (1h) is "
+                                           "started late, once")
+    else:
+        work.cron["startingDeadlineSeconds"] = 60
+        ctx.note(spec, "catch_up", "false: a time missed by more than a minute is skipped "
+                                   "(startingDeadlineSeconds: 60)")
+    if schedule.run_on_start:
+        ctx.dropped(spec, "run_on_start", "a CronJob does not run when it is created "
+                                          "(kubectl create job --from=cronjob/NAME runs it once)")
+    if not (spec.enabled and spec.autostart):
+        work.cron["suspend"] = True
+
+
+@RULES.maps("replicas")
+def _replicas(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    if spec.replicas is None:
+        return
+    if work.job or work.cron:
+        work.spec["parallelism"] = work.spec["completions"] = spec.replicas
+        work.spec["completionMode"] = "Indexed"
+        ctx.approximated(spec, "replicas", f"{spec.replicas}: an Indexed Job; each pod has "
+                                           "JOB_COMPLETION_INDEX (from 0) instead of PMTOP_REPLICA (from 1)")
+        return
+    if spec.enabled and spec.autostart:
+        work.spec["replicas"] = spec.replicas
+    ctx.approximated(spec, "replicas", f"{spec.replicas}: Deployment replicas are alike: no PMTOP_REPLICA "
+                                       "(a StatefulSet gives each an ordinal); `kubectl scale` scales it")
+
+
+@RULES.maps("watch")
+def _watch(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    if spec.watch is not None:
+        ctx.dropped(spec, "watch", "a container's files come from its image: rebuild and roll out instead")
+
+
+@RULES.maps("hooks")
+def _hooks(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
+    if spec.hooks is not None:
+        ctx.dropped(spec, "hooks", "on " + ", ".join(spec.hooks.on) + ": use the cluster's alerting "
+                                   "(kube-state-metrics and Alertmanager) instead")
+
+
 @RULES.maps("ready_log_line")
 def _ready_log_line(spec: ProcessSpec, work: Workload, ctx: Context) -> None:
     """No probe can read a container's log: a note for a startupProbe."""
@@ -235,7 +310,8 @@ def render(config: Config, options: ExportOptions) -> ExportResult:
     image = options.image or PLACEHOLDER_IMAGE
     documents = []
     for spec in config.processes:
-        work = Workload(process=spec, app=app, image=image, job=spec.restart.policy is RestartPolicy.NO)
+        job = spec.restart.policy is RestartPolicy.NO or spec.schedule is not None
+        work = Workload(process=spec, app=app, image=image, job=job)
         RULES.apply(spec, work, report)
         documents.append(work.manifest())
     if options.image is None:

@@ -8,6 +8,10 @@ task for `completed`. Nomad has no deeper ordering than prestart -> main, so lon
 Islands whose processes all have `restart = "no"` go to a second, `batch` job (`APP-batch.nomad.hcl`):
 a service job would replace an allocation whose tasks have finished.
 
+A scheduled process is a periodic batch job of its own (`APP-NAME.nomad.hcl`: Nomad's `periodic` is per
+job), `prohibit_overlap` from `overlap`, `time_zone` the local zone. `replicas` is the group's `count`
+when the process has its group to itself.
+
 Restart policy is per task (`restart`); `reschedule` is off, as pmtop keeps a failed process failed on
 its machine. Checks come from `[health]` (`provider = "nomad"` for http/tcp, Consul `script` checks for
 exec) with `check_restart` for the failure count. The argv is exec'd directly: `/usr/bin/env -C DIR`
@@ -18,6 +22,7 @@ Nomad's own validation rules are kept: restart `interval` >= 5s and >= attempts 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Final
@@ -33,6 +38,7 @@ from .hcl import Block
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
 from .rules import Context, Report, Rules
+from .timers import cron_line, zone_name
 
 MIN_RESTART_INTERVAL: Final = 5.0
 """Nomad refuses a restart `interval` below 5s."""
@@ -143,6 +149,44 @@ def _restart(spec: ProcessSpec, task: Task, ctx: Context) -> None:
         ctx.approximated(spec, "retry_forever", f"pmtop retries every {seconds(restart.retry_forever_interval)}"
                                                 " after giving up; Nomad (mode = \"delay\") waits for the next "
                                                 f"{seconds(interval)} interval")
+
+
+@RULES.maps("replicas")
+def _replicas(spec: ProcessSpec, task: Task, ctx: Context) -> None:
+    """(`count` is set per group in `render`.)"""
+    if spec.replicas is not None:
+        ctx.approximated(spec, "replicas", f"{spec.replicas}: each allocation has NOMAD_ALLOC_INDEX (from 0) "
+                                           "instead of PMTOP_REPLICA (from 1); `nomad job scale` scales it")
+
+
+@RULES.maps("schedule", "overlap", "run_on_start", "catch_up")
+def _schedule(spec: ProcessSpec, task: Task, ctx: Context) -> None:
+    """(The `periodic` block is the job's, written in `render`; this reports what it cannot say.)"""
+    schedule = spec.schedule
+    if schedule is None:
+        return
+    line = cron_line(schedule.rule, seconds=True)
+    if not line.exact:
+        ctx.approximated(spec, "schedule", line.why)
+    if schedule.overlap.value != "skip":
+        ctx.approximated(spec, "overlap", f'"{schedule.overlap}": prohibit_overlap skips a time while a run '
+                                          "goes on")
+    if schedule.catch_up:
+        ctx.dropped(spec, "catch_up", "Nomad does not run the times its servers missed")
+    if schedule.run_on_start:
+        ctx.dropped(spec, "run_on_start", f"`nomad job periodic force {task.app}-{spec.name}` runs it now")
+    if spec.depends_on:
+        ctx.approximated(spec, "depends_on", "a periodic job of its own: nothing orders it after "
+                                             + ", ".join(spec.depends_on))
+
+
+@RULES.maps("watch", "hooks")
+def _watch_hooks(spec: ProcessSpec, task: Task, ctx: Context) -> None:
+    if spec.watch is not None:
+        ctx.dropped(spec, "watch", "Nomad does not restart a task when files change")
+    if spec.hooks is not None:
+        ctx.dropped(spec, "hooks", "on " + ", ".join(spec.hooks.on) + ": Nomad has no hooks on task events "
+                                   "(follow `nomad event stream` instead)")
 
 
 @RULES.maps("stop_signal", "stop_timeout")
@@ -270,9 +314,25 @@ def render(config: Config, options: ExportOptions) -> ExportResult:
     for kind, job in jobs.items():
         job.comment(f"The processes of {source}, written by `pmtop export nomad`.")
         job.set("type", kind)
-    for island in islands(config):
+    scheduled = [spec for spec in config.processes if spec.schedule is not None]
+    for island in islands(_without(config, scheduled, report)):
         batch = all(spec.restart.policy is RestartPolicy.NO for spec in island)
         _group(jobs["batch" if batch else "service"], island, waiters, app, batch, report)
+    periodic = {}
+    for spec in scheduled:
+        job = periodic[f"{app}-{spec.name}.nomad.hcl"] = Block("job", (f"{app}-{spec.name}",))
+        job.comment(f"{spec.name} of {source} on its schedule, written by `pmtop export nomad`.")
+        job.set("type", "batch")
+        assert spec.schedule is not None
+        block = job.block("periodic")
+        block.set("crons", [cron_line(spec.schedule.rule, seconds=True).text])
+        block.set("prohibit_overlap", True)
+        zone = zone_name()
+        if zone is not None:
+            block.set("time_zone", zone)
+        if not spec.enabled:
+            block.set("enabled", False)
+        _group(job, [dataclasses.replace(spec, depends_on={})], {}, app, True, report, rules_spec=spec)
     for setting, detail in app_notes(logs="nomad alloc logs (rotated by the logs block)",
                                      control="the Nomad API and its ACL tokens"):
         report.note(setting, detail)
@@ -283,15 +343,36 @@ def render(config: Config, options: ExportOptions) -> ExportResult:
         files[f"{app}-batch.nomad.hcl"] = jobs["batch"].render() + "\n"
     if not any(isinstance(item, Block) for item in jobs["service"].body):
         del files[f"{app}.nomad.hcl"]
+    files.update({name: job.render() + "\n" for name, job in periodic.items()})
     return ExportResult(target="nomad", files=files, losses=tuple(report.losses))
 
 
+def _without(config: Config, scheduled: list[ProcessSpec], report: Report) -> Config:
+    """The config without its scheduled processes (each is a job of its own), and nothing waiting for them."""
+    gone = {spec.name for spec in scheduled}
+    kept = []
+    for spec in config.processes:
+        if spec.name in gone:
+            continue
+        waits = [dep for dep in spec.depends_on if dep in gone]
+        for dep in waits:
+            report.approximated("depends_on", f"{dep} is a periodic job of its own: nothing orders "
+                                              f"{spec.name} after it", spec.name)
+        kept.append(dataclasses.replace(spec, depends_on={d: c for d, c in spec.depends_on.items() if d not in gone}))
+    return dataclasses.replace(config, processes=tuple(kept))
+
+
 def _group(job: Block, island: list[ProcessSpec], waiters: dict[str, dict[str, DependencyCondition]],
-           app: str, batch: bool, report: Report) -> None:
+           app: str, batch: bool, report: Report, *, rules_spec: ProcessSpec | None = None) -> None:
     ordered = start_order(island)
     group = job.block("group", ordered[-1].name)
-    running = [spec for spec in island if spec.enabled and spec.autostart]
-    group.set("count", 1 if running else 0)
+    running = [spec for spec in island if spec.enabled and (spec.autostart or spec.schedule is not None)]
+    replicas = [spec for spec in island if spec.replicas is not None]
+    count = replicas[0].replicas if len(island) == 1 and replicas and replicas[0].replicas is not None else 1
+    group.set("count", count if running else 0)
+    for spec in replicas if len(island) > 1 else ():
+        report.approximated("replicas", f"{spec.replicas}: shares group {ordered[-1].name!r} with the processes it "
+                                        "depends on or that depend on it; count = 1", spec.name)
     if running and len(running) < len(island):
         for spec in island:
             if spec not in running:
@@ -315,7 +396,7 @@ def _group(job: Block, island: list[ProcessSpec], waiters: dict[str, dict[str, D
             role = "prestart" if DependencyCondition.COMPLETED in conditions else "sidecar"
         task = Task(process=spec, block=Block("task", (spec.name,)), group=group, app=app, batch=batch,
                     provider=provider, role=role)
-        RULES.apply(spec, task, report)
+        RULES.apply(rules_spec or spec, task, report)
         if role != "main":
             lifecycle = task.block.block("lifecycle")
             lifecycle.set("hook", "prestart")

@@ -44,6 +44,8 @@ class Line:
             return text
         if self.commented == "multi-line":
             return f"# {self.name}: its command spans several lines, which a Procfile line cannot (see pmtop.toml)"
+        if self.commented == "schedule":
+            return f"# {self.name} runs on a schedule in pmtop.toml; a Procfile has none:\n# {text}"
         return f"# {self.commented} = false in pmtop.toml:\n# {text}"
 
 
@@ -125,6 +127,29 @@ def _restart(spec: ProcessSpec, line: Line, ctx: Context) -> None:
     for key in ("backoff", "max_restarts", "reset_after", "retry_forever", "retry_forever_interval"):
         if key in ctx.settings:
             ctx.dropped(spec, key, "no restarts, so no restart policy")
+
+
+@RULES.maps("replicas")
+def _replicas(spec: ProcessSpec, line: Line, ctx: Context) -> None:
+    if spec.replicas is not None:
+        ctx.approximated(spec, "replicas", f"{spec.replicas}: a Procfile line is one process; "
+                                           f"`foreman start -m {line.name or spec.name}={spec.replicas}` runs "
+                                           "that many (with $PORT from its base port, not PMTOP_REPLICA)")
+
+
+@RULES.maps("schedule", "overlap", "run_on_start", "catch_up")
+def _schedule(spec: ProcessSpec, line: Line, ctx: Context) -> None:
+    if spec.schedule is not None:  # a line would run it once at start, and its exit would stop everything
+        line.commented = "schedule"
+        ctx.dropped(spec, "schedule", f"{spec.schedule.rule!r}: written as a comment (a Procfile has no "
+                                      "schedules; run it from cron or a systemd timer)")
+
+
+@RULES.maps("watch", "hooks")
+def _watch_hooks(spec: ProcessSpec, line: Line, ctx: Context) -> None:
+    for key in ("watch", "hooks"):
+        if key in ctx.settings:
+            ctx.dropped(spec, key, "a Procfile says only what to run")
 
 
 @RULES.maps("depends_on")

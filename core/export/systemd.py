@@ -13,6 +13,13 @@ starting it starts them all (except the disabled and the not-autostarted).
 dependency: an `ExecStartPost=` probe (Python standard library, see `common.PROBE_SCRIPT`), so the
 dependency's start job, which `After=` waits for, ends only once its check passes. `completed` makes the
 dependency `Type=oneshot` with `RemainAfterExit=yes`, whose start job ends when it has exited 0.
+
+The dev loop (SPEC §11): a `schedule` becomes a `.timer` (`OnCalendar=` in local time, `Persistent=`
+for `catch_up`, `AccuracySec=1s` since systemd's default minute would blur the times) that the target
+wants instead of the service, a `Type=oneshot` one; systemd never starts a unit that is still running,
+which is `overlap = "skip"` exactly. `replicas` becomes a template unit (`APP-web@.service`, with
+`PMTOP_REPLICA=%i`) of which the target wants `@1`...`@n`, so `systemctl --user start APP-web@4`
+scales it up.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from .common import dependents, describe_check, probe_argv, seconds, whole_secon
 from .model import ExportOptions, ExportResult, SimpleTarget
 from .notes import app_notes
 from .rules import Context, Report, Rules
+from .timers import calendar_event, interval_seconds
 
 #: Where a systemd user manager looks for a program named without a path (systemd.service(5)).
 SYSTEMD_PATH: Final = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -55,6 +63,10 @@ class Unit:
     """Others wait for it to complete: `Type=oneshot`."""
     gate: bool = False
     """Its health check gates its start (`ExecStartPost=`): others wait for it healthy, or it has a startup check."""
+    units_of: dict[str, list[str]] = field(default_factory=dict)
+    """Process name -> the units it runs as (several for a `replicas` process; see `render`)."""
+    timer: list[tuple[str, str]] = field(default_factory=list)
+    """The `[Timer]` section of its `.timer`, for a scheduled process."""
 
     def set(self, section: str, key: str, value: str) -> None:
         self.sections.setdefault(section, []).append((key, value))
@@ -140,8 +152,9 @@ def _notify(spec: ProcessSpec) -> NotifyCheck | None:
 @RULES.maps("command")
 def _command(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
     argv = [_program(spec.command[0], ctx, spec), *spec.command[1:]]
-    unit.set("Service", "Type", "oneshot" if unit.oneshot else "notify" if _notify(spec) else "exec")
-    if unit.oneshot:
+    scheduled = spec.schedule is not None
+    unit.set("Service", "Type", "oneshot" if unit.oneshot or scheduled else "notify" if _notify(spec) else "exec")
+    if unit.oneshot and not scheduled:  # (a timer could not start it again while it "remained")
         unit.set("Service", "RemainAfterExit", "yes")
     unit.set("Service", "ExecStart", command_line(argv))
 
@@ -176,8 +189,8 @@ def _env_file(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
 
 @RULES.maps("port")
 def _port(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
-    if spec.port is None:
-        return
+    if spec.port is None or spec.replicas is not None:
+        return  # (replicas: each instance's port differs, see `_replicas`)
     if "PORT" not in spec.env:
         unit.set("Service", "Environment", f"PORT={spec.port}")
     ctx.approximated(spec, "port", f"{spec.port} is given as $PORT, but systemd does not check that it is free "
@@ -196,9 +209,9 @@ def _ready_log_line(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
 @RULES.maps("depends_on")
 def _depends_on(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
     for dep in spec.depends_on:
-        name = unit_name(unit.app, dep)
-        unit.set("Unit", "Requires", name)
-        unit.set("Unit", "After", name)
+        for name in unit.units_of.get(dep, [unit_name(unit.app, dep)]):
+            unit.set("Unit", "Requires", name)
+            unit.set("Unit", "After", name)
 
 
 @RULES.maps("autostart", "enabled", "scope")
@@ -218,13 +231,18 @@ def _membership(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
 @RULES.maps("restart")
 def _restart(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
     policy = spec.restart.policy
-    if unit.oneshot and policy is RestartPolicy.ALWAYS:
+    if spec.schedule is not None and policy is RestartPolicy.ALWAYS:
+        policy = RestartPolicy.ON_FAILURE  # (a clean exit ends a scheduled run in pmtop too: exact)
+    elif unit.oneshot and policy is RestartPolicy.ALWAYS:
         ctx.approximated(spec, "restart", '"always" on a process others wait to complete: a oneshot unit '
                                           "cannot restart after success; Restart=on-failure")
         policy = RestartPolicy.ON_FAILURE
     unit.set("Service", "Restart", policy.value)
-    if policy is RestartPolicy.ON_FAILURE:
+    if policy is RestartPolicy.ON_FAILURE and spec.schedule is None:  # (systemd refuses it on Type=oneshot)
         unit.set("Service", "RestartForceExitStatus", CLEAN_SIGNALS)
+    elif policy is RestartPolicy.ON_FAILURE:
+        ctx.approximated(spec, "restart", '"on-failure": a run killed by SIGTERM, SIGINT, SIGHUP or SIGPIPE '
+                                          "counts as clean for a oneshot unit, and is not restarted")
 
 
 def systemd_delays(first: float, last: float, steps: int, count: int) -> list[float]:
@@ -353,6 +371,69 @@ def _notify_health(spec: ProcessSpec, unit: Unit, ctx: Context, health: HealthSp
                                              f"pmtop waits for {health.failures} missed periods in a row")
 
 
+# ---------------------------------------------------------------------------------- the dev loop
+
+@RULES.maps("schedule", "overlap", "run_on_start", "catch_up")
+def _schedule(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    schedule = spec.schedule
+    if schedule is None:
+        return
+    every = interval_seconds(schedule.rule)
+    if every is not None:
+        unit.timer += [("OnActiveSec", seconds(every)), ("OnUnitActiveSec", seconds(every))]
+        ctx.approximated(spec, "schedule", f"{schedule.rule!r}: OnUnitActiveSec= counts from the last start, "
+                                           "so a late start moves the later ones (pmtop keeps a fixed grid)")
+        if schedule.catch_up:
+            ctx.dropped(spec, "catch_up", "Persistent= only applies to calendar timers: a missed interval is not run")
+    else:
+        event = calendar_event(schedule.rule)
+        if not event.text:
+            ctx.dropped(spec, "schedule", event.why)
+            return
+        unit.timer.append(("OnCalendar", event.text))
+        if not event.exact:
+            ctx.approximated(spec, "schedule", event.why)
+        if schedule.catch_up:
+            unit.timer.append(("Persistent", "true"))
+    unit.timer.append(("AccuracySec", "1s"))
+    if schedule.overlap.value == "queue":
+        ctx.approximated(spec, "overlap", '"queue": systemd skips a time while the last run goes on')
+    elif schedule.overlap.value == "replace":
+        ctx.approximated(spec, "overlap", '"replace": systemd skips a time while the last run goes on '
+                                          "(it never stops a run for the next)")
+    if schedule.run_on_start:
+        ctx.note(spec, "run_on_start", f"true: {unit.app}.target also wants the service, so it runs when the "
+                                       "target starts")
+    ctx.note(spec, "schedule", "missed times are reported in pmtop's reason; systemd logs only the runs")
+
+
+@RULES.maps("replicas")
+def _replicas(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    if spec.replicas is None:
+        return
+    unit.set("Service", "Environment", "PMTOP_REPLICA=%i")
+    ctx.note(spec, "replicas", f"{spec.replicas}: a template unit, {unit.name}, of which the target wants "
+                               f"@1..@{spec.replicas}; `systemctl --user start {unit.name.replace('@', '@4')}` "
+                               "adds one (pmtop scale's way)")
+    if "port" in ctx.settings:
+        ctx.approximated(spec, "port", "PORT = port + replica - 1 is not set: systemd cannot compute it; "
+                                       "derive it from $PMTOP_REPLICA in the program")
+
+
+@RULES.maps("watch")
+def _watch(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    if spec.watch is not None:
+        ctx.dropped(spec, "watch", f"{', '.join(spec.watch.paths)}: systemd does not restart a unit when files "
+                                   "change (a .path unit can only start one)")
+
+
+@RULES.maps("hooks")
+def _hooks(spec: ProcessSpec, unit: Unit, ctx: Context) -> None:
+    if spec.hooks is not None:
+        ctx.dropped(spec, "hooks", "on " + ", ".join(spec.hooks.on) + ": write an OnFailure= unit of your own "
+                                   "for failures; systemd has no health events")
+
+
 # ----------------------------------------------------------------------------------------- render
 
 def render(config: Config, options: ExportOptions) -> ExportResult:
@@ -362,17 +443,29 @@ def render(config: Config, options: ExportOptions) -> ExportResult:
     waiters = dependents(config)
     files: dict[str, str] = {}
     wanted: list[str] = []
+    units_of = _replica_units(app, config)
     for spec in config.processes:
         conditions = set(waiters.get(spec.name, {}).values())
-        unit = Unit(process=spec, name=unit_name(app, spec.name), app=app, version=options.systemd_version,
+        name = f"{app}-{spec.name}@.service" if spec.replicas is not None else unit_name(app, spec.name)
+        unit = Unit(process=spec, name=name, app=app, version=options.systemd_version,
                     oneshot=DependencyCondition.COMPLETED in conditions,
                     gate=spec.health is not None and _notify(spec) is None and (
-                        DependencyCondition.HEALTHY in conditions or spec.health.startup is not None))
-        unit.set("Unit", "Description", f"{app}: {spec.name} (from {source})")
+                        DependencyCondition.HEALTHY in conditions or spec.health.startup is not None),
+                    units_of=units_of)
+        unit.set("Unit", "Description", f"{app}: {spec.name} (from {source})" +
+                 (" replica %i" if spec.replicas is not None else ""))
         RULES.apply(spec, unit, report)
         files[unit.name] = unit.render(source)
-        if spec.enabled and spec.autostart:
-            wanted.append(unit.name)
+        if not (spec.enabled and spec.autostart):
+            continue
+        if unit.timer:
+            timer = f"{app}-{spec.name}.timer"
+            files[timer] = _timer(unit, timer, source)
+            wanted.append(timer)
+            if spec.schedule is not None and spec.schedule.run_on_start:
+                wanted.append(unit.name)
+        elif spec.schedule is None:
+            wanted += units_of.get(spec.name, [unit.name])
     files[f"{app}.target"] = _target(app, source, wanted)
     if any(spec.depends_on for spec in config.processes):
         report.approximated("depends_on", "Requires=: a process whose dependency fails to start fails too "
@@ -382,6 +475,28 @@ def render(config: Config, options: ExportOptions) -> ExportResult:
                                      control="systemctl --user, under your own user's rights"):
         report.note(setting, detail)
     return ExportResult(target="systemd", files=files, losses=tuple(report.losses))
+
+
+def _replica_units(app: str, config: Config) -> dict[str, list[str]]:
+    """`web` -> `APP-web@1.service`... for every `replicas` process, and `web-2` -> its own instance."""
+    found: dict[str, list[str]] = {}
+    for spec in config.processes:
+        if spec.replicas is None:
+            continue
+        names = [f"{app}-{spec.name}@{i}.service" for i in range(1, spec.replicas + 1)]
+        found[spec.name] = names
+        for i, name in enumerate(names, start=1):
+            found[f"{spec.name}-{i}"] = [name]
+    return found
+
+
+def _timer(unit: Unit, name: str, source: str) -> str:
+    lines = [f"# {name}: when {unit.process.name!r} of {source} runs, written by `pmtop export systemd`.",
+             "", "[Unit]", f"Description={unit.app}: {unit.process.name} on its schedule "
+             f"({_specifiers(unit.process.schedule.rule if unit.process.schedule else '')})",
+             f"PartOf={unit.app}.target", "", "[Timer]", *(f"{key}={value}" for key, value in unit.timer),
+             f"Unit={unit.name}"]
+    return "\n".join(lines) + "\n"
 
 
 def _target(app: str, source: str, wanted: list[str]) -> str:

@@ -3,14 +3,15 @@
 Pure functions over a small view of each dependency, so the rules read in one place:
 `started` is met by a spawned process (or one that completed), `healthy` by a running one whose
 health check passes (without a check, a running process is healthy), `completed` by one that
-exited 0 and is stopped.
+exited 0 and is stopped. A group of replicas (`depends_on = ["web"]` with `web` replicated) meets a
+condition when every instance does (a group scaled to 0 has nothing to wait for).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, cast
 
 from ..model import DependencyCondition, Health, ProcessState
 
@@ -28,7 +29,32 @@ class Dependency(Protocol):
     async def wait_changed(self) -> None: ...
 
 
-def satisfies(dep: Dependency, condition: DependencyCondition) -> bool:
+class DependencyGroup(Protocol):
+    """The replicas of one process, as one dependency."""
+
+    @property
+    def members(self) -> Sequence[Dependency]: ...
+
+    async def wait_changed(self) -> None: ...
+
+
+Lookup = Callable[[str], "Dependency | DependencyGroup | None"]
+
+
+def group_members(dep: Dependency | DependencyGroup) -> Sequence[Dependency] | None:
+    """The instances, when `dep` is a group of replicas; None for a single process."""
+    members: Sequence[Dependency] | None = getattr(dep, "members", None)
+    return members
+
+
+def satisfies(dep: Dependency | DependencyGroup, condition: DependencyCondition) -> bool:
+    members = group_members(dep)
+    if members is not None:
+        return all(_satisfies(member, condition) for member in members)
+    return _satisfies(cast(Dependency, dep), condition)
+
+
+def _satisfies(dep: Dependency, condition: DependencyCondition) -> bool:
     if condition is DependencyCondition.COMPLETED:
         return dep.state is S.STOPPED and dep.completed
     if condition is DependencyCondition.HEALTHY:
@@ -38,22 +64,29 @@ def satisfies(dep: Dependency, condition: DependencyCondition) -> bool:
     )
 
 
-def unmet(
-    depends_on: Mapping[str, DependencyCondition], lookup: Callable[[str], Dependency | None]
-) -> list[str]:
-    """What is still awaited, in the words of a reason: `db (healthy)`, `db (healthy): db is failed`."""
+def unmet(depends_on: Mapping[str, DependencyCondition], lookup: Lookup) -> list[str]:
+    """What is still awaited, in the words of a reason: `db (healthy)`, `db (healthy): db is failed`,
+    `web (healthy): 2/3 replicas`."""
     waiting = []
     for name, condition in depends_on.items():
         dep = lookup(name)
         if dep is None:
             waiting.append(f"{name} ({condition}): not registered")
-        elif not satisfies(dep, condition):
+            continue
+        members = group_members(dep)
+        if members is not None:
+            ready = sum(_satisfies(m, condition) for m in members)
+            if ready < len(members):
+                waiting.append(f"{name} ({condition}): {ready}/{len(members)} replicas")
+            continue
+        dep = cast(Dependency, dep)
+        if not _satisfies(dep, condition):
             suffix = f": {name} is {dep.state}" if dep.state in (S.FAILED, S.DISABLED, S.STOPPED) else ""
             waiting.append(f"{name} ({condition}){suffix}")
     return waiting
 
 
-async def any_changed(names: Mapping[str, object], lookup: Callable[[str], Dependency | None]) -> None:
+async def any_changed(names: Mapping[str, object], lookup: Lookup) -> None:
     """Until one of the named dependencies changes (any status it publishes)."""
     deps = [d for d in (lookup(n) for n in names) if d is not None]
     waiters = [asyncio.ensure_future(d.wait_changed()) for d in deps]

@@ -18,6 +18,7 @@ from ..errors import SpawnError
 from ..model import LiveChild, ProcessSpec
 from ..system import spawner, strays
 from . import logs
+from .replicas import replica_env
 
 
 @dataclass(eq=False)
@@ -167,11 +168,12 @@ def merged_env(spec: ProcessSpec, *, notify_socket: str | None = None,
                watchdog: float | None = None) -> dict[str, str] | None:
     """The child's environment (None: inherit the supervisor's as is, the cheapest spawn).
 
-    Lowest first: the supervisor's own environment, `$PORT` for a declared `port`, the `env_file`s,
-    `env`, and last what only pmtop may say: `$NOTIFY_SOCKET` (and `$WATCHDOG_USEC`) for a `notify`
-    check. A `$NOTIFY_SOCKET` that pmtop itself inherited is never passed on.
+    Lowest first: the supervisor's own environment, `$PORT` for a declared `port` (a replica's is
+    shifted by its index), the `env_file`s, `env`, and last what only pmtop may say: a replica's
+    `$PMTOP_REPLICA`, `$NOTIFY_SOCKET` (and `$WATCHDOG_USEC`) for a `notify` check. A `$NOTIFY_SOCKET`
+    that pmtop itself inherited is never passed on.
     """
-    extra: dict[str, str] = {}
+    extra = replica_env(spec)
     if notify_socket is not None:
         extra["NOTIFY_SOCKET"] = notify_socket
         if watchdog is not None:

@@ -4,6 +4,10 @@ Children write into pipes that the supervisor drains into `RotatingFile`s, so no
 fill the disk: each stream is capped at `max_bytes` with `backups` rotated files, and only the newest
 `keep_runs` run folders of a process are kept. Layout (SPEC §3):
 `<log dir>/<process>/<YYYYmmdd_HHMMSS>/stdout.log` and `stderr.log`.
+
+The files hold exactly what the process wrote. When each piece was written goes into a small index
+beside each file (`stdout.times`, rotated with it; see `timeline.py`), which is how the merged view of
+every process's output (SPEC §11) knows each line's time without touching the output itself.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from ..files import PRIVATE_DIR, PRIVATE_FILE, private_dir
-from ..model import STREAMS, LogSpec
+from ..model import STREAMS, LogLine, LogSpec
+from .timeline import TimeIndex, index_path
 
 _READ_CHUNK = 65536
 _TAIL_LINE_LIMIT = 400
@@ -30,19 +36,25 @@ TAIL_MAX_BYTES = 8 * 1024 * 1024
 
 
 class RotatingFile:
-    """An append-only file that rotates to `name.1`, `name.2`, ... when it would pass `max_bytes`.
+    """An append-only file that rotates to `name.1`, `name.2`, ... when it would pass `max_bytes`,
+    at the end of a line when the chunk that fills it has one (so no line is cut in two files).
 
     A full or read-only disk is an `OSError` from `write`, never a broken object: a file that could
     not be opened (or reopened after a rotation) is opened again by the next `write`, so logging
     resumes on its own once the disk has room again.
+
+    With `times`, each write is also stamped in that index (rotated along with the file).
     """
 
-    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+    def __init__(self, path: Path, max_bytes: int, backups: int, times: TimeIndex | None = None) -> None:
         self.path = path
         self.max_bytes = max(1, max_bytes)
         self.backups = backups
+        self.times = times
         self._fd = -1
         self._size = 0
+        self._full = False
+        """Ended early at a line's end: the next write goes to a fresh file."""
         self.at_line_start = True
         """The file ends with a newline (or is empty): a note can start a line of its own."""
         with contextlib.suppress(OSError):  # the first write says it (see PipeDrain)
@@ -53,6 +65,7 @@ class RotatingFile:
             private_dir(self.path.parent)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC, PRIVATE_FILE)
         self._size = os.fstat(self._fd).st_size
+        self._full = False
         if self._size == 0:
             self.at_line_start = True
 
@@ -60,12 +73,20 @@ class RotatingFile:
         if self._fd < 0:
             self._open(os.O_APPEND)
         view = memoryview(data)
+        times = self.times
+        now = time.time() if times is not None else 0.0
         while view:
-            room = self.max_bytes - self._size
-            if room <= 0:
+            if self._size >= self.max_bytes or self._full:
                 self._rotate()
-                room = self.max_bytes
+            room = self.max_bytes - self._size
+            if times is not None:
+                times.mark(self._size, now)
             chunk = view[:room]
+            if len(view) > room:  # the file fills up here: end it at the end of a line, if there is one
+                cut = bytes(chunk).rfind(b"\n") + 1
+                if cut:
+                    chunk = view[:cut]
+                    self._full = True
             written = os.write(self._fd, chunk)
             self._size += written
             if written:
@@ -75,6 +96,8 @@ class RotatingFile:
     def _rotate(self) -> None:
         os.close(self._fd)
         self._fd = -1
+        if self.times is not None:
+            self.times.rotate(self.backups)
         if self.backups > 0:
             for n in range(self.backups - 1, 0, -1):
                 older = self.path.with_name(f"{self.path.name}.{n}")
@@ -89,6 +112,8 @@ class RotatingFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self.times is not None:
+            self.times.close()
 
 
 class TailBuffer:
@@ -186,6 +211,10 @@ class PipeDrain:
             lost, self._trouble, self._lost = self._lost, None, 0
             if self._on_trouble is not None:
                 self._on_trouble(None, lost)
+
+    def flush_times(self) -> None:
+        if self._sink.times is not None:
+            self._sink.times.flush()
 
     def close(self) -> None:
         if self._fd < 0:
@@ -288,6 +317,11 @@ class RunLogs:
         for drain in self._drains.values():
             drain.close()
 
+    def flush_times(self) -> None:
+        """Write out the time stamps still held in memory (before the files are read)."""
+        for drain in self._drains.values():
+            drain.flush_times()
+
 
 def _drain(
     run_dir: Path,
@@ -299,7 +333,8 @@ def _drain(
     on_output: Callable[[str, bytes], None] | None,
     on_trouble: Callable[[str, str | None, int], None] | None = None,
 ) -> PipeDrain:
-    sink = RotatingFile(run_dir / f"{stream}.log", spec.max_bytes, spec.backups)
+    log_path = run_dir / f"{stream}.log"
+    sink = RotatingFile(log_path, spec.max_bytes, spec.backups, TimeIndex(index_path(log_path), loop))
     on_data = functools.partial(on_output, stream) if on_output is not None else None
     trouble = functools.partial(on_trouble, stream) if on_trouble is not None else None
     return PipeDrain(fd, sink, loop, tail if stream == "stderr" else None, on_data, trouble)
@@ -407,6 +442,19 @@ def tail_lines(path: Path, lines: int, *, max_bytes: int = TAIL_MAX_BYTES) -> li
     return out
 
 
+def unfinished_line(path: Path) -> bytes:
+    """The bytes after the file's last newline: a line still being written (what a follower that starts
+    now must put before the rest of it, when it arrives)."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - MAX_LINE * 4))
+            tail = f.read()
+    except OSError:
+        return b""
+    return tail.rpartition(b"\n")[2]
+
+
 def decode_line(raw: bytes) -> str:
     """Text of one log line: invalid UTF-8 replaced, a trailing CR dropped, capped at `MAX_LINE`."""
     text = raw[: MAX_LINE * 4].decode("utf-8", "replace").rstrip("\r")
@@ -416,8 +464,8 @@ def decode_line(raw: bytes) -> str:
 class LineSplitter:
     """Turns byte chunks into text lines; a partial line waits for its newline, up to `MAX_LINE`."""
 
-    def __init__(self) -> None:
-        self._partial = b""
+    def __init__(self, partial: bytes = b"") -> None:
+        self._partial = partial
 
     def feed(self, data: bytes) -> list[str]:
         parts = (self._partial + data).split(b"\n")
@@ -428,21 +476,28 @@ class LineSplitter:
         return [decode_line(p) for p in parts]
 
 
-class LogFollower:
+T = TypeVar("T")
+
+
+def _skipped_line(count: int) -> str:
+    return f"… {count} lines skipped"
+
+
+class Follower(Generic[T]):
     """One reader of a live stream: an async iterator of lines with a bounded backlog.
 
     A reader that falls more than `max_pending` lines behind loses the oldest ones and is told so by
-    a line `… N lines skipped`; the process writing them is never slowed down.
+    a line `… N lines skipped` (`skipped_line`); the process writing them is never slowed down.
     """
 
-    def __init__(self, initial: list[str], max_pending: int = 10_000) -> None:
-        self._lines: deque[str] = deque(initial)
+    def __init__(self, initial: list[T], max_pending: int = 10_000) -> None:
+        self._lines: deque[T] = deque(initial)
         self._max_pending = max_pending
         self._skipped = 0
         self._wakeup = asyncio.Event()
         self._closed = False
 
-    def push(self, lines: list[str]) -> None:
+    def push(self, lines: list[T]) -> None:
         self._lines.extend(lines)
         overflow = len(self._lines) - self._max_pending
         if overflow > 0:
@@ -455,20 +510,42 @@ class LogFollower:
         self._closed = True
         self._wakeup.set()
 
-    def __aiter__(self) -> LogFollower:
+    def skipped_line(self, count: int) -> T:
+        raise NotImplementedError
+
+    def __aiter__(self) -> Follower[T]:
         return self
 
-    async def __anext__(self) -> str:
+    async def __anext__(self) -> T:
         while True:
             if self._skipped:
                 skipped, self._skipped = self._skipped, 0
-                return f"… {skipped} lines skipped"
+                return self.skipped_line(skipped)
             if self._lines:
                 return self._lines.popleft()
             if self._closed:
                 raise StopAsyncIteration
             self._wakeup.clear()
             await self._wakeup.wait()
+
+
+class LogFollower(Follower[str]):
+    """A follower of one stream of one process."""
+
+    def skipped_line(self, count: int) -> str:
+        return _skipped_line(count)
+
+
+class MergedFollower(Follower[LogLine]):
+    """A follower of every process's output at once (or of some: `names`), each line with its time."""
+
+    def __init__(self, initial: list[LogLine], names: frozenset[str] | None, accept: Callable[[LogLine], bool]) -> None:
+        super().__init__(initial)
+        self.names = names
+        self.accept = accept
+
+    def skipped_line(self, count: int) -> LogLine:
+        return LogLine(time.time(), "", "", _skipped_line(count))
 
 
 class OutputHub:
@@ -479,21 +556,57 @@ class OutputHub:
 
     def __init__(self) -> None:
         self._followers: dict[tuple[str, str], set[LogFollower]] = {}
+        self._merged: set[MergedFollower] = set()
         self._splitters: dict[tuple[str, str], LineSplitter] = {}
 
     def feed(self, name: str, stream: str, data: bytes) -> None:
         followers = self._followers.get((name, stream))
-        if not followers:
+        if not followers and not self._merged:
             return
         lines = self._splitters.setdefault((name, stream), LineSplitter()).feed(data)
-        if lines:
-            for follower in followers:
-                follower.push(lines)
+        if not lines:
+            return
+        for follower in followers or ():
+            follower.push(lines)
+        if self._merged:
+            now = time.time()
+            stamped = [LogLine(now, name, stream, line) for line in lines]
+            for merged in self._merged:
+                if merged.names is None or name in merged.names:
+                    kept = [line for line in stamped if merged.accept(line)]
+                    if kept:
+                        merged.push(kept)
+
+    def _seed(self, unfinished: dict[tuple[str, str], bytes]) -> None:
+        """A follower starts while lines are half written: the first piece that arrives must be joined
+        to what is already on disk (the splitter of a stream someone follows already has it)."""
+        for key, partial in unfinished.items():
+            if key not in self._splitters:
+                self._splitters[key] = LineSplitter(partial)
 
     @contextlib.contextmanager
-    def follow(self, name: str, stream: str, initial: list[str]) -> Iterator[LogFollower]:
+    def follow_merged(self, initial: list[LogLine], names: frozenset[str] | None,
+                      accept: Callable[[LogLine], bool],
+                      unfinished: dict[tuple[str, str], bytes] | None = None) -> Iterator[MergedFollower]:
+        follower = MergedFollower(initial, names, accept)
+        self._seed(unfinished or {})
+        self._merged.add(follower)
+        try:
+            yield follower
+        finally:
+            self._merged.discard(follower)
+            if not self._merged:
+                live = {key for key, followers in self._followers.items() if followers}
+                for key in list(self._splitters):
+                    if key not in live:
+                        del self._splitters[key]
+            follower.close()
+
+    @contextlib.contextmanager
+    def follow(self, name: str, stream: str, initial: list[str], unfinished: bytes = b"") -> Iterator[LogFollower]:
         follower = LogFollower(initial)
         key = (name, stream)
+        self._seed({key: unfinished})
         self._followers.setdefault(key, set()).add(follower)
         try:
             yield follower
@@ -503,7 +616,8 @@ class OutputHub:
                 followers.discard(follower)
                 if not followers:
                     del self._followers[key]
-                    self._splitters.pop(key, None)
+                    if not self._merged:
+                        self._splitters.pop(key, None)
             follower.close()
 
     def close(self, name: str | None = None) -> None:
@@ -512,3 +626,6 @@ class OutputHub:
             if name is None or proc == name:
                 for follower in followers:
                     follower.close()
+        if name is None:
+            for merged in self._merged:
+                merged.close()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks.monitor import Unhealthy
+from ..checks.monitor import RUNNING_REASON, Unhealthy
 from ..errors import ActionRefused, IllegalTransition, SpawnError
 from ..events import EventBus
 from ..model import (
@@ -43,6 +43,7 @@ from .notifications import Notifications, child_env, socket_for
 from .policy import GiveUp, Outcome, Rest, Retry, decide
 from .readiness import LogLineMatcher
 from .runs import Runs
+from .scheduling import ScheduledRuns
 from .watch import RunWatch, WatchReport
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ S = ProcessState
 log = logging.getLogger("pmtop.core")
 
 
-DependencyLookup = Callable[[str], "ProcessRunner | None"]
+DependencyLookup = dependencies.Lookup
 
 
 class ProcessRunner:
@@ -75,13 +76,13 @@ class ProcessRunner:
     ) -> None:
         self.spec = spec
         self._on_run_end = on_run_end
-        self._log_troubles: dict[str, str] = {}
         """Told after each run's group is gone (the supervisor then looks for what escaped it)."""
+        self._log_troubles: dict[str, str] = {}
         self._bus = bus
         self._lookup = lookup
         self._output = output
         self.state = S.STOPPED if spec.enabled else S.DISABLED
-        self.reason = "not started" if spec.enabled else "disabled in config"
+        self.reason = self._resting_reason() if spec.enabled else "disabled in config"
         self.pid: int | None = None
         self.exit_code: int | None = None
         self.started_at: float | None = None
@@ -113,6 +114,14 @@ class ProcessRunner:
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
         waiting for a dependency. `Supervisor.boot` waits for it before doing slow work."""
+        # -- the dev loop (issue 12) --
+        self.schedule = ScheduledRuns(self, spec.schedule) if spec.schedule is not None else None
+        self.watching = False
+        """Set by the supervisor while a file watch covers this process."""
+        self.hook_error: str | None = None
+        self._note: str | None = None
+        """Why the current run was started, when not by the user or the restart policy: a scheduled
+        time, a file that changed. Shown in the `running` reason."""
 
     @property
     def name(self) -> str:
@@ -151,6 +160,10 @@ class ProcessRunner:
             cpu_percent=facts.cpu_percent if facts is not None else None,
             memory_rss=facts.memory_rss if facts is not None else None,
             ports=facts.ports if facts is not None else (),
+            next_run_at=self.schedule.next_at if self.schedule is not None else None,
+            group=self.spec.replica.group if self.spec.replica is not None else None,
+            watching=self.watching,
+            hook_error=self.hook_error,
         )
 
     def publish(self) -> None:
@@ -192,6 +205,32 @@ class ProcessRunner:
             self._matcher = None
         self._on_output(stream, data)
 
+    @property
+    def ended_on_its_own(self) -> bool:
+        """Stopped after a run that ended without anyone asking (not a user's stop, not never run)."""
+        return self.state is S.STOPPED and self._stop_reason is None and bool(self.history)
+
+    def flush_times(self) -> None:
+        """Write out the pending output time stamps of the current run, and of ended runs whose last
+        output is still being drained (before their logs are read)."""
+        if self._run is not None:
+            self._run.logs.flush_times()
+        for run_logs in self.runs.draining:
+            run_logs.flush_times()
+
+    def note(self, text: str) -> None:
+        """A new reason without a change of state (a schedule's news about a run still going)."""
+        self.reason = text
+        self.publish()
+
+    def _resting_reason(self) -> str:
+        if self.spec.schedule is not None:
+            return f"scheduled: {self.spec.schedule.rule}"
+        return "not started"
+
+    def _running_reason(self) -> str:
+        return f"running ({self._note})" if self._note else "running"
+
     async def launched(self) -> None:
         """Until the current start has spawned, failed to, or is waiting for a dependency."""
         if self._task is not None and not self._task.done():
@@ -204,8 +243,11 @@ class ProcessRunner:
 
     # -- commands ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start; on `failed` or `retrying`, retry at once with a fresh failure count."""
+    async def start(self, note: str | None = None) -> None:
+        """Start; on `failed` or `retrying`, retry at once with a fresh failure count.
+
+        `note` says why, when it was not the user (a scheduled time, a changed file).
+        """
         async with self._lock:
             if self.state is S.DISABLED:
                 raise ActionRefused(f"{self.name} is disabled; enable it first")
@@ -216,8 +258,9 @@ class ProcessRunner:
             self.failures = 0
             self.next_retry_at = None
             self._stop_reason = None
+            self._note = note
             self._launched.clear()
-            self._transition(S.STARTING, "starting")
+            self._transition(S.STARTING, f"starting ({note})" if note else "starting")
             self._task = asyncio.create_task(self._lifecycle(), name=f"pmtop:{self.name}")
 
     async def stop(self, reason: str = "stopped by user", end_reason: EndReason = EndReason.STOP) -> None:
@@ -373,6 +416,9 @@ class ProcessRunner:
     def replace_spec(self, spec: ProcessSpec) -> None:
         """A reloaded config changed this process; only while it is not active."""
         assert self.state not in ACTIVE_STATES
+        if self.schedule is not None:
+            self.schedule.close()
+        self.schedule = ScheduledRuns(self, spec.schedule) if spec.schedule is not None else None
         self.spec = spec
         if self._notifications is not None and socket_for(spec, self._notify_dir) is None:
             self.close()
@@ -387,6 +433,13 @@ class ProcessRunner:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def _lifecycle(self, adopted: launch.Run | None = None) -> None:
+        try:
+            await self._live(adopted)
+        finally:
+            if self.schedule is not None and self.state in (S.STOPPED, S.FAILED):
+                self.schedule.run_ended(by_user=self._stop_reason is not None)
+
+    async def _live(self, adopted: launch.Run | None) -> None:
         while True:
             if adopted is None:
                 await self._wait_for_dependencies()
@@ -407,7 +460,10 @@ class ProcessRunner:
             if not self.spec.command:  # adopted by PID, with nothing to start it again
                 self._transition(S.STOPPED, f"{summary}; adopted without a command, so nothing restarts it")
                 return
-            decision = decide(outcome, self.failures, self.spec.restart)
+            if self.spec.schedule is not None and outcome is Outcome.CLEAN_EXIT:
+                decision: Rest | Retry | GiveUp = Rest()  # a scheduled run is done: the next time starts it again
+            else:
+                decision = decide(outcome, self.failures, self.spec.restart)
             if isinstance(decision, Rest):
                 self._transition(S.STOPPED, summary)
                 return
@@ -433,6 +489,7 @@ class ProcessRunner:
                 await asyncio.sleep(decision.delay)
                 self.next_retry_at = None
             self.restarts += 1
+            self._note = None
             ended_how = describe_exit(self.exit_code) if ran is not None else detail
             self._transition(S.STARTING, f"restart {limit} after {ended_how}")
 
@@ -510,7 +567,8 @@ class ProcessRunner:
                 why = f"adopted: left running by an earlier supervisor (pid {child.pid})"
             self._transition(S.RUNNING, why)
         else:
-            self._transition(S.RUNNING if first.up else S.STARTING, first.reason)
+            reason = self._running_reason() if first.up and first.reason == RUNNING_REASON else first.reason
+            self._transition(S.RUNNING if first.up else S.STARTING, reason)
         if first.up:
             self._arm_reset_timer()
         if adopted is None:  # after the news is out: the restart path does not wait for an rmtree
@@ -615,11 +673,12 @@ class ProcessRunner:
         new = S.RUNNING if report.up else S.STARTING
         if new is S.STARTING and self.state is S.RUNNING:
             return  # never back: a run that was up stays up until it ends
-        if (new, report.health, report.reason) == (self.state, self.health, self.reason):
+        reason = self._running_reason() if report.up and report.reason == RUNNING_REASON else report.reason
+        if (new, report.health, reason) == (self.state, self.health, self.reason):
             return
         became_running = new is S.RUNNING and self.state is not S.RUNNING
         self.health = report.health
-        self._transition(new, report.reason)
+        self._transition(new, reason)
         if became_running:
             self._arm_reset_timer()
 

@@ -31,6 +31,8 @@ class Runs:
         self._on_disk: int | None = None
         """Run folders on disk, once counted: pruning need not list them each run."""
         self._background: set[asyncio.Task[None]] = set()
+        self.draining: set[logs.RunLogs] = set()
+        """Logs of ended runs whose pipes are still being drained (the last output can follow the exit)."""
 
     def new_folder(self) -> Path:
         """A fresh folder for the next run (named from the previous one: no listing on a restart)."""
@@ -52,6 +54,7 @@ class Runs:
         exit can beat the last write), and the logs are closed then."""
         self.history.append(record)
         if run_logs is not None:
+            self.draining.add(run_logs)
             task = asyncio.get_running_loop().create_task(self._complete_tail(run_logs, record))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -59,6 +62,7 @@ class Runs:
     async def _complete_tail(self, run_logs: logs.RunLogs, record: RunRecord) -> None:
         await run_logs.drained(timeout=TAIL_DRAIN_TIMEOUT)
         run_logs.close()
+        self.draining.discard(run_logs)
         tail = run_logs.stderr_tail.lines()
         if tail == record.stderr_tail:
             return

@@ -18,9 +18,9 @@ from .model import Imported, ImportResult
 
 CONDITIONS: Final = {"service_started": "started", "service_healthy": "healthy",
                      "service_completed_successfully": "completed"}
-KNOWN: Final = {"image", "entrypoint", "command", "working_dir", "environment", "depends_on", "restart",
-                "stop_signal", "stop_grace_period", "healthcheck", "logging", "profiles", "build", "env_file",
-                "ports"}
+KNOWN: Final = {"deploy", "scale", "image", "entrypoint", "command", "working_dir", "environment", "depends_on",
+                "restart", "stop_signal", "stop_grace_period", "healthcheck", "logging", "profiles", "build",
+                "env_file", "ports"}
 
 
 def detect(path: Path, text: str) -> bool:
@@ -94,6 +94,16 @@ def _service(process: Imported, body: dict[str, Any], result: ImportResult) -> N
         table["autostart"] = False
     if body.get("healthcheck"):
         _healthcheck(process, body["healthcheck"], result)
+    deploy = body.get("deploy") or {}
+    if isinstance(deploy, dict) and isinstance(deploy.get("replicas"), int):
+        table["replicas"] = deploy["replicas"]
+        result.approximated("deploy.replicas", f"{deploy['replicas']}: replicas {who}-1... each told apart by "
+                                               "PMTOP_REPLICA (a port they share in Compose needs one each here)", who)
+        for key in deploy:
+            if key != "replicas":
+                result.dropped(f"deploy.{key}", "container-specific, no pmtop equivalent", who)
+    elif "scale" in body and isinstance(body["scale"], int):
+        table["replicas"] = body["scale"]
     for key in body:
         if key not in KNOWN:
             result.dropped(key, "container-specific, no pmtop equivalent", who)

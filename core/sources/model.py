@@ -3,8 +3,8 @@
 Readers produce plain TOML-ready tables (the same keys `pmtop.toml` takes), never specs: the writer
 renders them with their comments, and the result is loaded with the real config loader before it is
 written, so an import can only ever produce a valid `pmtop.toml`. Whatever a reader cannot map goes to
-the report (`Loss`, shared with `pmtop export`) and, for settings pmtop does not have yet (`replicas`,
-`ready_log_line`, `watch`...), also into the table as a commented-out line, so nothing is lost silently.
+the report (`Loss`, shared with `pmtop export`) and, for settings pmtop does not have yet
+(`ready_log_line`...), also into the table as a commented-out line, so nothing is lost silently.
 """
 
 from __future__ import annotations

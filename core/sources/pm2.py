@@ -5,17 +5,21 @@ unless `interpreter` says otherwise (`none`: run the script itself). It restarts
 (`autorestart`), gives up after `max_restarts` restarts that each lived less than `min_uptime`
 (pmtop's `max_restarts` and `reset_after`), waits `restart_delay` or an exponential delay
 (`exp_backoff_restart_delay`: x1.5 up to 15s) between them, and stops with SIGINT, then SIGKILL after
-`kill_timeout`.
+`kill_timeout`. `instances` become replicas, `watch`/`ignore_watch`/`watch_delay` a watch, and
+`cron_restart` a schedule: a job's times (`autorestart: false`, PM2's way to write a cron job), or a
+service's restarts (run at start-up, each time replacing the run that goes on).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
+from ..schedule import parse_schedule
 from .model import Imported, ImportResult
 
 INTERPRETERS: Final = {".js": "node", ".mjs": "node", ".cjs": "node", ".ts": "ts-node", ".py": "python",
@@ -23,7 +27,7 @@ INTERPRETERS: Final = {".js": "node", ".mjs": "node", ".cjs": "node", ".ts": "ts
 EXP_BACKOFF_MAX: Final = 15000
 KNOWN: Final = {"name", "script", "args", "interpreter", "interpreter_args", "node_args", "cwd", "env",
                 "instances", "exec_mode", "autorestart", "max_restarts", "min_uptime", "restart_delay",
-                "exp_backoff_restart_delay", "kill_timeout", "watch", "ignore_watch", "cron_restart"}
+                "exp_backoff_restart_delay", "kill_timeout", "watch", "ignore_watch", "cron_restart", "watch_delay"}
 
 
 def detect(path: Path, text: str) -> bool:
@@ -108,20 +112,68 @@ def _app(process: Imported, app: dict[str, Any], result: ImportResult) -> None:
         table["backoff"] = [_ms(app.get("restart_delay", 0))]
     table["stop_signal"] = "INT"
     table["stop_timeout"] = _ms(app.get("kill_timeout", 1600))
-    instances = app.get("instances", 1)
-    if instances not in (1, "1") or app.get("exec_mode") == "cluster":
-        result.later(process, "replicas", json.dumps(instances),
-                     f"instances = {instances} ({app.get('exec_mode', 'fork')} mode)")
-    if app.get("watch"):
-        watch = app["watch"] if isinstance(app["watch"], list) else ["."]
-        value = {"paths": watch, **({"ignore": app["ignore_watch"]} if app.get("ignore_watch") else {})}
-        result.later(process, "watch", _inline(value), "watch: restart on file changes")
+    _instances(process, app, result)
+    _watch(process, app, result)
     if "cron_restart" in app:
-        result.later(process, "schedule", json.dumps(str(app["cron_restart"])),
-                     f"cron_restart {app['cron_restart']!r} (pmtop's schedule runs a process at those times)")
+        _cron_restart(process, app, result)
     for key in app:
         if key not in KNOWN and not key.startswith("env_"):
             result.dropped(key, f"{json.dumps(app[key])[:40]}: no pmtop equivalent", who)
+
+
+def _instances(process: Imported, app: dict[str, Any], result: ImportResult) -> None:
+    """PM2's `instances` (cluster or fork mode): replicas; "max" and -1 count this machine's CPUs."""
+    instances = app.get("instances", 1)
+    cpus = os.cpu_count() or 1
+    count = {"max": cpus, 0: cpus, "0": cpus, -1: max(1, cpus - 1), "-1": max(1, cpus - 1)}.get(instances)
+    if count is None:
+        try:
+            count = int(instances)
+        except (TypeError, ValueError):
+            result.later(process, "replicas", json.dumps(instances), f"instances = {instances!r}")
+            return
+    if count == 1 and app.get("exec_mode") != "cluster":
+        return
+    process.table["replicas"] = count
+    mode = app.get("exec_mode", "fork")
+    result.approximated("instances", f"{instances!r} ({mode} mode): {count} replicas, each its own process with "
+                                     "PMTOP_REPLICA from 1 (PM2: NODE_APP_INSTANCE from 0"
+                                     + ("; cluster mode's shared port is not emulated: give each its own" if mode ==
+                                        "cluster" else "") + ")", process.name)
+
+
+def _watch(process: Imported, app: dict[str, Any], result: ImportResult) -> None:
+    if not app.get("watch"):
+        return
+    paths = app["watch"] if isinstance(app["watch"], list) else ["."]
+    table: dict[str, Any] = {"paths": [str(p) for p in paths]}
+    if app.get("ignore_watch"):
+        ignore = app["ignore_watch"]
+        table["ignore"] = [str(i) for i in (ignore if isinstance(ignore, list) else [ignore])]
+    if "watch_delay" in app:
+        table["debounce"] = _ms(app["watch_delay"])
+    process.table["watch"] = table
+    result.note("watch", "pmtop also ignores .git, __pycache__, node_modules and editor files, and restarts "
+                         "once per burst of changes", process.name)
+
+
+def _cron_restart(process: Imported, app: dict[str, Any], result: ImportResult) -> None:
+    """A job (`autorestart: false`) runs at those times; a service is restarted at them (started at start-up,
+    each time replacing the run still going), which is what PM2 does."""
+    rule = str(app["cron_restart"])
+    try:
+        parse_schedule(rule)
+    except ValueError as exc:
+        result.later(process, "schedule", json.dumps(rule), f"cron_restart {rule!r} ({exc})")
+        return
+    process.table["schedule"] = rule
+    if app.get("autorestart", True) is False:
+        return
+    process.table["overlap"] = "replace"
+    process.table["run_on_start"] = True
+    result.approximated("cron_restart", f"{rule!r}: runs at start-up and is restarted at those times "
+                                        "(overlap = \"replace\"); a clean exit in between is not restarted until "
+                                        "the next time (PM2 would)", process.name)
 
 
 def _inline(value: dict[str, Any]) -> str:

@@ -5,8 +5,8 @@ command that needs one keeps it (`bash -c ...`); a plain one becomes the argv it
 probe (else the readiness probe) becomes `[health]`; the readiness probe's timing becomes its `startup`
 check (pmtop keeps a process `starting` until the first success, as readiness does). `ready_log_line`
 (a substring there) becomes pmtop's own (a regex that matches that text literally); unlike process-compose,
-pmtop combines it with the probe (both must pass). `replicas` is not a pmtop setting yet: reported, and
-kept as a commented-out line.
+pmtop combines it with the probe (both must pass). `replicas` and `watch` map to pmtop's own (replicas
+counted from 1, not 0).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ CONDITIONS: Final = {
 RESTART: Final = {"always": "always", "on_failure": "on-failure", "exit_on_failure": "on-failure", "no": "no"}
 KNOWN: Final = {"command", "working_dir", "environment", "depends_on", "availability", "liveness_probe",
                 "readiness_probe", "shutdown", "replicas", "ready_log_line", "disabled", "description",
-                "namespace", "is_daemon", "log_location", "launch_timeout_seconds"}
+                "namespace", "is_daemon", "log_location", "launch_timeout_seconds", "watch"}
 
 
 def detect(path: Path, text: str) -> bool:
@@ -116,7 +116,11 @@ def _process(process: Imported, body: dict[str, Any], shell: tuple[str, str], re
     if "command" in shutdown:
         result.dropped("shutdown.command", f"{shutdown['command']!r}: pmtop stops a process with its signal", who)
     if "replicas" in body:
-        result.later(process, "replicas", str(int(body["replicas"])), f"replicas = {body['replicas']}")
+        table["replicas"] = int(body["replicas"])
+        result.approximated("replicas", f"{body['replicas']}: named {who}-1, {who}-2... with PMTOP_REPLICA from 1 "
+                                        "(process-compose: -0, -1... and PC_REPLICA_NUM from 0)", who)
+    if isinstance(body.get("watch"), dict):
+        _watch(process, body["watch"], result)
     if "ready_log_line" in body:
         text = str(body["ready_log_line"])
         table["ready_log_line"] = re.escape(text).replace("\\ ", " ")  # a space needs no escape
@@ -138,6 +142,30 @@ def _process(process: Imported, body: dict[str, Any], shell: tuple[str, str], re
 
 def liveness_or_readiness(body: dict[str, Any]) -> bool:
     return bool(body.get("readiness_probe") or body.get("liveness_probe"))
+
+
+def _watch(process: Imported, watch: dict[str, Any], result: ImportResult) -> None:
+    """process-compose's `watch: {paths: [{path, exclude}], debounce, cascade}`: the same thing in pmtop."""
+    paths, ignore = [], []
+    for item in watch.get("paths") or []:
+        path = item.get("path") if isinstance(item, dict) else item
+        if path:
+            paths.append(str(path))
+            ignore += [str(x) for x in (item.get("exclude") or [])] if isinstance(item, dict) else []
+    if not paths:
+        result.dropped("watch", "no paths to watch", process.name)
+        return
+    table: dict[str, Any] = {"paths": paths}
+    if ignore:
+        table["ignore"] = ignore
+    if "debounce" in watch:
+        table["debounce"] = str(watch["debounce"])
+    if watch.get("cascade"):
+        table["cascade"] = True
+    process.table["watch"] = table
+    for key in watch:
+        if key not in ("paths", "debounce", "cascade"):
+            result.dropped(f"watch.{key}", f"{watch[key]!r}: no pmtop equivalent", process.name)
 
 
 def _availability(process: Imported, availability: dict[str, Any], result: ImportResult) -> None:

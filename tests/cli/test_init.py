@@ -41,6 +41,9 @@ def test_init_uncommented_examples_are_valid_too(tmp_path: Path) -> None:
     (tmp_path / "pmtop.toml").write_text(text.replace('depends_on = ["db"]', ""))
     (tmp_path / ".env").write_text("GREETING=hello\n")  # the env_file the starter names
     config = load_config(tmp_path / "pmtop.toml")
-    assert [spec.name for spec in config.processes] == ["web", "worker", "api"]
+    assert [spec.name for spec in config.processes] == ["web", "worker", "api", "backup"]
     assert config.processes[0].file_env == {"GREETING": "hello"}
     assert [spec.health.type for spec in config.processes if spec.health] == ["http", "heartbeat", "notify"]
+    worker, backup = config.by_name["worker"], config.by_name["backup"]
+    assert worker.replicas == 3 and worker.watch is not None and backup.schedule is not None
+    assert config.hooks is not None and config.hooks.url is not None

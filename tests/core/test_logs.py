@@ -29,9 +29,11 @@ async def test_chatty_process_is_capped_and_rotated(make_supervisor: Make) -> No
     run_dir = sup._runners["chatty"].run_dir
     assert run_dir is not None
     await poll_until(lambda: (run_dir / "stdout.log").stat().st_size > 0, what="output on disk")
-    files = sorted(p.name for p in run_dir.iterdir())
+    files = sorted(p.name for p in run_dir.iterdir() if ".log" in p.name)
     assert files == ["stderr.log", "stdout.log", "stdout.log.1", "stdout.log.2"]
     assert all((run_dir / f).stat().st_size <= 10_000 for f in files)
+    stamps = sorted(p.name for p in run_dir.iterdir() if ".times" in p.name)
+    assert stamps == ["stdout.times", "stdout.times.1", "stdout.times.2"], "the time index rotates with its log"
     last = await sup.logs("chatty", lines=2)
     assert last == ["line 19998 " + "x" * 40, "line 19999 " + "x" * 40]
 

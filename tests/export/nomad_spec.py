@@ -42,6 +42,7 @@ SPEC: dict[str, tuple[set[str], set[str]]] = {
     "check_restart": ({"limit", "grace", "ignore_warnings"}, set()),
     "template": ({"source", "destination", "data", "env", "change_mode", "change_signal", "perms", "uid", "gid",
                   "left_delimiter", "right_delimiter", "splay", "error_on_missing_key"}, {"wait", "change_script"}),
+    "periodic": ({"crons", "cron", "prohibit_overlap", "time_zone", "enabled"}, set()),
 }
 LABELED = {"job", "group", "task", "port"}
 RFC1123 = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -93,6 +94,14 @@ def validate_job(text: str) -> dict[str, Any]:
     [(name, job)] = blocks(document, "job")
     check_block("job", job, f"job[{name}]")
     assert job["type"] in ("service", "batch", "system", "sysbatch")
+    for _, periodic in blocks(job, "periodic"):  # Nomad: only batch jobs are periodic; cronexpr's 5-7 fields
+        assert job["type"] == "batch", "a periodic job must be a batch job"
+        for line in periodic["crons"]:
+            assert 5 <= len(line.split()) <= 7, line
+        if "time_zone" in periodic:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(periodic["time_zone"])
     for group_name, group in blocks(job, "group"):
         labels = {label for _, net in blocks(group, "network") for label, _ in blocks(net, "port")}
         providers = set()

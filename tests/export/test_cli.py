@@ -28,8 +28,8 @@ def test_export_writes_the_files_and_prints_the_report(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (project / "units").iterdir())
     assert names == sorted([f"shop-{n}.service" for n in ("web", "migrate", "api", "worker", "cache", "queue",
-                                                          "notifier", "docs")]
-                           + ["shop.target"])
+                                                          "notifier", "docs", "report", "site")]
+                           + ["shop-shard@.service", "shop-report.timer", "shop.target"])
     assert all((project / "units" / n).stat().st_mode & 0o777 == 0o600 for n in names)
     assert result.stdout.startswith("Wrote units/shop-web.service")
     assert "Fidelity report for systemd:" in result.stdout and "per-run logs" in result.stdout
@@ -67,7 +67,8 @@ def test_strict_refuses_any_loss_and_writes_nothing(project: Path) -> None:
 def test_out_dash_prints_the_files(project: Path) -> None:
     result = run_pmtop("export", "nomad", "--out", "-", cwd=project, env=clean_env(project / "home"))
     assert result.returncode == 0
-    assert result.stdout.startswith('job "') and "Fidelity report for nomad" in result.stderr
+    assert result.stdout.startswith('# ---- ') and "\njob \"" in result.stdout  # several files: each headed
+    assert "Fidelity report for nomad" in result.stderr
 
 
 def test_bad_input_is_one_clear_line(project: Path) -> None:

@@ -15,12 +15,13 @@ def _tasks(document: dict) -> dict[str, dict]:
 
 def test_the_example_is_a_valid_job(example: Config) -> None:
     result = render("nomad", example)
-    assert set(result.files) == {"demo.nomad.hcl"}  # migrate is a prestart task of api's group
+    assert set(result.files) == {"demo.nomad.hcl", "demo-report.nomad.hcl"}  # migrate: a prestart task of api's
     document = validate_job(result.files["demo.nomad.hcl"])
     [(name, job)] = blocks(document, "job")
     assert name == "demo" and job["type"] == "service"
     groups = {label: group for label, group in blocks(job, "group")}
-    assert set(groups) == {"api", "worker", "cache", "queue", "notifier", "docs"}  # one per dependency island
+    assert set(groups) == {"api", "worker", "cache", "queue", "notifier", "docs", "shard", "site"}  # one per dependency island
+    assert groups["shard"]["count"] == 3  # replicas
     island = {name for name, _ in blocks(groups["api"], "task")}
     assert island == {"web", "migrate", "api"}
     tasks = _tasks(document)

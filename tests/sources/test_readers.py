@@ -104,6 +104,12 @@ processes:
       max_restarts: 5
     environment:
       - "LOCAL_ENV_VAR=1"
+    watch:
+      debounce: 300ms
+      cascade: true
+      paths:
+        - path: ./src
+          exclude: ["**/*_test.go"]
 
   ClientB:
     command: "/path/to/ClientB -some -arg"
@@ -185,7 +191,8 @@ PM2_JSON = """\
       "args": ["a b", "c"],
       "max_restarts": 10,
       "min_uptime": "5000",
-      "restart_delay": 4000
+      "restart_delay": 4000,
+      "cron_restart": "0 3 * * *"
     }
   ]
 }
@@ -250,8 +257,10 @@ def test_process_compose_with_probes_replicas_and_log_line(tmp_path: Path) -> No
     assert client_b.health is not None and client_b.health.check.url == "http://127.0.0.1:80/"
     assert client_b.health.startup is not None and client_b.health.startup.initial_delay == 5.0
     assert client_b.stop_signal.name == "SIGINT" and client_b.stop_timeout == 5.0
-    assert "# replicas = 2" in toml
+    assert client_b.replicas == 2
     assert client_b.ready_log_line == "ready to accept connections"  # SPEC §10: a pmtop setting now
+    assert client_a.watch is not None and client_a.watch.paths == ("./src",) and client_a.watch.cascade
+    assert client_a.watch.ignore == ("**/*_test.go",) and client_a.watch.debounce == 0.3
     nginx = by["nginx"]
     assert nginx.health is not None and isinstance(nginx.health.check, ExecCheck)
     assert nginx.health.check.command[:2] == ("bash", "-c")  # the probe needs a shell, process-compose's
@@ -272,8 +281,12 @@ def test_pm2_ecosystem_json_and_js(tmp_path: Path) -> None:
     assert worker.cwd == "/srv/worker"
     assert binary.command == ("/usr/local/bin/thing", "a b", "c")
     assert binary.restart.max_restarts == 10 and binary.restart.reset_after == 5 and binary.restart.backoff == (4.0,)
-    assert "# replicas = 4" in toml and "# watch = " in toml and '# schedule = "0 0 * * *"' in toml
-    assert {("API", "max_memory_restart"), ("API", "env_production"), ("API", "replicas")} <= _losses(result)
+    assert api.replicas == 4 and api.watch is not None and api.watch.paths == (".",)
+    assert api.watch.ignore == ("node_modules",)
+    assert worker.schedule is not None and worker.schedule.rule == "0 0 * * *" and not worker.schedule.run_on_start
+    assert binary.schedule is not None and binary.schedule.overlap.value == "replace" and binary.schedule.run_on_start
+    assert {("API", "max_memory_restart"), ("API", "env_production"), ("API", "instances"),
+            ("bin", "cron_restart")} <= _losses(result)
     js_result, _, js_config = _import(tmp_path, "ecosystem.config.js", PM2_JS)
     assert js_config.processes[0].command == ("node", "./app.js")
 

@@ -9,12 +9,21 @@ Regenerate with `pytest tests/tui/test_snapshots.py --snapshot-update`, then loo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
-from pmtop.core.model import ProcessSpec, ProcessState, RestartSpec, SupervisorInfo
+from pmtop.core.model import (
+    HookSpec,
+    ProcessSpec,
+    ProcessState,
+    RestartSpec,
+    ScheduleSpec,
+    SupervisorInfo,
+    WatchSpec,
+)
 from pmtop.core.supervisor import Supervisor
 from pmtop.tui.app import PmtopApp
 from tests.tui.conftest import until, until_cell, until_rows
@@ -241,3 +250,113 @@ def test_details_explain_what_counts_as_up(snap_compare: SnapCompare, make_super
         await until(pilot, lambda: f"[process.{row}]" in getattr(app.screen, "config_text", ""), what="the config")
 
     assert snap_compare(app, terminal_size=(160, 45), run_before=run_before)
+
+
+# -- the dev loop (SPEC §11) ------------------------------------------------------------------------
+
+def dev_loop_scene(make_supervisor: Make, folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Supervisor, PmtopApp]:
+    """A scheduled job, three replicas, a watched service and one whose last hook failed: all stopped,
+    the schedule pinned to the app's clock (the next run is 5 minutes after it), the watch and the hook's
+    failure pinned (the supervisor's services are not booted here: they would outlive the app's event
+    loop; the real ones are tested in tests/core and tests/tui/test_devloop.py)."""
+    monkeypatch.setenv("TZ", "UTC")
+    sup = make_supervisor(
+        ProcessSpec("report", ("pmtop-demo-report",), schedule=ScheduleSpec("*/5 * * * *")),
+        ProcessSpec("web", ("pmtop-demo-server",), replicas=3, autostart=False),
+        ProcessSpec("site", ("pmtop-demo-site",), cwd=str(folder), watch=WatchSpec(paths=(".",)), autostart=False),
+        ProcessSpec("notify", ("pmtop-demo-notify",), autostart=False,
+                    hooks=HookSpec(on=("failed",), url="http://127.0.0.1:9000/pmtop")),
+    )
+
+    async def pinned_info() -> SupervisorInfo:
+        return SupervisorInfo(instance="default", pid=4242, started_at=NOW - 754, version="0.1.0",
+                              config="/home/me/project/pmtop.toml", host="127.0.0.1", port=19881)
+
+    sup.info = pinned_info  # type: ignore[method-assign]
+    return sup, PmtopApp(sup, clock=lambda: NOW)
+
+
+async def settle_dev_loop(pilot: Pilot[Any], sup: Supervisor) -> None:
+    report = sup.runners["report"]
+    assert report.schedule is not None
+    report.schedule.timer.arm(NOW)  # the next run as the app's clock sees it
+    report.publish()
+    site = sup.runners["site"]
+    site.watching = True
+    site.publish()
+    notify = sup.runners["notify"]
+    notify.hook_error = "07:59:58 hook on failed: POST http://127.0.0.1:9000/pmtop: ConnectError (3 attempts)"
+    notify.publish()
+    await until_rows(pilot, ["report", "web-1", "web-2", "web-3", "site", "notify"])
+    await until_cell(pilot, "report", "backoff", "next run in 5m00s")
+    await until_cell(pilot, "site", "name", "site ↻")
+    await until_cell(pilot, "notify", "name", "notify !")
+
+
+def test_dev_loop_view(snap_compare: SnapCompare, make_supervisor: Make, tmp_path: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report` counts down to its next run (`next run in 5m00s`, in the BACKOFF column and the reason
+    below the table, where it is selected); web-1..web-3 are replicas; `site ↻` is watched; `notify !`'s
+    last hook failed."""
+    sup, app = dev_loop_scene(make_supervisor, tmp_path, monkeypatch)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle_dev_loop(pilot, sup)
+
+    assert snap_compare(app, terminal_size=(160, 30), run_before=run_before)
+
+
+def test_dev_loop_folded(snap_compare: SnapCompare, make_supervisor: Make, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`z` folds the replicas: `web ×3`, one row, its reason counting them by state."""
+    sup, app = dev_loop_scene(make_supervisor, tmp_path, monkeypatch)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle_dev_loop(pilot, sup)
+        await pilot.press("z", "down")
+        await until_rows(pilot, ["report", "web", "site", "notify"])
+
+    assert snap_compare(app, terminal_size=(160, 30), run_before=run_before)
+
+
+LOGGED = (  # (process, seconds before the app's clock, stream, line)
+    ("web-1", 58.0, "stdout", "listening on 127.0.0.1:8781"),
+    ("web-2", 57.9, "stdout", "listening on 127.0.0.1:8782"),
+    ("report", 31.2, "stdout", "07:59:28 disk 41% used"),
+    ("web-1", 12.5, "stdout", "GET / 200 3ms"),
+    ("web-2", 12.4, "stderr", "warning: slow request (812ms)"),
+    ("web-1", 2.0, "stdout", "GET /health 200 1ms"),
+)
+
+
+def write_logs(sup: Supervisor) -> None:
+    """Finished runs on disk with their time index, as the drains write them."""
+    from pmtop.core.process import timeline
+
+    for name in ("web-1", "web-2", "report"):
+        run = sup.paths.process_log_dir(name) / "20270115_075800"
+        run.mkdir(parents=True)
+        for stream in ("stdout", "stderr"):
+            mine = [(ago, line) for who, ago, s, line in LOGGED if who == name and s == stream]
+            text, records = b"", b""
+            for ago, line in mine:
+                records += timeline.RECORD.pack(len(text), NOW - ago)
+                text += line.encode() + b"\n"
+            (run / f"{stream}.log").write_bytes(text)
+            (run / f"{stream}.times").write_bytes(records)
+
+
+def test_merged_log_view(snap_compare: SnapCompare, make_supervisor: Make, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`L`: every process's output in the order it was written, each line with its time and its process's
+    name in that process's colour; web-2's stderr line has a red bar."""
+    sup, app = dev_loop_scene(make_supervisor, tmp_path, monkeypatch)
+    write_logs(sup)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle_dev_loop(pilot, sup)
+        await pilot.press("L")
+        await until(pilot, lambda: len(getattr(app.screen.query_one("#log"), "lines", [])) == len(LOGGED),
+                    what="every logged line")
+
+    assert snap_compare(app, terminal_size=(120, 20), run_before=run_before)

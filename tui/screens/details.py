@@ -90,12 +90,18 @@ class DetailsScreen(DashboardScreen[None]):
             f"consecutive failures {status.consecutive_failures}" if status.consecutive_failures else "",
             f"exit {fmt.exit_code(status.exit_code)}" if status.exit_code is not None else "",
             f"next retry {fmt.clock_time(status.next_retry_at)}" if status.next_retry_at is not None else "",
+            f"next run {fmt.clock_time(status.next_run_at)}" if status.next_run_at is not None else "",
+            f"replica of {status.group}" if status.group is not None else "",
+            "watching its files" if status.watching else "",
             f"ports {fmt.ports(status.ports, status.port)}" if status.ports or status.port else "",
             f"scope {status.scope.value}",
         ]
         text.append("  " + "  ".join(f for f in facts if f))
         text.append("\nreason  ", style="bold")
-        text.append(status.reason or "-")
+        text.append(fmt.live_reason(status.reason, status.state, status.next_retry_at, now, status.next_run_at) or "-")
+        if status.hook_error:
+            text.append("\nhook    ", style="bold")
+            text.append(status.hook_error, style=styles.error)
         if status.command:
             text.append("\ncommand ", style="bold")
             text.append(" ".join(status.command))
@@ -188,6 +194,7 @@ def policy_text(spec: ProcessSpec) -> Text:
         count = len(spec.file_env)
         variables = f"{count} variable{'' if count == 1 else 's'}, " if count else ""
         lines.append(("env", f"from {names} ({variables}read at load and reload; later files and env win)"))
+    lines += dev_loop_lines(spec)
     lines.append(("folder", spec.cwd or "(the supervisor's)"))
     text = Text()
     for i, (label, value) in enumerate(lines):
@@ -230,6 +237,39 @@ def _readiness_lines(spec: ProcessSpec) -> list[tuple[str, str]]:
 def _shown_path(path: str, cwd: str | None) -> str:
     folder = os.path.dirname(path)
     return os.path.basename(path) if cwd is not None and folder == cwd else path
+
+
+def dev_loop_lines(spec: ProcessSpec) -> list[tuple[str, str]]:
+    """Schedule, replicas, watch and hooks, in words (SPEC §11)."""
+    lines: list[tuple[str, str]] = []
+    if spec.schedule is not None:
+        schedule = spec.schedule
+        how = f"runs at {schedule.rule!r} (local time), not at start-up" if not schedule.rule.startswith("every") \
+            else f"runs {schedule.rule}, not at start-up"
+        if schedule.run_on_start:
+            how = how.replace(", not at start-up", ", and at start-up")
+        how += f"; a run still going at the next time: {schedule.overlap.value}"
+        how += "; a time missed while pmtop was down runs once" if schedule.catch_up else \
+            "; a time missed while pmtop was down is reported"
+        lines.append(("schedule", how))
+    if spec.replica is not None:
+        lines.append(("replica", f"{spec.replica.index} of {spec.replica.group} (PMTOP_REPLICA={spec.replica.index}); "
+                                 f"+ and - scale {spec.replica.group}"))
+    if spec.watch is not None:
+        watch = spec.watch
+        how = f"restarts on changes to {', '.join(watch.paths)}"
+        if watch.ignore:
+            how += f" (not {', '.join(watch.ignore)})"
+        how += f", once per burst ({_seconds(watch.debounce)} quiet)"
+        if watch.cascade:
+            how += ", and what depends on it"
+        lines.append(("watch", how))
+    if spec.hooks is not None:
+        hooks = spec.hooks
+        to = " and ".join(x for x in (f"runs {hooks.command[0]}" if hooks.command else "",
+                                      f"POSTs to {hooks.url}" if hooks.url else "") if x)
+        lines.append(("hooks", f"on {', '.join(hooks.on)}: {to}"))
+    return lines
 
 
 def toml_text(document: str) -> Text:

@@ -52,9 +52,12 @@ class LogScreen(DashboardScreen[None]):
         """New lines were written while following; the scroll to the end waits for their size."""
         self._title = Text()
 
+    def make_pane(self) -> LogPane:
+        return LogPane(id="log")
+
     def compose(self) -> ComposeResult:
         yield Static(id="log-title")
-        yield LogPane(id="log")
+        yield self.make_pane()
         yield SearchInput(placeholder="search (enter: find, n/N: next/previous, escape: close)", id="log-search",
                           compact=True)
         yield Footer()

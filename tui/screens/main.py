@@ -34,6 +34,7 @@ from .base import DashboardScreen
 from .confirm import ConfirmScreen
 from .details import DetailsScreen
 from .logs import LogScreen
+from .merged_logs import MergedLogScreen
 
 COUNTDOWN_INTERVAL: Final = 0.1
 T = TypeVar("T")
@@ -124,17 +125,20 @@ class MainScreen(DashboardScreen[None]):
         self._show_reason()
 
     def _tick_uptime(self) -> None:
-        """Once a second: the uptimes in view and the header's, in one repaint."""
+        """Once a second: the uptimes in view, the next runs of scheduled processes, the header's uptime,
+        in one repaint."""
         with self.app.batch_update():
-            self.table.refresh_clock_cells(backoff=False, uptime=True)
+            self.table.refresh_clock_cells(backoff=False, uptime=True, scheduled=True)
             self.header.refresh()
+            if self.pmtop.store.scheduled:
+                self._show_reason()
 
     # -- selection --------------------------------------------------------------------------------
 
     def _show_reason(self) -> str | None:
         table = self.table
         name = table.selected
-        status = self.pmtop.store.get(name) if name is not None else None
+        status = self.pmtop.store.view.get(name) if name is not None else None
         marked = table.targets if table.marked else []
         self.reason_bar.show(status, marked=marked, styles=table.cell_styles, now=self.pmtop.clock())
         return name
@@ -152,8 +156,15 @@ class MainScreen(DashboardScreen[None]):
             self.refresh_bindings()
 
     def _states(self, names: Iterable[str]) -> Iterable[ProcessState]:
-        statuses = self.pmtop.store.statuses
-        return (statuses[n].state for n in names if n in statuses)
+        store = self.pmtop.store
+        statuses = store.statuses
+        return (statuses[m].state for n in names for m in store.members(n) if m in statuses)
+
+    def _replica_selected(self) -> str | None:
+        """The group of replicas the selected row belongs to (or is, folded)."""
+        name = self.table.selected
+        status = self.pmtop.store.view.get(name) if name is not None else None
+        return status.group if status is not None else None
 
     @on(DataTable.RowSelected)
     def _row_clicked(self) -> None:
@@ -172,14 +183,17 @@ class MainScreen(DashboardScreen[None]):
         table = self.table
         return available(spec, read_only=self.pmtop.read_only, selected=table.selected is not None,
                          target_states=self._states(table.targets),
-                         marks_or_filter=bool(table.marked or table.query_text))
+                         marks_or_filter=bool(table.marked or table.query_text),
+                         replica=self._replica_selected() is not None)
 
     def targets_for(self, action: str, names: Iterable[str] | None = None) -> list[str]:
         """The processes `action` applies to now (marked, else selected) and makes sense for."""
         allowed = MAIN[action].states
-        statuses = self.pmtop.store.statuses
+        store = self.pmtop.store
+        statuses = store.statuses
         chosen = self.table.targets if names is None else list(names)
-        return [n for n in chosen if n in statuses and statuses[n].state in allowed]
+        members = [m for n in chosen for m in store.members(n)]  # a folded group: its replicas
+        return [n for n in dict.fromkeys(members) if n in statuses and statuses[n].state in allowed]
 
     def run_for(self, action: str, name: str) -> None:
         """A palette entry: `action` on one named process, whatever is selected or marked."""
@@ -191,6 +205,8 @@ class MainScreen(DashboardScreen[None]):
             self.action_details(name)
         elif action == "mark":
             self.table.toggle_mark(name)
+        elif action in ("scale_up", "scale_down"):
+            self._scale(name, 1 if action == "scale_up" else -1)
         else:
             self.act(action, [name])
 
@@ -274,13 +290,60 @@ class MainScreen(DashboardScreen[None]):
 
     def action_logs(self, name: str | None = None) -> None:
         name = name or self.table.selected
-        if name is not None:
+        if name is None:
+            return
+        members = self.pmtop.store.members(name)
+        if members == [name]:
             self.app.push_screen(LogScreen(name))
+        elif members:  # a folded group: its replicas' output, merged
+            self.app.push_screen(MergedLogScreen(members, title=f"{name} ×{len(members)}"))
 
     def action_details(self, name: str | None = None) -> None:
         name = name or self.table.selected
-        if name is not None:
-            self.app.push_screen(DetailsScreen(name))
+        members = self.pmtop.store.members(name) if name is not None else []
+        if members:  # (a folded group: its first replica's)
+            self.app.push_screen(DetailsScreen(members[0]))
+
+    def action_merged_logs(self) -> None:
+        self.app.push_screen(MergedLogScreen())
+
+    def action_fold(self) -> None:
+        store = self.pmtop.store
+        if not store.groups and not store.fold:
+            self.notify("No replicas to fold (a process with `replicas = N` has them).")
+            return
+        with self.app.batch_update():
+            store.set_fold(not store.fold)
+        self.notify("Replicas folded: one row per group." if store.fold else "Replicas unfolded.", timeout=2)
+
+    def action_scale_up(self) -> None:
+        group = self._replica_selected()
+        if group is not None:
+            self._scale(group, 1)
+
+    def action_scale_down(self) -> None:
+        group = self._replica_selected()
+        if group is not None:
+            self._scale(group, -1)
+
+    def _scale(self, name: str, step: int) -> None:
+        """One replica more or fewer of `name`'s group (a replica's name stands for its group)."""
+        store = self.pmtop.store
+        status = store.statuses.get(name) or store.view.get(name)
+        group = status.group if status is not None and status.group else name
+        if self.pmtop.read_only:
+            self.notify("Read-only: actions are refused.", severity="warning")
+            return
+        count = max(0, len(store.groups.get(group, ())) + step)
+        self.run_worker(self._scale_to(group, count), group="actions")
+
+    async def _scale_to(self, group: str, count: int) -> None:
+        try:
+            await self.pmtop.controller.scale(group, count)
+        except PmtopError as exc:
+            self.notify(exc.message, title="scale refused", severity="error")
+        else:
+            self.notify(f"{group}: {count} replica{'s' if count != 1 else ''}", timeout=2)
 
     def action_add(self) -> None:
         if not self.pmtop.read_only:

@@ -37,6 +37,8 @@ class CellContext:
     styles: CellStyles
     marked: bool = False
     width: int = 0
+    folded: int = 0
+    """For a row that stands for a group of replicas: how many."""
 
 
 Render = Callable[[ProcessStatus, CellContext], Text]
@@ -78,10 +80,28 @@ class NameCell(Text):
         self.process_name = process_name
 
 
+BADGE_WATCHING: Final = "↻"
+"""After the name: a change to its files restarts it (`watch`)."""
+BADGE_HOOK_FAILED: Final = "!"
+"""After the name: its last hook failed (the details say how)."""
+
+
 def _name(s: ProcessStatus, ctx: CellContext) -> Text:
-    if ctx.marked:
-        return NameCell(fmt.truncate(f"● {s.name}", ctx.width), s.name, style=ctx.styles.accent)
-    return NameCell(fmt.truncate(s.name, ctx.width), s.name)
+    """The name, with what sets it apart without a column of its own: `×3` for a folded group of
+    replicas, `↻` while a watch can restart it, `!` when its last hook failed."""
+    shown = f"● {s.name}" if ctx.marked else s.name
+    room = max(0, ctx.width - badge_room(s, ctx.folded))
+    badges = room < ctx.width
+    cell = NameCell(fmt.truncate(shown, room), s.name, style=ctx.styles.accent if ctx.marked else "")
+    if badges:
+        cell.append(" ")
+        if ctx.folded:
+            cell.append(f"×{ctx.folded}", style=ctx.styles.muted)
+        if s.watching:
+            cell.append(BADGE_WATCHING, style=ctx.styles.accent)
+        if s.hook_error:
+            cell.append(BADGE_HOOK_FAILED, style=ctx.styles.error)
+    return cell
 
 
 def _state(s: ProcessStatus, ctx: CellContext) -> Text:
@@ -113,8 +133,9 @@ def _restarts(s: ProcessStatus, ctx: CellContext) -> Text:
 
 
 def _backoff(s: ProcessStatus, ctx: CellContext) -> Text:
+    """The retry countdown of a retrying process; a scheduled one's next run between its runs."""
     if s.state is not ProcessState.RETRYING:
-        return Text("")
+        return Text(fmt.next_run(s.next_run_at, s.state, ctx.now), style=ctx.styles.muted)
     return Text(fmt.countdown(s.next_retry_at, ctx.now), style=ctx.styles.states[ProcessState.RETRYING])
 
 
@@ -142,15 +163,17 @@ def _reason(s: ProcessStatus, ctx: CellContext) -> Text:
 
 
 COLUMNS: Final[tuple[Column, ...]] = (
-    Column("name", "NAME", NAME_MIN, 0, ("name",), _name, lambda s: s.name),
+    # (a folded group's count changes with its reason, `3 replicas: ...`)
+    Column("name", "NAME", NAME_MIN, 0, ("name", "watching", "hook_error", "reason"), _name, lambda s: s.name),
     Column("state", "STATE", 8, 0, ("state",), _state, lambda s: STATE_RANK[s.state]),
     Column("pid", "PID", 7, 3, ("pid",), _pid, lambda s: _none_last(s.pid), "right"),
     Column("ports", "PORTS", 11, 6, ("ports", "port"), _ports, lambda s: (not s.ports and s.port is None,
                                                                            s.ports or (s.port or 0,))),
     Column("health", "HEALTH", 9, 2, ("health", "state"), _health, lambda s: s.health.value),
     Column("restarts", "RESTARTS", 8, 3, ("restarts",), _restarts, lambda s: s.restarts, "right"),
-    Column("backoff", "BACKOFF", 14, 1, ("state", "next_retry_at"), _backoff,
-           lambda s: _none_last(s.next_retry_at if s.state is ProcessState.RETRYING else None), clock=True),
+    Column("backoff", "BACKOFF", 17, 1, ("state", "next_retry_at", "next_run_at"), _backoff,
+           lambda s: _none_last(s.next_retry_at if s.state is ProcessState.RETRYING else s.next_run_at),
+           clock=True),
     Column("uptime", "UPTIME", 6, 5, ("state", "pid", "started_at"), _uptime,
            lambda s: _none_last(-s.started_at if s.started_at is not None and s.pid is not None else None),
            "right", clock=True),
@@ -177,14 +200,22 @@ class Layout:
         return self.widths[self.keys.index(key)]
 
 
-def plan_layout(available: int, names: Iterable[str]) -> Layout:
+def badge_room(status: ProcessStatus, folded: int = 0) -> int:
+    """Cells the badges after a name take (` ×3↻!`)."""
+    badges = (len(f"×{folded}") if folded else 0) + status.watching + bool(status.hook_error)
+    return badges + 1 if badges else 0
+
+
+def plan_layout(available: int, names: Iterable[str], badges: dict[str, int] | None = None) -> Layout:
     """Which columns fit in `available` cells: by priority, kept in display order; the reason takes the rest.
 
-    The name column is as wide as the longest name (within NAME_MIN..NAME_MAX, plus room for a mark);
-    when even the essential columns do not fit, the name is truncated rather than a column lost.
+    The name column is as wide as the longest name (within NAME_MIN..NAME_MAX, plus room for a mark and
+    the name's `badges`); when even the essential columns do not fit, the name is truncated rather than a
+    column lost.
     """
     pad = 2 * CELL_PADDING
-    longest = max((len(n) for n in names), default=0) + 2  # room for a mark: "● web"
+    extra = badges or {}
+    longest = max((len(n) + extra.get(n, 0) for n in names), default=0) + 2  # room for a mark: "● web"
     name_width = max(NAME_MIN, min(NAME_MAX, longest))
     widths = {c.key: c.width for c in COLUMNS}
     widths["name"] = name_width

@@ -26,9 +26,9 @@ class SearchHighlighter(Highlighter):
 
 
 class LogPane(Log):
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, highlighter: SearchHighlighter | None = None) -> None:
         super().__init__(highlight=True, max_lines=MAX_LINES, auto_scroll=True, id=id)
-        self.highlighter = self._search = SearchHighlighter()
+        self.highlighter = self._search = highlighter or SearchHighlighter()
         self.term = ""
         self.match_index: int | None = None
         """Which match (0-based, in line order) was jumped to last."""

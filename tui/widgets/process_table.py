@@ -33,7 +33,17 @@ from pmtop.core.model import ProcessStatus
 from ..state import StatusStore
 from ..theming import CellStyles
 from .cached_table import CachedTable
-from .columns import BY_KEY, CELL_PADDING, CellContext, Column, Layout, NameCell, changed_columns, plan_layout
+from .columns import (
+    BY_KEY,
+    CELL_PADDING,
+    CellContext,
+    Column,
+    Layout,
+    NameCell,
+    badge_room,
+    changed_columns,
+    plan_layout,
+)
 
 
 def matches(status: ProcessStatus, query: str) -> bool:
@@ -101,7 +111,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
     def targets(self) -> list[str]:
         """What an action applies to: the marked processes when any are marked, else the selected one."""
         if self.marked:  # only those in view: a filter never hides what a key press acts on
-            order = self.store.order
+            order = self.store.view_order
             return sorted((n for n in self.marked if n in self.rows and n in order), key=order.__getitem__)
         name = self.selected
         return [name] if name is not None else []
@@ -126,7 +136,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         resort = False
         column = BY_KEY[self.sort_column] if self.sort_column else None
         view = self._view()
-        statuses = self.store.statuses
+        statuses = self.store.view
         for name in names:
             touched = touched or name == selected
             status = statuses.get(name)
@@ -173,7 +183,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
 
     def _rerender(self, name: str) -> None:
         self._stale.discard(name)
-        status = self.store.get(name)
+        status = self.store.view.get(name)
         if status is not None and self._layout is not None and name in self.rows:
             for column in self._layout.columns:
                 self._set(name, column.key, self._cell(status, column))
@@ -219,7 +229,8 @@ class ProcessTable(CachedTable, inherit_bindings=False):
     def _cell_context(self, name: str, column: Column) -> CellContext:
         assert self.cell_styles is not None and self._layout is not None
         width = self._layout.width_of(column.key)
-        return CellContext(self.clock(), self.cell_styles, name in self.marked, width)
+        folded = len(self.store.groups.get(name, ())) if self.store.fold and name not in self.store.statuses else 0
+        return CellContext(self.clock(), self.cell_styles, name in self.marked, width, folded)
 
     def _cell(self, status: ProcessStatus, column: Column) -> Text:
         return column.cell(status, self._cell_context(status.name, column))
@@ -227,16 +238,19 @@ class ProcessTable(CachedTable, inherit_bindings=False):
     def _cells(self, status: ProcessStatus, columns: Iterable[Column]) -> list[Text]:
         return [self._cell(status, c) for c in columns]
 
-    def refresh_clock_cells(self, *, backoff: bool = True, uptime: bool = False) -> None:
-        """Re-render the time-dependent cells: countdowns of `retrying` rows, uptimes of visible rows."""
+    def refresh_clock_cells(self, *, backoff: bool = True, uptime: bool = False, scheduled: bool = False) -> None:
+        """Re-render the time-dependent cells: countdowns of `retrying` rows (or, with `scheduled`, of
+        rows waiting for a scheduled run), uptimes of visible rows."""
         if self._layout is None:
             return
         keys = self._layout.keys
-        statuses = self.store.statuses
-        if backoff and "backoff" in keys:
+        statuses = self.store.view
+        if (backoff or scheduled) and "backoff" in keys:
             column = BY_KEY["backoff"]
-            for name in self.store.retrying:
-                if name not in self.rows:
+            rows = (self.store.ticking(scheduled=False) if backoff else set()) | (
+                self.store.ticking(scheduled=True) if scheduled else set())
+            for name in rows:
+                if name not in statuses or name not in self.rows:
                     continue
                 if self._in_view(name):
                     self._set(name, "backoff", self._cell(statuses[name], column))
@@ -274,8 +288,11 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         if self.cell_styles is None or self.size.width == 0:
             return
         available = self.size.width - 2  # keep room for the vertical scrollbar
-        statuses = self.store.statuses
-        layout = plan_layout(available, statuses)
+        statuses = self.store.view
+        groups = self.store.groups if self.store.fold else {}
+        badges = {n: badge_room(s, len(groups.get(n, ())) if n not in self.store.statuses else 0)
+                  for n, s in statuses.items() if s.watching or s.hook_error or n in groups}
+        layout = plan_layout(available, statuses, badges)
         self._planned = set(statuses)
         if not force and layout == self._layout:
             return
@@ -307,7 +324,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
 
     def _resort(self, keep: str | None) -> None:
         column = BY_KEY[self.sort_column] if self.sort_column else None
-        statuses, order, sort_keys, drawn = self.store.statuses, self.store.order, self._sort_keys, self._drawn
+        statuses, order, sort_keys, drawn = self.store.view, self.store.view_order, self._sort_keys, self._drawn
         last = len(order)
 
         def key(cell: Text) -> object:
@@ -339,7 +356,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
             return
         self.query_text = query
         selected = self.selected
-        for name, status in self.store.statuses.items():
+        for name, status in self.store.view.items():
             wanted, shown = matches(status, query), name in self.rows
             if wanted and not shown:
                 self._add(status)
@@ -350,7 +367,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
 
     def toggle_mark(self, name: str) -> None:
         self.marked.symmetric_difference_update({name})
-        status = self.store.get(name)
+        status = self.store.view.get(name)
         if self._layout is not None and "name" in self._layout.keys and name in self.rows and status is not None:
             self.update_cell(name, "name", self._cell(status, BY_KEY["name"]))
         self.post_message(self.SelectionChanged(self.selected))

@@ -32,7 +32,10 @@ class ReasonBar(Static):
             text.append("  ")
             text.append(status.state.value, style=styles.states[status.state] if styles else "")
             text.append("  ")
-            text.append(live_reason(status.reason, status.state, status.next_retry_at, now) or "-")
+            text.append(live_reason(status.reason, status.state, status.next_retry_at, now,
+                                    status.next_run_at) or "-")
+            if status.hook_error:
+                text.append(f"  ! {status.hook_error}", style=styles.error if styles else "bold")
         if marked:
             shown = ", ".join(marked[:5]) + (f" and {len(marked) - 5} more" if len(marked) > 5 else "")
             text.append(f"\n● {len(marked)} marked: actions apply to {shown}", style="bold")
