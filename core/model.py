@@ -206,11 +206,19 @@ class ProcessStatus:
     memory_rss: int | None = None
     scope: Scope = Scope.PROJECT
     command: tuple[str, ...] = ()
+    host: str | None = None
+    """The fleet host that reported it (SPEC §12), whose label then prefixes `name` (`web1/api`);
+    None from a single supervisor, and never on the wire of one daemon's API."""
+
+    @property
+    def local_name(self) -> str:
+        """The name its own supervisor knows it by (`api` of `web1/api`)."""
+        return self.name[len(self.host) + 1:] if self.host is not None else self.name
 
     def to_dict(self) -> dict[str, Any]:
         # Written out (not dataclasses.asdict, which deep-copies): this runs for every process of
         # every `GET /processes` and every event streamed.
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "state": self.state.value,
             "reason": self.reason,
@@ -227,6 +235,9 @@ class ProcessStatus:
             "scope": self.scope.value,
             "command": list(self.command),
         }
+        if self.host is not None:
+            data["host"] = self.host
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProcessStatus:
@@ -246,6 +257,7 @@ class ProcessStatus:
             memory_rss=data.get("memory_rss"),
             scope=Scope(data.get("scope", "project")),
             command=tuple(data.get("command") or ()),
+            host=data.get("host"),
         )
 
 
@@ -307,6 +319,40 @@ class ProcessRemoved:
 
 #: What `Controller.subscribe()` yields.
 ProcessEvent = ProcessStatus | ProcessRemoved
+
+
+class LinkState(StrEnum):
+    """How a fleet reaches one of its daemons (SPEC §12): the dashboard header's word for each host."""
+
+    CONNECTING = "connecting"
+    """Not heard from yet."""
+    UP = "up"
+    """Following its events."""
+    RECONNECTING = "reconnecting"
+    """Lost (or never reached): trying again, with a growing delay. Its processes show as last seen."""
+    REFUSED = "refused"
+    """It answers, but refuses us (a wrong or missing token, a Host it does not serve): trying again
+    more slowly, with the token read afresh each time."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostLink:
+    """One daemon of a fleet as the fleet sees it now."""
+
+    host: str
+    """Its label: the HOST column's word, and the prefix of its processes' names."""
+    url: str
+    state: LinkState = LinkState.CONNECTING
+    detail: str = ""
+    """Why it is not up (`wrong token`, `no pmtop daemon answers at ...`); empty when up."""
+    attempt: int = 0
+    """Failed attempts in a row (0 when up)."""
+    info: SupervisorInfo | None = None
+    """Who supervises there, once it has been reached."""
+
+    @property
+    def up(self) -> bool:
+        return self.state is LinkState.UP
 
 
 def describe_exit(exit_code: int | None) -> str:

@@ -164,8 +164,8 @@ def load_fleet(path: Path | None = None, environ: Mapping[str, str] | None = Non
     try:
         daemons = _daemons(document, path.parent)
     except _AtItem as problem:
-        line = item_line(text, ("fleet", "daemons"), problem.index, problem.key)
-        raise ConfigError(problem.message, file=str(path), key_path=problem.key_path, line=line) from None
+        raise ConfigError(problem.message, file=str(path), key_path=problem.key_path,
+                          line=item_line(text, ("fleet", "daemons"), problem.index, problem.key)) from None
     except Invalid as problem:
         raise problem.to_error(str(path), find_line(text, problem.path)) from None
     try:
