@@ -10,6 +10,12 @@ is the source of truth for a process's state.
 In attached mode a lost daemon (`DaemonUnavailable`, or the event stream ending) is a connection state
 (`lost`, published on `connection_changed`): the worker waits with a growing backoff, subscribes again,
 and resyncs from a fresh snapshot, in which processes that went away meanwhile are dropped.
+
+Over a fleet (the core is a `Fleet`: several daemons, processes named `HOST/NAME`) the fleet reconnects
+each daemon itself and its stream never ends; a second worker follows its `links` (published on
+`connection_changed`). The processes of a daemon that is not up stay as last seen, and `greyed` says
+so: when a daemon goes or comes back, the names of its processes are published on `changed`, so the
+table greys or restores their rows.
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ from textual.app import App
 from textual.signal import Signal
 from textual.timer import Timer
 
-from pmtop.core.controller import Controller
+from pmtop.core.controller import Controller, Fleet
 from pmtop.core.errors import DaemonUnavailable
-from pmtop.core.model import ProcessEvent, ProcessRemoved, ProcessState, ProcessStatus, SupervisorInfo
+from pmtop.core.model import HostLink, ProcessEvent, ProcessRemoved, ProcessState, ProcessStatus, SupervisorInfo
 
-Mode = Literal["local", "attached"]
-"""Local: the dashboard runs the supervisor in-process. Attached: it is a client of a daemon."""
+Mode = Literal["local", "attached", "fleet"]
+"""Local: the dashboard runs the supervisor in-process. Attached: it is a client of a daemon. Fleet: of
+several daemons at once (`pmtop --attach URL...`, `pmtop --fleet`)."""
 
 FLUSH_INTERVAL: Final = 0.1
 """At most this often the statuses are updated from the event stream."""
@@ -38,6 +45,7 @@ FIRST_FLUSH_DELAY: Final = 0.01
 """After a quiet spell, wait this long for the rest of a burst before applying the first event."""
 RECONNECT_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 5.0)
 FOLLOW_GROUP: Final = "core-events"
+LINKS_GROUP: Final = "fleet-links"
 
 
 class StatusStore:
@@ -56,10 +64,14 @@ class StatusStore:
         """Who supervises, once known (after each (re)connection)."""
         self.lost: str | None = None
         """Why the core cannot be followed, while it cannot (attached mode)."""
+        self.links: tuple[HostLink, ...] = ()
+        """A fleet's daemons, each as it is reached now (empty unless the core is a `Fleet`)."""
+        self.down: frozenset[str] = frozenset()
+        """The hosts of the fleet that are not up: their processes show as last seen (`greyed`)."""
         self.changed: Signal[set[str]] = Signal(app, "statuses-changed")
         """Published after each batch of updates, with the names that changed (removed ones included)."""
         self.connection_changed: Signal[None] = Signal(app, "connection-changed")
-        """Published when `info` or `lost` changes."""
+        """Published when `info`, `lost` or `links` changes."""
         self._counts: Counter[ProcessState] = Counter()
         self._positions = itertools.count()
         self._pending: dict[str, ProcessEvent] = {}
@@ -83,12 +95,50 @@ class StatusStore:
         wanted = frozenset(states)
         return [name for name, status in self.statuses.items() if status.state in wanted]
 
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The fleet's hosts, in its order (empty for one supervisor)."""
+        return tuple(link.host for link in self.links)
+
+    def greyed(self, name: str) -> bool:
+        """Is `name` shown as last seen, its daemon not reached now?"""
+        if not self.down:
+            return False
+        status = self.statuses.get(name)
+        return status is not None and status.host in self.down
+
+    def link_of(self, name: str) -> HostLink | None:
+        """The link of the daemon `name` lives on (fleet only)."""
+        status = self.statuses.get(name)
+        if status is None or status.host is None:
+            return None
+        return next((link for link in self.links if link.host == status.host), None)
+
     # -- following the core -----------------------------------------------------------------------
 
     def follow(self) -> None:
         """Start following the core (again): one worker at a time."""
         self._app.run_worker(self._follow(), name="follow-core", group=FOLLOW_GROUP, exclusive=True,
                              exit_on_error=False)
+        if isinstance(self.controller, Fleet):
+            self._app.run_worker(self._follow_links(self.controller), name="follow-links", group=LINKS_GROUP,
+                                 exclusive=True, exit_on_error=False)
+
+    async def _follow_links(self, fleet: Fleet) -> None:
+        async with fleet.watch_links() as updates:
+            async for links in updates:
+                self.set_links(links)
+
+    def set_links(self, links: Iterable[HostLink]) -> None:
+        """A fleet's links changed: the header follows, and the rows of each host that went or came back."""
+        self.links = tuple(links)
+        down = frozenset(link.host for link in self.links if not link.up)
+        flipped, self.down = down ^ self.down, down
+        self.connection_changed.publish(None)
+        if flipped:
+            names = {name for name, status in self.statuses.items() if status.host in flipped}
+            if names:
+                self.changed.publish(names)
 
     async def _follow(self) -> None:
         controller = self.controller

@@ -80,6 +80,9 @@ class FleetDaemon:
     def with_label(self, label: str) -> FleetDaemon:
         return FleetDaemon(self.url, self.host, self.port, token_file=self.token_file, name=self.name, label=label)
 
+    def with_token_file(self, token_file: Path) -> FleetDaemon:
+        return FleetDaemon(self.url, self.host, self.port, token_file=token_file, name=self.name, label=self.label)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FleetDaemon):
             return NotImplemented

@@ -4,6 +4,10 @@ Each column names the status fields it reads, so an update re-renders only the c
 changed. Two columns also depend on the clock (`backoff`, `uptime`); timers refresh those. Widths are
 fixed per column (the `name` column fits the names, the `reason` column takes what is left), so no
 update ever makes the table re-measure 1,000 rows.
+
+Over a fleet of several daemons a HOST column comes first (hidden with one host), the name column shows
+each process's own name (`api`, not `web1/api`), and the rows of a daemon that is not reached now are
+greyed: every cell in the muted colour, in italics, whatever its own colour was.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..theming import CellStyles
 
 CELL_PADDING: Final = 1
 NAME_MIN, NAME_MAX = 10, 28
+HOST_MIN, HOST_MAX = 4, 20
 REASON_MIN: Final = 24
 
 STATE_RANK: Final = {state: rank for rank, state in enumerate(ATTENTION_ORDER)}
@@ -31,12 +36,14 @@ STATE_RANK: Final = {state: rank for rank, state in enumerate(ATTENTION_ORDER)}
 
 @dataclass(frozen=True, slots=True)
 class CellContext:
-    """What a cell needs beyond the status: the time, the theme's styles, the row's mark, its width."""
+    """What a cell needs beyond the status: the time, the theme's styles, the row's mark, its width,
+    and whether its daemon is out of reach (the row shows what was last seen)."""
 
     now: float
     styles: CellStyles
     marked: bool = False
     width: int = 0
+    greyed: bool = False
 
 
 Render = Callable[[ProcessStatus, CellContext], Text]
@@ -59,10 +66,16 @@ class Column:
 
     def cell(self, status: ProcessStatus, ctx: CellContext) -> Text:
         text = self.render(status, ctx)
+        if ctx.greyed:
+            text.stylize(ctx.styles.muted + GREYED)
         text.justify = self.justify
         text.no_wrap = True
         text.overflow = "ellipsis"
         return text
+
+
+GREYED: Final = Style(italic=True)
+"""On top of the muted colour: a greyed row reads as not live, even where muted cells are usual."""
 
 
 def _none_last(value: Any) -> tuple[bool, Any]:
@@ -80,8 +93,12 @@ class NameCell(Text):
 
 def _name(s: ProcessStatus, ctx: CellContext) -> Text:
     if ctx.marked:
-        return NameCell(fmt.truncate(f"● {s.name}", ctx.width), s.name, style=ctx.styles.accent)
-    return NameCell(fmt.truncate(s.name, ctx.width), s.name)
+        return NameCell(fmt.truncate(f"● {s.local_name}", ctx.width), s.name, style=ctx.styles.accent)
+    return NameCell(fmt.truncate(s.local_name, ctx.width), s.name)
+
+
+def _host(s: ProcessStatus, ctx: CellContext) -> Text:
+    return Text(fmt.truncate(s.host or "", ctx.width))
 
 
 def _state(s: ProcessStatus, ctx: CellContext) -> Text:
@@ -136,6 +153,7 @@ def _reason(s: ProcessStatus, ctx: CellContext) -> Text:
 
 
 COLUMNS: Final[tuple[Column, ...]] = (
+    Column("host", "HOST", HOST_MIN, 0, ("host",), _host, lambda s: s.host or ""),
     Column("name", "NAME", NAME_MIN, 0, ("name",), _name, lambda s: s.name),
     Column("state", "STATE", 8, 0, ("state",), _state, lambda s: STATE_RANK[s.state]),
     Column("pid", "PID", 7, 3, ("pid",), _pid, lambda s: _none_last(s.pid), "right"),
@@ -170,18 +188,20 @@ class Layout:
         return self.widths[self.keys.index(key)]
 
 
-def plan_layout(available: int, names: Iterable[str]) -> Layout:
+def plan_layout(available: int, names: Iterable[str], hosts: Sequence[str] = ()) -> Layout:
     """Which columns fit in `available` cells: by priority, kept in display order; the reason takes the rest.
 
     The name column is as wide as the longest name (within NAME_MIN..NAME_MAX, plus room for a mark);
-    when even the essential columns do not fit, the name is truncated rather than a column lost.
+    when even the essential columns do not fit, the name is truncated rather than a column lost. The
+    HOST column is shown when there are several `hosts` (a fleet), as wide as the longest.
     """
     pad = 2 * CELL_PADDING
     longest = max((len(n) for n in names), default=0) + 2  # room for a mark: "● web"
     name_width = max(NAME_MIN, min(NAME_MAX, longest))
     widths = {c.key: c.width for c in COLUMNS}
     widths["name"] = name_width
-    chosen = {c.key for c in COLUMNS if c.priority == 0}
+    widths["host"] = max(HOST_MIN, min(HOST_MAX, max((len(h) for h in hosts), default=0)))
+    chosen = {c.key for c in COLUMNS if c.priority == 0 and (c.key != "host" or len(hosts) > 1)}
     used = sum(widths[k] + pad for k in chosen)
     if used > available:
         widths["name"] = max(4, name_width - (used - available))
