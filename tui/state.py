@@ -46,6 +46,8 @@ FIRST_FLUSH_DELAY: Final = 0.01
 RECONNECT_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 5.0)
 FOLLOW_GROUP: Final = "core-events"
 LINKS_GROUP: Final = "fleet-links"
+HOST_STRIDE: Final = 1 << 40
+"""Positions of each fleet host's processes start this far apart, so the rows group by host."""
 
 
 class StatusStore:
@@ -57,7 +59,8 @@ class StatusStore:
         self.mode = mode
         self.statuses: dict[str, ProcessStatus] = {}
         self.order: dict[str, int] = {}
-        """Name -> position in the core's order (declaration order, newcomers last)."""
+        """Name -> position in the core's order (declaration order, newcomers last; over a fleet, grouped
+        by host in the fleet's order, whichever daemon answered first)."""
         self.retrying: set[str] = set()
         """The processes in `retrying`: their countdowns tick."""
         self.info: SupervisorInfo | None = None
@@ -121,6 +124,7 @@ class StatusStore:
         self._app.run_worker(self._follow(), name="follow-core", group=FOLLOW_GROUP, exclusive=True,
                              exit_on_error=False)
         if isinstance(self.controller, Fleet):
+            self.set_links(self.controller.links())
             self._app.run_worker(self._follow_links(self.controller), name="follow-links", group=LINKS_GROUP,
                                  exclusive=True, exit_on_error=False)
 
@@ -197,6 +201,12 @@ class StatusStore:
         events, self._pending = self._pending, {}
         self.apply(events.values())
 
+    def _position(self, status: ProcessStatus) -> int:
+        position = next(self._positions)
+        if status.host is not None and status.host in (hosts := self.hosts):
+            position += HOST_STRIDE * hosts.index(status.host)
+        return position
+
     def apply(self, events: Iterable[ProcessEvent]) -> None:
         """Record coalesced events and announce the names that changed."""
         changed: set[str] = set()
@@ -213,7 +223,7 @@ class StatusStore:
                     changed.add(name)
                 continue
             if old is None:
-                self.order[name] = next(self._positions)
+                self.order[name] = self._position(event)
             self.statuses[name] = event
             self._counts[event.state] += 1
             if event.state is ProcessState.RETRYING:
