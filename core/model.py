@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
@@ -240,9 +240,12 @@ class ProcessStatus:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProcessStatus:
+    def from_dict(cls, data: Mapping[str, Any], *, host: str | None = None) -> ProcessStatus:
+        """The status the API sent; with `host`, as fleet host `host` shows it (named `host/name`): made
+        so at once, because a fleet dashboard does this for every status of every daemon it follows."""
+        host = host if host is not None else data.get("host")
         return cls(
-            name=data["name"],
+            name=data["name"] if host is None or "host" in data else fleet_name(host, data["name"]),
             state=ProcessState(data["state"]),
             reason=data.get("reason", ""),
             pid=data.get("pid"),
@@ -257,8 +260,21 @@ class ProcessStatus:
             memory_rss=data.get("memory_rss"),
             scope=Scope(data.get("scope", "project")),
             command=tuple(data.get("command") or ()),
-            host=data.get("host"),
+            host=host,
         )
+
+    def on_host(self, host: str) -> ProcessStatus:
+        """This status as fleet host `host` shows it: named `host/name`, carrying its host."""
+        return replace(self, name=fleet_name(host, self.name), host=host)
+
+
+FLEET_SEPARATOR: Final = "/"
+
+
+def fleet_name(host: str, name: str) -> str:
+    """`web1/api`: how a fleet names process `name` of its daemon labelled `host` (SPEC §12). Labels never
+    contain the separator and process names never do, so the split is unambiguous."""
+    return f"{host}{FLEET_SEPARATOR}{name}"
 
 
 @dataclass(frozen=True, slots=True)

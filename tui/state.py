@@ -11,7 +11,7 @@ In attached mode a lost daemon (`DaemonUnavailable`, or the event stream ending)
 (`lost`, published on `connection_changed`): the worker waits with a growing backoff, subscribes again,
 and resyncs from a fresh snapshot, in which processes that went away meanwhile are dropped.
 
-Over a fleet (the core is a `Fleet`: several daemons, processes named `HOST/NAME`) the fleet reconnects
+In fleet mode (the core is a `Fleet`: several daemons, processes named `HOST/NAME`) the fleet reconnects
 each daemon itself and its stream never ends; a second worker follows its `links` (published on
 `connection_changed`). The processes of a daemon that is not up stay as last seen, and `greyed` says
 so: when a daemon goes or comes back, the names of its processes are published on `changed`, so the
@@ -123,10 +123,18 @@ class StatusStore:
         """Start following the core (again): one worker at a time."""
         self._app.run_worker(self._follow(), name="follow-core", group=FOLLOW_GROUP, exclusive=True,
                              exit_on_error=False)
-        if isinstance(self.controller, Fleet):
-            self.set_links(self.controller.links())
-            self._app.run_worker(self._follow_links(self.controller), name="follow-links", group=LINKS_GROUP,
+        if self.mode == "fleet":
+            fleet = self.fleet
+            self.set_links(fleet.links())
+            self._app.run_worker(self._follow_links(fleet), name="follow-links", group=LINKS_GROUP,
                                  exclusive=True, exit_on_error=False)
+
+    @property
+    def fleet(self) -> Fleet:
+        """The core as a `Fleet` (fleet mode only)."""
+        if not isinstance(self.controller, Fleet):
+            raise TypeError(f"fleet mode needs a Fleet controller, not {type(self.controller).__name__}")
+        return self.controller
 
     async def _follow_links(self, fleet: Fleet) -> None:
         async with fleet.watch_links() as updates:

@@ -38,6 +38,7 @@ from ..config.fleet import FleetDaemon, read_token
 from ..controller import Fleet
 from ..errors import ActionRefused, ApiError, DaemonUnavailable, NoSuchProcess, PmtopError, UsageError
 from ..model import (
+    FLEET_SEPARATOR,
     HostLink,
     LinkState,
     ProcessEvent,
@@ -46,6 +47,7 @@ from ..model import (
     ProcessStatus,
     RunRecord,
     SupervisorInfo,
+    fleet_name,
 )
 from ..version import __version__
 from .client import HttpController
@@ -53,16 +55,10 @@ from .client import HttpController
 log = logging.getLogger("pmtop.fleet")
 T = TypeVar("T")
 
-SEPARATOR: Final = "/"
 RECONNECT_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 5.0)
 """Between attempts to reach a lost daemon (the last repeats), as the dashboard does for one daemon."""
 REFUSED_DELAYS: Final = (2.0, 5.0, 10.0)
 """Between attempts at a daemon that refuses us: a token file fixed by hand is picked up soon enough."""
-
-
-def qualified(host: str, name: str) -> str:
-    """`web1/api`: how a fleet names process `name` of the daemon labelled `host`."""
-    return f"{host}{SEPARATOR}{name}"
 
 
 class _Member:
@@ -96,16 +92,17 @@ class _Member:
         return self._client
 
     def status(self, status: ProcessStatus) -> ProcessStatus:
-        return dataclasses.replace(status, name=qualified(self.label, status.name), host=self.label)
+        return status.on_host(self.label)
 
     def remember(self, status: ProcessStatus) -> ProcessStatus:
-        mine = self.status(status)
-        self.known[status.name] = mine
-        return mine
+        """`status` (already named as the fleet shows it) as the newest of its process."""
+        self.known[status.local_name] = status
+        return status
 
     def forget(self, name: str) -> ProcessRemoved:
+        """Process `name` (this daemon's own name for it) went away."""
         self.known.pop(name, None)
-        return ProcessRemoved(qualified(self.label, name))
+        return ProcessRemoved(fleet_name(self.label, name))
 
     async def aclose(self) -> None:
         clients = [*self._retired, *([self._client] if self._client is not None else [])]
@@ -145,8 +142,8 @@ class FleetController:
     def __init__(self, daemons: Sequence[FleetDaemon], *, timeout: float = 10.0,
                  environ: Mapping[str, str] | None = None, source: str | None = None) -> None:
         labels = [d.label for d in daemons]
-        if len(set(labels)) != len(labels) or any(SEPARATOR in label for label in labels):
-            raise ValueError(f"fleet labels must be unique and hold no {SEPARATOR!r}: {labels}")
+        if len(set(labels)) != len(labels) or any(FLEET_SEPARATOR in label for label in labels):
+            raise ValueError(f"fleet labels must be unique and hold no {FLEET_SEPARATOR!r}: {labels}")
         self._members = {d.label: _Member(d, timeout=timeout, environ=environ) for d in daemons}
         self._source = source
         self._started_at = time.time()
@@ -197,7 +194,7 @@ class FleetController:
     # -- routing -------------------------------------------------------------------------------------
 
     def _route(self, name: str) -> tuple[_Member, str]:
-        host, separator, local = name.partition(SEPARATOR)
+        host, separator, local = name.partition(FLEET_SEPARATOR)
         member = self._members.get(host) if separator else None
         if member is None or not local:
             raise NoSuchProcess(name)
@@ -231,7 +228,7 @@ class FleetController:
 
         async def ask(member: _Member) -> list[ProcessStatus]:
             try:
-                return [member.status(s) for s in await member.client().processes(facts=facts)]
+                return await member.client().processes(facts=facts, host=member.label)
             except PmtopError:
                 return []
 
@@ -288,11 +285,11 @@ class FleetController:
     async def add(self, spec: ProcessSpec, *, start: bool = True) -> ProcessStatus:
         """`spec` named `HOST/NAME` goes to HOST's daemon as NAME (a bare name: the only daemon's)."""
         name = spec.name
-        if SEPARATOR not in name:
+        if FLEET_SEPARATOR not in name:
             if len(self._members) != 1:
                 hosts = ", ".join(self._members)
                 raise ActionRefused(f"name the daemon to add {name!r} to: HOST/{name} (HOST one of {hosts})")
-            name = qualified(next(iter(self._members)), name)
+            name = fleet_name(next(iter(self._members)), name)
         member, local = self._route(name)
         return member.status(await member.client().add(dataclasses.replace(spec, name=local), start=start))
 
@@ -339,10 +336,10 @@ class FleetController:
         while True:
             try:
                 client = member.client()
-                async with client.subscribe(facts=facts) as events:
+                async with client.subscribe(facts=facts, host=member.label) as events:
                     info = await client.info()
-                    snapshot = await client.processes()
-                    fresh = {status.name for status in snapshot}
+                    snapshot = await client.processes(host=member.label)
+                    fresh = {status.local_name for status in snapshot}
                     for gone in heard - fresh:
                         mailbox.put(member.forget(gone))
                     heard = fresh
@@ -350,12 +347,13 @@ class FleetController:
                         mailbox.put(member.remember(status))
                     self._set_link(member, state=LinkState.UP, detail="", attempt=0, info=info)
                     attempt = 0
-                    async for event in events:
+                    skip = len(member.label) + 1
+                    async for event in events:  # named as the fleet shows them (`host/name`)
                         if isinstance(event, ProcessRemoved):
-                            heard.discard(event.name)
-                            mailbox.put(member.forget(event.name))
+                            heard.discard(event.name[skip:])
+                            mailbox.put(member.forget(event.name[skip:]))
                         else:
-                            heard.add(event.name)
+                            heard.add(event.local_name)
                             mailbox.put(member.remember(event))
                 raise DaemonUnavailable(f"the pmtop daemon at {member.daemon.url} ended its event stream")
             except asyncio.CancelledError:

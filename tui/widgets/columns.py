@@ -13,7 +13,7 @@ greyed: every cell in the muted colour, in italics, whatever its own colour was.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from rich.style import Style
@@ -179,13 +179,17 @@ class Layout:
 
     columns: tuple[Column, ...]
     widths: tuple[int, ...]
+    keys: tuple[str, ...] = field(init=False, compare=False)
+    _width: dict[str, int] = field(init=False, compare=False, repr=False)
+    """Key -> width: asked for every cell rendered, so made once."""
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(c.key for c in self.columns)
+    def __post_init__(self) -> None:
+        keys = tuple(c.key for c in self.columns)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "_width", dict(zip(keys, self.widths, strict=True)))
 
     def width_of(self, key: str) -> int:
-        return self.widths[self.keys.index(key)]
+        return self._width[key]
 
 
 def plan_layout(available: int, names: Iterable[str], hosts: Sequence[str] = ()) -> Layout:
