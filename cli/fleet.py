@@ -68,8 +68,9 @@ def ask_all(daemons: Sequence[FleetDaemon], ask: Callable[[Client], T],
 
 
 def the_fleet() -> tuple[FleetDaemon, ...]:
-    """Every daemon of fleet.toml (`UsageError` when it has none; `ConfigError` when it is wrong)."""
-    return choose(load_fleet())
+    """Every daemon of fleet.toml (`UsageError` when it has none; `ConfigError` when it is wrong),
+    from the state folder's copy while the file is unchanged (no TOML to parse on `ps`'s budget)."""
+    return choose(load_fleet(cached=True))
 
 
 def link_state(result: object) -> str:

@@ -20,13 +20,16 @@ Each daemon has a label, the word in the dashboard's HOST column and `pmtop ps -
 else the URL's host, else (when several daemons share a host) `host:port`. Labels never contain `/`,
 so `label/process` names a process of the fleet unambiguously.
 
-Cheap to import (standard library, values, lines): `pmtop ps --fleet` loads it on a 100 ms budget.
+Cheap (the standard library; the rules' helpers only when a file is read): `pmtop ps --fleet` loads it
+on `pmtop ps`'s 100 ms budget. For the same reason the client commands keep what they last read in
+`<state>/fleet.json` and use it while fleet.toml is unchanged (same inode, size, mtime and ctime), so
+that they parse TOML only after an edit; the dashboard always reads the file itself.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,8 +48,6 @@ from ..locations import (
 from ..locations import (
     read_token as read_instance_token,
 )
-from ..values import check_keys, show, want_str, want_table
-from .lines import find_line, item_line, syntax_error_position
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `pmtop ps` ~4 ms)
@@ -54,6 +55,8 @@ if TYPE_CHECKING:  # (not `typing.TYPE_CHECKING`: importing typing alone costs `
     from typing import Any, Final
 
 FLEET_FILENAME: Final = "fleet.toml"
+CACHE_FILENAME: Final = "fleet.json"
+"""In the state folder: fleet.toml as last read, for the client commands."""
 DAEMON_KEYS: Final = ("url", "token_file", "name")
 URL_RULE: Final = "http://HOST:PORT, e.g. http://10.0.0.5:19881"
 
@@ -116,6 +119,11 @@ def fleet_path(environ: Mapping[str, str] | None = None) -> Path:
 
 # ------------------------------------------------------------------------------------------- URLs
 
+def _quoted(text: str) -> str:
+    """A URL as the user wrote it, quoted (as `values.show` quotes a string; this path cannot import it)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def parse_url(text: str) -> FleetDaemon:
     """A daemon at `http://HOST:PORT` (a trailing `/` allowed); `ValueError` saying what is wrong."""
     if not isinstance(text, str) or not text.strip():
@@ -125,34 +133,57 @@ def parse_url(text: str) -> FleetDaemon:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"invalid URL {show(raw)} ({exc}); use {URL_RULE}") from None
+        raise ValueError(f"invalid URL {_quoted(raw)} ({exc}); use {URL_RULE}") from None
     if parts.scheme.lower() != "http":
         why = ("pmtop's API speaks plain HTTP: reach a remote daemon through a TLS proxy that forwards to it, "
                "or an SSH tunnel") if parts.scheme.lower() == "https" else f"use {URL_RULE}"
-        raise ValueError(f"{show(raw)} is not an http:// URL ({why})")
+        raise ValueError(f"{_quoted(raw)} is not an http:// URL ({why})")
     host = parts.hostname
     if not host:
-        raise ValueError(f"{show(raw)} names no host; use {URL_RULE}")
+        raise ValueError(f"{_quoted(raw)} names no host; use {URL_RULE}")
     if port is None:
-        raise ValueError(f"{show(raw)} names no port (pmtop's default is 19881: http://{parts.netloc}:19881)")
+        raise ValueError(f"{_quoted(raw)} names no port (pmtop's default is 19881: http://{parts.netloc}:19881)")
     if not 1 <= port <= 65535:
-        raise ValueError(f"{show(raw)}: the port must be from 1 to 65535")
+        raise ValueError(f"{_quoted(raw)}: the port must be from 1 to 65535")
     if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{show(raw)}: no user or password in the URL (the token comes from token_file)")
+        raise ValueError(f"{_quoted(raw)}: no user or password in the URL (the token comes from token_file)")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{show(raw)}: a daemon's URL has no path or query; use {URL_RULE}")
+        raise ValueError(f"{_quoted(raw)}: a daemon's URL has no path or query; use {URL_RULE}")
     return FleetDaemon(endpoint_url(host, port), host, port)
 
 
 # ---------------------------------------------------------------------------------------- loading
 
-def load_fleet(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Fleet:
-    """Read and check `fleet.toml` (default: the user config folder's); `ConfigError` on the first problem."""
+def load_fleet(path: Path | None = None, environ: Mapping[str, str] | None = None, *, cached: bool = False) -> Fleet:
+    """Read and check `fleet.toml` (default: the user config folder's); `ConfigError` on the first problem.
+
+    With `cached` (the client commands), what was read last is used while the file is unchanged."""
     path = fleet_path(environ) if path is None else path
     try:
-        data = path.read_bytes()
+        info = path.stat()
     except FileNotFoundError:
         return Fleet(path, exists=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot read ({exc.strerror or exc})", file=str(path)) from None
+    key = [str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+    cache = state_base(environ) / CACHE_FILENAME
+    if cached:
+        fleet = _from_cache(cache, key, path)
+        if fleet is not None:
+            return fleet
+    fleet = _read(path)
+    if cached:
+        _to_cache(cache, key, fleet)
+    return fleet
+
+
+def _read(path: Path) -> Fleet:
+    import tomllib
+
+    from .lines import find_line, item_line, syntax_error_position
+
+    try:
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read ({exc.strerror or exc})", file=str(path)) from None
     try:
@@ -177,6 +208,32 @@ def load_fleet(path: Path | None = None, environ: Mapping[str, str] | None = Non
         raise ConfigError(str(exc), file=str(path), key_path="fleet.daemons") from None
 
 
+def _from_cache(cache: Path, key: list[Any], path: Path) -> Fleet | None:
+    """The fleet as last read, if `key` says fleet.toml has not changed since; None otherwise."""
+    try:
+        data = json.loads(cache.read_bytes())
+        if data.get("key") != key:
+            return None
+        return Fleet(path, [FleetDaemon(d["url"], d["host"], int(d["port"]), name=d["name"], label=d["label"],
+                                        token_file=Path(d["token_file"]) if d["token_file"] else None)
+                            for d in data["daemons"]])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _to_cache(cache: Path, key: list[Any], fleet: Fleet) -> None:
+    """Best effort: without a cache the next command reads fleet.toml again, nothing worse."""
+    from ..errors import PmtopError
+    from ..files import write_atomic
+
+    daemons = [{"url": d.url, "host": d.host, "port": d.port, "name": d.name, "label": d.label,
+                "token_file": str(d.token_file) if d.token_file else None} for d in fleet.daemons]
+    try:
+        write_atomic(cache, json.dumps({"key": key, "daemons": daemons}).encode())
+    except (OSError, PmtopError):
+        pass
+
+
 class _AtItem(Exception):
     """A problem in one element of `daemons`: placed by its index (TOML has no key path for it)."""
 
@@ -189,6 +246,8 @@ class _AtItem(Exception):
 
 
 def _daemons(document: Mapping[str, Any], folder: Path) -> list[FleetDaemon]:
+    from ..values import check_keys, show, want_table
+
     check_keys(document, (), ("fleet",))
     fleet = want_table(document.get("fleet", {}), ("fleet",))
     check_keys(fleet, ("fleet",), ("daemons",))
@@ -213,6 +272,8 @@ def _daemons(document: Mapping[str, Any], folder: Path) -> list[FleetDaemon]:
 
 
 def _daemon(index: int, item: object, folder: Path) -> FleetDaemon:
+    from ..values import check_keys, show, want_str, want_table
+
     where = ("fleet", "daemons", str(index))
     try:
         table = want_table(item, where)

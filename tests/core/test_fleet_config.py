@@ -151,3 +151,28 @@ def test_item_line_counts_elements_past_strings_and_comments(index: int, key: st
         ]
         """)
     assert item_line(text, ("fleet", "daemons"), index, key) == line
+
+
+def test_the_client_commands_copy_is_used_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
+    env = {"PMTOP_HOME": str(tmp_path / "home")}
+    path = fleet_path(env)
+    path.parent.mkdir(parents=True)
+    path.write_text('[fleet]\ndaemons = [{ url = "http://a:1", name = "one", token_file = "t" }]\n')
+    first = load_fleet(environ=env, cached=True)
+    cache = tmp_path / "home" / "state" / "fleet.json"
+    assert cache.stat().st_mode & 0o777 == 0o600
+    again = load_fleet(environ=env, cached=True)
+    assert again.daemons == first.daemons and again.daemons[0].token_file == path.parent / "t"
+    data = json.loads(cache.read_text())
+    data["daemons"][0]["label"] = "from-the-copy"
+    cache.write_text(json.dumps(data))
+    assert load_fleet(environ=env, cached=True).daemons[0].label == "from-the-copy", "the copy is what was used"
+    assert load_fleet(environ=env).daemons[0].label == "one", "the dashboard reads the file itself"
+    path.write_text('[fleet]\ndaemons = [{ url = "http://a:1", name = "two" }]\n')  # an edit: read again
+    assert load_fleet(environ=env, cached=True).daemons[0].label == "two"
+    path.write_text('[fleet]\ndaemons = [{ url = "http://a" }]\n')
+    with pytest.raises(ConfigError, match="names no port"):  # a broken file is never served from the copy
+        load_fleet(environ=env, cached=True)
+    cache.write_text("garbage")
+    path.write_text('[fleet]\ndaemons = [{ url = "http://a:1", name = "three" }]\n')
+    assert load_fleet(environ=env, cached=True).daemons[0].label == "three"

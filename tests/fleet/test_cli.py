@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.cli.conftest import clean_env, run_pmtop
+from tests.cli.conftest import PMTOP, clean_env, run_pmtop
 from tests.fleet.conftest import Fleet
 
 
@@ -98,3 +98,22 @@ def test_a_missing_or_broken_fleet_toml_is_one_line_and_exit_2(fleet: Fleet, tmp
     for args in (["--attach", "http://127.0.0.1"], ["--fleet"]):  # the dashboard refuses it before drawing
         done = pmtop(fleet, *args, cwd=tmp_path)
         assert done.returncode == 2 and done.stderr.startswith(f"Error: {path}:3:"), done.stderr
+
+
+def test_ps_fleet_stays_light(fleet: Fleet, tmp_path: Path) -> None:
+    """No Textual, httpx, aiohttp or Rich on `ps --fleet`'s path; and once fleet.toml has been read, no TOML
+    parser and no config rules either (the state folder keeps a copy while the file is unchanged)."""
+    fleet.write_fleet_toml()
+    env = clean_env(fleet.config_dir.parent)
+
+    def imported() -> set[str]:
+        done = subprocess.run([*PMTOP[:1], "-X", "importtime", *PMTOP[1:], "ps", "--fleet"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+
+    first = imported()
+    assert not {m.split(".")[0] for m in first} & {"textual", "httpx", "aiohttp", "rich"}
+    again = imported()
+    assert not again & {"tomllib", "pmtop.core.values", "pmtop.core.config.loader", "typing"}, \
+        again & {"tomllib", "pmtop.core.values", "pmtop.core.config.loader", "typing"}

@@ -4,6 +4,7 @@ and restarted while the others keep working, a wrong token refused (and healed b
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -92,11 +93,17 @@ async def test_one_stream_names_by_host_and_routes_every_action(fleet: Fleet) ->
             await ctl.start("alpha/api")
             assert fleet["alpha"].daemon.processes()["api"]["state"] == "running"
 
-            added = await ctl.add(ProcessSpec("gamma/cron", ("sleep", "600"), cwd="/"), start=True)
+            code = "import time; print('hello from gamma', flush=True); time.sleep(600)"
+            added = await ctl.add(ProcessSpec("gamma/cron", (sys.executable, "-c", code), cwd="/"), start=True)
             assert (added.name, added.host) == ("gamma/cron", "gamma")
             assert "cron" in fleet["gamma"].daemon.processes() and "cron" not in fleet["alpha"].daemon.processes()
             await seen.until(events, running("gamma/cron"), "the added process, through the stream")
             assert (await ctl.spec("gamma/cron")).name == "cron", "a spec is its own daemon's"
+            async with ctl.follow("gamma/cron", lines=10) as lines:
+                async with asyncio.timeout(DEFAULT_TIMEOUT):
+                    assert await anext(lines) == "hello from gamma", "its output, from gamma's daemon"
+            assert await ctl.logs("gamma/cron") == ["hello from gamma"]
+            assert await ctl.history("gamma/cron") == []
             await ctl.remove("gamma/cron")
             await seen.until(events, lambda s: "gamma/cron" not in s, "its removal, through the stream")
 
