@@ -1,7 +1,8 @@
-"""Client-side figures: `pmtop ps` as a whole process, `GET /processes` at 1,000 processes, and the
-latency of a status event on `/events`. Prints figures; asserts nothing.
+"""Client-side figures: `pmtop ps` as a whole process, `GET /processes` at 1,000 processes, the
+latency of a status event on `/events`, and `pmtop ps --fleet` over three daemons. Prints figures;
+asserts nothing.
 
-    python bench/bench_cli.py
+    python bench/bench_cli.py [--only ps,list,fleet]
 
 Each daemon is a real `pmtop --headless --port auto` subprocess with PMTOP_HOME in a temporary folder,
 running `sleep` children; everything is stopped (SIGTERM, then SIGKILL by PID) and removed at the end.
@@ -9,6 +10,7 @@ running `sleep` children; everything is stopped (SIGTERM, then SIGKILL by PID) a
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -20,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from pmtop.core.api.sync_client import Client
@@ -44,15 +46,16 @@ def config(count: int) -> str:
 
 
 @contextmanager
-def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int, str]]:
+def daemon(root: Path, count: int, tag: str = "") -> Iterator[tuple[Path, dict[str, str], int, str]]:
     """A daemon running `count` sleeps; yields (its folder, the environment to reach it, its port, its
     token, read from the instance's token file as every client does)."""
-    folder = root / f"project-{count}"
+    tag = tag or str(count)
+    folder = root / f"project-{tag}"
     folder.mkdir()
     (folder / "pmtop.toml").write_text(config(count))
     env = {k: v for k, v in os.environ.items() if k not in ("PMTOP_CONFIG", "PMTOP_TOKEN")}
-    env["PMTOP_HOME"] = str(root / f"home-{count}")
-    log = open(root / f"daemon-{count}.log", "wb")
+    env["PMTOP_HOME"] = str(root / f"home-{tag}")
+    log = open(root / f"daemon-{tag}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "pmtop.cli.main", "--headless", "--port", "auto"], cwd=folder,
                             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -61,7 +64,7 @@ def daemon(root: Path, count: int) -> Iterator[tuple[Path, dict[str, str], int, 
         port, token = 0, ""
         while True:  # a process we cannot await: poll with a deadline
             if proc.poll() is not None:
-                raise SystemExit(f"the daemon exited: {(root / f'daemon-{count}.log').read_text()}")
+                raise SystemExit(f"the daemon exited: {(root / f'daemon-{tag}.log').read_text()}")
             try:
                 info = json.loads(info_path.read_text())
                 if info["pid"] == proc.pid:
@@ -159,15 +162,42 @@ def bench_events(port: int, token: str, count: int) -> None:
     print(f"SSE latency, action -> event     {median_ms(times)}   ({EVENTS} stop/start rounds, {count} processes)")
 
 
+def bench_ps_fleet(root: Path, counts: tuple[int, ...]) -> None:
+    """`pmtop ps --fleet` over one daemon per count (each in its own PMTOP_HOME), as a whole process."""
+    with ExitStack() as stack:
+        daemons = [stack.enter_context(daemon(root, count, f"fleet-{sum(counts)}-{i}")) for i, count in enumerate(counts)]
+        home = root / f"fleet-user-{len(counts)}-{sum(counts)}"
+        (home / "config").mkdir(parents=True)
+        lines = ["[fleet]", "daemons = ["]
+        for i, (_, env, port, _) in enumerate(daemons):
+            token = Path(env["PMTOP_HOME"]) / "state" / "default" / "token"
+            lines.append(f'  {{ url = "http://127.0.0.1:{port}", token_file = "{token}", name = "host{i}" }},')
+        (home / "config" / "fleet.toml").write_text("\n".join([*lines, "]"]) + "\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("PMTOP_CONFIG", "PMTOP_TOKEN")}
+        env["PMTOP_HOME"] = str(home)
+        times = wall([*pmtop_command(), "ps", "--fleet"], home, env)
+        shape = " + ".join(map(str, counts))
+        print(f"pmtop ps --fleet ({len(counts)} daemons, {shape} processes) {median_ms(times)}   target < 100 ms")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="ps,list,fleet", help="some of ps,list,fleet (default: all)")
+    only = parser.parse_args().only.split(",")
     root = Path(tempfile.mkdtemp(prefix="pmtop-bench-cli-"))
     try:
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of {RUNS} runs")
-        with daemon(root, 200) as (folder, env, port, token):
-            bench_ps(folder, env)
-            bench_events(port, token, 200)
-        with daemon(root, 1000) as (_, _, port, token):
-            bench_list(port, token)
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+              f"medians of {RUNS} runs")
+        if "ps" in only:
+            with daemon(root, 200) as (folder, env, port, token):
+                bench_ps(folder, env)
+                bench_events(port, token, 200)
+        if "list" in only:
+            with daemon(root, 1000) as (_, _, port, token):
+                bench_list(port, token)
+        if "fleet" in only:
+            bench_ps_fleet(root, (67, 67, 66))
+            bench_ps_fleet(root, (200, 200, 200))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

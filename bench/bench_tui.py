@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of the dashboard, run in a real pseudo-terminal as a person would see it.
 
-    python bench/bench_tui.py [--quick] [--size 250x70] [--json FILE]
+    python bench/bench_tui.py [--quick] [--size 250x70] [--json FILE] [--only cpu,latency,fleet]
 
 Run it with the interpreter pmtop is installed into (e.g. /work/venv/bin/python). It prints the figures
 next to their targets, then a Markdown block for the README.
@@ -18,6 +18,13 @@ next to their targets, then a Markdown block for the README.
    child reports when the core published `stopped` (CLOCK_MONOTONIC is shared between processes), which
    splits the figure into the process's own stop (key -> core event) and the dashboard's part (core
    event -> on screen). Target: the dashboard's part under 100 ms.
+3. The fleet: CPU with 3 daemons x 300 processes whose facts change every second, the dashboard over
+   a real `FleetController` (`pmtop --attach URL URL URL`), so the figure includes what a fleet
+   costs on top of figure 1: three HTTP event streams parsed (httpx, JSON), statuses renamed
+   `HOST/NAME`, merged, a HOST column. The daemons are stand-ins in another process (aiohttp, the
+   API's `/status`, `/processes` and `/events` with pmtop's own event framing), sending 300 new
+   statuses each per second, as the facts sampler does: 900 real processes would measure the machine,
+   not the dashboard. Their CPU is not counted. Target: under 10 % of one core.
 
 Safety: every process the bench starts runs under a throwaway PMTOP_HOME; the dashboard child and its
 descendants are killed by PID in `finally` (psutil, create-time checked), also on Ctrl-C.
@@ -52,6 +59,7 @@ from typing import Any
 import psutil
 
 N_PROCESSES = 1000
+FLEET_HOSTS, FLEET_EACH = 3, 300
 TARGET_CPU_PCT = 10.0
 TARGET_UI_LATENCY_MS = 100.0
 READY_TIMEOUT = 60.0
@@ -165,6 +173,107 @@ async def child_cpu() -> None:
     watcher.cancel()
 
 
+async def child_fleet_cpu() -> None:
+    """The dashboard over stand-in daemons at $PMTOP_BENCH_URLS, through a real FleetController."""
+    from pmtop.core.api.fleet import FleetController
+    from pmtop.core.config.fleet import choose, load_fleet
+    from pmtop.tui.app import PmtopApp
+
+    daemons = choose(load_fleet(), os.environ["PMTOP_BENCH_URLS"].split())
+    total = FLEET_HOSTS * FLEET_EACH
+    async with FleetController(daemons) as ctl:
+        app = PmtopApp(ctl, mode="fleet")
+
+        def shown() -> int:
+            try:
+                return app.main.table.row_count
+            except Exception:  # not composed yet
+                return 0
+
+        async def watch() -> None:
+            while shown() != total:
+                await asyncio.sleep(0.05)
+            report("ready")
+
+        watcher = asyncio.create_task(watch())
+        await app.run_async()
+        watcher.cancel()
+
+
+async def serve_fleet(hosts: int, each: int) -> None:
+    """Stand-in daemons for figure 3: one aiohttp server per host on a free loopback port; prints the
+    URLs, then ticks (a new status for each process, once a second) while told `changing` on stdin."""
+    from aiohttp import web
+
+    from pmtop.core.api.protocol import HEARTBEAT_HEADER, format_event
+    from pmtop.core.model import Health, ProcessState, ProcessStatus
+
+    now = time.time()
+    changing = asyncio.Event()
+    streams: list[set[web.StreamResponse]] = [set() for _ in range(hosts)]
+    statuses = [[ProcessStatus(name=f"svc-{i:03d}", state=ProcessState.RUNNING, reason="running", pid=100_000 + i,
+                               ports=(20_000 + i,), health=Health.HEALTHY, started_at=now - random.uniform(10, 90_000),
+                               cpu_percent=0.0, memory_rss=50_000_000) for i in range(each)] for _ in range(hosts)]
+    # Made in advance, so that the stand-ins spend their CPU sending, not encoding.
+    ticks = [[b"".join(format_event(dataclasses.replace(s, cpu_percent=round(random.uniform(0, 40), 1),
+                                                         memory_rss=random.randint(20_000_000, 900_000_000)).to_dict(),
+                                    "status") for s in host) for _ in range(8)] for host in statuses]
+
+    def app_for(index: int) -> web.Application:
+        async def status(request: web.Request) -> web.Response:
+            return web.json_response({"instance": f"bench-{index}", "pid": os.getpid(), "started_at": now,
+                                      "version": "bench", "host": "127.0.0.1", "port": request.url.port})
+
+        async def processes(request: web.Request) -> web.Response:
+            return web.json_response({"processes": [s.to_dict() for s in statuses[index]]})
+
+        async def events(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", HEARTBEAT_HEADER: "15"})
+            await response.prepare(request)
+            streams[index].add(response)
+            try:
+                while True:
+                    await asyncio.sleep(15)
+                    await response.write(b": keepalive\n\n")
+            finally:
+                streams[index].discard(response)
+
+        app = web.Application()
+        app.router.add_get("/status", status)
+        app.router.add_get("/processes", processes)
+        app.router.add_get("/events", events)
+        return app
+
+    urls = []
+    for index in range(hosts):
+        runner = web.AppRunner(app_for(index), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        urls.append(f"http://127.0.0.1:{port}")
+    print(" ".join(urls), flush=True)
+
+    async def tick() -> None:
+        for n in itertools.count():
+            await asyncio.sleep(1.0)
+            if changing.is_set():
+                for index in range(hosts):
+                    for response in list(streams[index]):
+                        await response.write(ticks[index][n % 8])
+
+    ticker = asyncio.create_task(tick())
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    while line := await reader.readline():
+        if line.strip() == b"changing":
+            changing.set()
+        elif line.strip() == b"still":
+            changing.clear()
+    ticker.cancel()
+
+
 async def child_latency() -> None:
     from pmtop.core.locations import instance_paths
     from pmtop.core.model import ProcessSpec, ProcessStatus
@@ -195,14 +304,15 @@ async def child_latency() -> None:
 class Terminal:
     """A child process on a pty of a given size; its output is drained (and watched) by a thread."""
 
-    def __init__(self, mode: str, size: tuple[int, int], home: Path) -> None:
+    def __init__(self, mode: str, size: tuple[int, int], home: Path, env: dict[str, str] | None = None) -> None:
         cols, rows = size
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.report_r, report_w = os.pipe()
         control_r, self.control_w = os.pipe()
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows),
-               "PMTOP_HOME": str(home), "PMTOP_BENCH_FD": str(report_w), "PMTOP_BENCH_IN": str(control_r)}
+               "PMTOP_HOME": str(home), "PMTOP_BENCH_FD": str(report_w), "PMTOP_BENCH_IN": str(control_r),
+               **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--child", mode], stdin=slave, stdout=slave, stderr=slave, env=env,
             pass_fds=(report_w, control_r), start_new_session=True,
@@ -304,20 +414,54 @@ class Terminal:
 def bench_cpu(size: tuple[int, int], seconds: float, home: Path) -> dict[str, float]:
     term = Terminal("cpu", size, home)
     try:
-        if term.read_report(READY_TIMEOUT) != "ready":
-            raise RuntimeError("unexpected report from the child")
-        figures: dict[str, float] = {}
-        for phase, command in (("changing", "changing"), ("idle", "still")):
-            term.send(command)
-            time.sleep(2.0)  # settle into the phase (a full second of updates, or of quiet)
-            cpu0, wall0 = term.cpu_seconds(), time.monotonic()
-            time.sleep(seconds if phase == "changing" else seconds / 2)
-            cpu1, wall1 = term.cpu_seconds(), time.monotonic()
-            figures[f"cpu_{phase}_pct"] = 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
-        figures["rss_mb"] = term.ps.memory_info().rss / 2**20
-        return figures
+        return measure_cpu(term, term.send, seconds)
     finally:
         term.close()
+
+
+def bench_fleet_cpu(size: tuple[int, int], seconds: float, home: Path) -> dict[str, float]:
+    """Figure 3: stand-in daemons in one child, the fleet dashboard in another (only its CPU counted)."""
+    servers = subprocess.Popen([sys.executable, __file__, "--child", "servers"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert servers.stdout is not None and servers.stdin is not None
+        urls = servers.stdout.readline().strip()
+        if not urls:
+            raise RuntimeError(f"the stand-in daemons did not start ({servers.poll()})")
+
+        def send(command: str) -> None:
+            assert servers.stdin is not None
+            servers.stdin.write(command + "\n")
+            servers.stdin.flush()
+
+        term = Terminal("fleet", size, home, env={"PMTOP_BENCH_URLS": urls, "PMTOP_TOKEN": "bench"})
+        try:
+            return measure_cpu(term, send, seconds)
+        finally:
+            term.close()
+    finally:
+        try:
+            servers.kill()  # by PID: the child we started
+        except OSError:
+            pass
+        servers.wait(timeout=10)
+
+
+def measure_cpu(term: Terminal, send: Any, seconds: float) -> dict[str, float]:
+    """The dashboard's CPU while the statuses change every second, then while nothing changes."""
+    if term.read_report(READY_TIMEOUT) != "ready":
+        raise RuntimeError("unexpected report from the child")
+    figures: dict[str, float] = {}
+    for phase, command in (("changing", "changing"), ("idle", "still")):
+        send(command)
+        time.sleep(2.0)  # settle into the phase (a full second of updates, or of quiet)
+        cpu0, wall0 = term.cpu_seconds(), time.monotonic()
+        time.sleep(seconds if phase == "changing" else seconds / 2)
+        cpu1, wall1 = term.cpu_seconds(), time.monotonic()
+        figures[f"cpu_{phase}_pct"] = 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
+    figures["rss_mb"] = term.ps.memory_info().rss / 2**20
+    figures["load"] = os.getloadavg()[0]
+    return figures
 
 
 def bench_latency(size: tuple[int, int], samples: int, home: Path) -> dict[str, list[float]]:
@@ -358,46 +502,75 @@ def ms(values: list[float], q: float | None = None) -> float:
     return 1000 * data[min(len(data) - 1, int(round(q * (len(data) - 1))))]
 
 
+CHILDREN = {"cpu": child_cpu, "latency": child_latency, "fleet": child_fleet_cpu,
+            "servers": lambda: serve_fleet(FLEET_HOSTS, FLEET_EACH)}
+FIGURES = ("cpu", "latency", "fleet")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 s of CPU, 5 latency samples")
     parser.add_argument("--size", default="250x70", help="terminal COLSxROWS (default 250x70)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--child", choices=["cpu", "latency"], help=argparse.SUPPRESS)
+    parser.add_argument("--only", default=",".join(FIGURES), help=f"some of {','.join(FIGURES)} (default: all)")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        asyncio.run(child_cpu() if args.child == "cpu" else child_latency())
+        asyncio.run(CHILDREN[args.child]())
         return 0
+    only = [f.strip() for f in args.only.split(",") if f.strip()]
+    if not only or set(only) - set(FIGURES):
+        parser.error(f"--only takes some of {','.join(FIGURES)}")
     cols, rows = (int(n) for n in args.size.split("x"))
     seconds, samples = (5.0, 5) if args.quick else (20.0, 20)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    rows_out: list[tuple[str, str, str]] = []
+    figures: dict[str, Any] = {"size": [cols, rows]}
     with tempfile.TemporaryDirectory(prefix="pmtop-bench-tui-") as home:
-        print(f"pmtop dashboard bench: {os.cpu_count()} CPUs, terminal {cols}x{rows}, Python {sys.version.split()[0]}")
-        print(f"[1/2] CPU with {N_PROCESSES} processes changing every second, {seconds:.0f} s ...", flush=True)
-        cpu = bench_cpu((cols, rows), seconds, Path(home))
-        print(f"[2/2] x -> 'stopped' on screen, {samples} samples ...", flush=True)
-        lat = bench_latency((cols, rows), samples, Path(home))
-    rows_out = [
-        ("dashboard CPU, 1,000 processes changing every second", f"{cpu['cpu_changing_pct']:.1f} % of a core",
-         f"< {TARGET_CPU_PCT:g} %"),
-        ("dashboard CPU, 1,000 processes, nothing changing", f"{cpu['cpu_idle_pct']:.1f} % of a core", ""),
-        ("dashboard RSS with 1,000 rows", f"{cpu['rss_mb']:.0f} MB", ""),
-        ("x -> row shows stopped (median, p90)", f"{ms(lat['total']):.0f} ms, {ms(lat['total'], 0.9):.0f} ms", ""),
-        ("  of which the process's own stop (key -> core event)", f"{ms(lat['core']):.0f} ms", ""),
-        ("  of which the dashboard (core event -> on screen)",
-         f"{ms(lat['ui']):.0f} ms, p90 {ms(lat['ui'], 0.9):.0f} ms", f"< {TARGET_UI_LATENCY_MS:g} ms"),
-    ]
+        print(f"pmtop dashboard bench: {os.cpu_count()} CPUs, terminal {cols}x{rows}, Python {sys.version.split()[0]}, "
+              f"load {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
+        if "cpu" in only:
+            print(f"[cpu] CPU with {N_PROCESSES} processes changing every second, {seconds:.0f} s ...", flush=True)
+            cpu = figures["cpu"] = bench_cpu((cols, rows), seconds, Path(home))
+            rows_out += [
+                ("dashboard CPU, 1,000 processes changing every second", f"{cpu['cpu_changing_pct']:.1f} % of a core",
+                 f"< {TARGET_CPU_PCT:g} %"),
+                ("dashboard CPU, 1,000 processes, nothing changing", f"{cpu['cpu_idle_pct']:.1f} % of a core", ""),
+                ("dashboard RSS with 1,000 rows", f"{cpu['rss_mb']:.0f} MB", ""),
+            ]
+        if "latency" in only:
+            print(f"[latency] x -> 'stopped' on screen, {samples} samples ...", flush=True)
+            lat = figures["latency_s"] = bench_latency((cols, rows), samples, Path(home))
+            rows_out += [
+                ("x -> row shows stopped (median, p90)", f"{ms(lat['total']):.0f} ms, {ms(lat['total'], 0.9):.0f} ms", ""),
+                ("  of which the process's own stop (key -> core event)", f"{ms(lat['core']):.0f} ms", ""),
+                ("  of which the dashboard (core event -> on screen)",
+                 f"{ms(lat['ui']):.0f} ms, p90 {ms(lat['ui'], 0.9):.0f} ms", f"< {TARGET_UI_LATENCY_MS:g} ms"),
+            ]
+        if "fleet" in only:
+            total = FLEET_HOSTS * FLEET_EACH
+            print(f"[fleet] CPU with {FLEET_HOSTS} daemons x {FLEET_EACH} processes changing every second, "
+                  f"{seconds:.0f} s ...", flush=True)
+            fleet = figures["fleet"] = bench_fleet_cpu((cols, rows), seconds, Path(home))
+            rows_out += [
+                (f"fleet dashboard CPU, {FLEET_HOSTS} daemons x {FLEET_EACH} processes changing every second",
+                 f"{fleet['cpu_changing_pct']:.1f} % of a core", f"< {TARGET_CPU_PCT:g} %"),
+                (f"fleet dashboard CPU, {total} processes, nothing changing", f"{fleet['cpu_idle_pct']:.1f} % of a core", ""),
+                (f"fleet dashboard RSS with {total} rows", f"{fleet['rss_mb']:.0f} MB", ""),
+            ]
+        load = os.getloadavg()[0]
     width = max(len(r[0]) for r in rows_out)
     print()
     for label, value, target in rows_out:
         print(f"{label.ljust(width)}  {value.ljust(24)}  {target}")
+    print(f"\n(load average at the end: {load:.2f} on {os.cpu_count()} CPUs: a loaded machine makes every figure noisy)")
     print()
     print("Markdown (README):\n")
     print("| dashboard | measured | target |\n| --- | --- | --- |")
     for label, value, target in rows_out:
         print(f"| {label.strip()} | {value} | {target} |")
     if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu, "latency_s": lat, "size": [cols, rows]}, indent=2))
+        args.json.write_text(json.dumps(figures, indent=2))
         print(f"\nfigures written to {args.json}")
     return 0
 

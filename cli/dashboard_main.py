@@ -4,6 +4,9 @@ SPEC §5: when a pmtop daemon of this instance already answers on the port, the 
 it through the HTTP client; otherwise this process becomes the supervisor (lock, port, API and all,
 in Textual's event loop) and the dashboard drives it directly. Quitting a local dashboard either
 stops every process or hands them to a headless daemon, which adopts them.
+
+`pmtop --attach URL...` and `pmtop --fleet` open the dashboard over several daemons at once (SPEC §12):
+a `FleetController` over the daemons that `fleet.toml` lists (or those named), never a supervisor.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from pmtop.core.locations import TOKEN_ENV_VAR, InstancePaths, instance_paths, r
 
 from .daemon_main import config_mismatch_line, detach, load, raise_open_file_limit
 from .locate import read_token_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pmtop.core.config.fleet import FleetDaemon
 
 EARLY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -60,6 +67,40 @@ async def attached(url: str, token: str | None, args: argparse.Namespace) -> int
 
     async with HttpController(url, token=token) as controller:
         await run_app(controller, mode="attached", theme=args.theme, read_only=args.read_only)
+    return 0
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    """`--attach URL...` (those daemons; each listed in fleet.toml keeps its token file and name) or
+    `--fleet` (every daemon of fleet.toml): one dashboard over them all."""
+    from pathlib import Path
+
+    from pmtop.core.config.fleet import choose, load_fleet
+    from pmtop.core.errors import UsageError
+    from pmtop.tui import check_theme
+
+    if args.headless or args.detach or args.web_session:
+        raise UsageError("--attach and --fleet open the dashboard: they do not go with --headless or --detach")
+    if args.attach and args.fleet:
+        raise UsageError("give --attach URL... or --fleet (every daemon of fleet.toml), not both")
+    if args.theme is not None:
+        check_theme(args.theme)
+    fleet = load_fleet()
+    daemons = choose(fleet, args.attach)
+    if args.token_file:  # for the named daemons that fleet.toml does not know
+        read_token_file(args.token_file)
+        known = fleet.by_url()
+        daemons = tuple(d if d.url in known else d.with_token_file(Path(args.token_file).expanduser().absolute())
+                        for d in daemons)
+    return asyncio.run(fleet_dashboard(daemons, args))
+
+
+async def fleet_dashboard(daemons: tuple[FleetDaemon, ...], args: argparse.Namespace) -> int:
+    from pmtop.core.api.fleet import FleetController
+    from pmtop.tui import run_app
+
+    async with FleetController(daemons) as controller:
+        await run_app(controller, mode="fleet", theme=args.theme, read_only=args.read_only)
     return 0
 
 

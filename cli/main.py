@@ -1,6 +1,7 @@
 """`pmtop`: the command line. Parses arguments and hands over to a face.
 
     pmtop                    the dashboard (in-process supervisor, or attached to a running daemon)
+    pmtop --attach URL...    the dashboard over several daemons (tokens from fleet.toml); --fleet: all of it
     pmtop --headless         the supervisor as a daemon with the HTTP API (--detach to background it)
     pmtop ps|start|...       a client of a running daemon's API
     pmtop web                the dashboard in a browser, attached to the daemon (started if need be)
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--standalone", action="store_true",
                         help="watch no partner and restart none (see `pmtop watcher`), for this run")
     parser.add_argument("--theme", metavar="NAME", help="dashboard theme")
+    parser.add_argument("--attach", nargs="+", metavar="URL",
+                        help="one dashboard over these daemons (http://HOST:PORT; tokens from fleet.toml, "
+                             "else --token-file or $PMTOP_TOKEN)")
+    parser.add_argument("--fleet", action="store_true", help="one dashboard over every daemon of fleet.toml")
     parser.add_argument("--version", action="version", version=f"pmtop {__version__}")
     # Internal: a browser session of `pmtop web` only attaches, and ends with the web server.
     parser.add_argument("--web-session", action="store_true", help=argparse.SUPPRESS)
@@ -98,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command is not None:
             return REGISTRY[args.command].run(args)
+        if args.attach or args.fleet:
+            from .dashboard_main import run_fleet
+
+            return run_fleet(args)
         if args.headless:
             from .daemon_main import run_daemon
 

@@ -115,8 +115,12 @@ def table(
 
 
 def process_table(statuses: Iterable[Status], *, colour: bool = False, width: int | None = None,
-                  now: float | None = None) -> str:
+                  now: float | None = None, hosts: bool = False) -> str:
+    """The `pmtop ps` table; with `hosts`, a HOST column first (each status's `host`: `ps --fleet`)."""
     moment = time.time() if now is None else now
+    if hosts:
+        return table(("HOST", *COLUMNS), ([str(s.get("host") or BLANK), *row(s, moment)] for s in statuses),
+                     colours={2: STATE_COLOURS, 5: HEALTH_COLOURS}, colour=colour, width=width)
     return table(COLUMNS, (row(s, moment) for s in statuses), colours={1: STATE_COLOURS, 4: HEALTH_COLOURS},
                  colour=colour, width=width)
 

@@ -1,8 +1,9 @@
 """The one interface through which every face of pmtop drives a supervisor.
 
-`Supervisor` implements it in-process; the HTTP client implements it over the API. The dashboard, the
-API server and the CLI depend only on this Protocol, so the same screens drive a local core or an
-attached daemon.
+`Supervisor` implements it in-process; the HTTP client implements it over the API; `FleetController`
+(core/api/fleet.py) over several daemons at once, which it also implements `Fleet` for. The dashboard,
+the API server and the CLI depend only on these Protocols, so the same screens drive a local core, an
+attached daemon or a fleet.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from .model import LogLine, ProcessEvent, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
+from .model import HostLink, LogLine, ProcessEvent, ProcessSpec, ProcessStatus, RunRecord, SupervisorInfo
 
 
 @runtime_checkable
@@ -97,4 +98,22 @@ class Controller(Protocol):
         and, when full, coalesced to the latest status per process. With `facts`, live CPU, memory
         and ports arrive too (sampled once a second only while such a subscriber is connected).
         """
+        ...
+
+
+@runtime_checkable
+class Fleet(Controller, Protocol):
+    """A `Controller` over several supervisors (SPEC §12), each reached over its own link.
+
+    Its processes are named `HOST/NAME` (labels never hold a `/`, names never do) and carry their
+    `host`; every action goes to the daemon of its name's host. A lost daemon never ends `subscribe()`:
+    the fleet reconnects to it on its own, and says how each daemon is reached through `links`.
+    """
+
+    def links(self) -> list[HostLink]:
+        """Every daemon of the fleet, in the fleet's order, as reached now."""
+        ...
+
+    def watch_links(self) -> AbstractAsyncContextManager[AsyncIterator[list[HostLink]]]:
+        """`links()` now, then again after each change (coalesced: a slow reader gets the latest)."""
         ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
@@ -319,11 +319,19 @@ class ProcessStatus:
     """Its `watch` is armed: a change to its files restarts it."""
     hook_error: str | None = None
     """The last hook of this process that failed, and how (cleared by the next one that works)."""
+    host: str | None = None
+    """The fleet host that reported it (SPEC §12), whose label then prefixes `name` (`web1/api`);
+    None from a single supervisor, and never on the wire of one daemon's API."""
+
+    @property
+    def local_name(self) -> str:
+        """The name its own supervisor knows it by (`api` of `web1/api`)."""
+        return self.name[len(self.host) + 1:] if self.host is not None else self.name
 
     def to_dict(self) -> dict[str, Any]:
         # Written out (not dataclasses.asdict, which deep-copies): this runs for every process of
         # every `GET /processes` and every event streamed.
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "state": self.state.value,
             "reason": self.reason,
@@ -345,16 +353,24 @@ class ProcessStatus:
             "watching": self.watching,
             "hook_error": self.hook_error,
         }
+        if self.host is not None:
+            data["host"] = self.host
+        return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProcessStatus:
+    def from_dict(cls, data: Mapping[str, Any], *, host: str | None = None) -> ProcessStatus:
+        """The status the API sent; with `host`, as fleet host `host` shows it (named `host/name`): made
+        so at once, because a fleet dashboard does this for every status of every daemon it follows."""
+        host = host if host is not None else data.get("host")
+        relabel = host is not None and "host" not in data
+        group = data.get("group")
         return cls(
-            name=data["name"],
-            state=ProcessState(data["state"]),
+            name=fleet_name(host, data["name"]) if relabel and host is not None else data["name"],
+            state=_STATES.get(data["state"]) or ProcessState(data["state"]),  # (a dict: this runs 1,000 times a second)
             reason=data.get("reason", ""),
             pid=data.get("pid"),
             ports=tuple(data.get("ports") or ()),
-            health=Health(data.get("health", "unknown")),
+            health=_HEALTHS.get(data.get("health", "unknown")) or Health(data["health"]),
             restarts=int(data.get("restarts", 0)),
             consecutive_failures=int(data.get("consecutive_failures", 0)),
             exit_code=data.get("exit_code"),
@@ -362,14 +378,33 @@ class ProcessStatus:
             next_retry_at=data.get("next_retry_at"),
             cpu_percent=data.get("cpu_percent"),
             memory_rss=data.get("memory_rss"),
-            scope=Scope(data.get("scope", "project")),
+            scope=_SCOPES.get(data.get("scope", "project")) or Scope(data["scope"]),
             command=tuple(data.get("command") or ()),
             port=data.get("port"),
             next_run_at=data.get("next_run_at"),
-            group=data.get("group"),
+            group=fleet_name(host, group) if relabel and group is not None else group,
             watching=bool(data.get("watching", False)),
             hook_error=data.get("hook_error"),
+            host=host,
         )
+
+    def on_host(self, host: str) -> ProcessStatus:
+        """This status as fleet host `host` shows it: named `host/name`, carrying its host."""
+        group = fleet_name(host, self.group) if self.group is not None else None
+        return replace(self, name=fleet_name(host, self.name), group=group, host=host)
+
+
+_STATES: Final[dict[object, ProcessState]] = {s.value: s for s in ProcessState}
+_HEALTHS: Final[dict[object, Health]] = {h.value: h for h in Health}
+_SCOPES: Final[dict[object, Scope]] = {s.value: s for s in Scope}
+
+FLEET_SEPARATOR: Final = "/"
+
+
+def fleet_name(host: str, name: str) -> str:
+    """`web1/api`: how a fleet names process `name` of its daemon labelled `host` (SPEC §12). Labels never
+    contain the separator and process names never do, so the split is unambiguous."""
+    return f"{host}{FLEET_SEPARATOR}{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +495,40 @@ class ProcessRemoved:
 
 #: What `Controller.subscribe()` yields.
 ProcessEvent = ProcessStatus | ProcessRemoved
+
+
+class LinkState(StrEnum):
+    """How a fleet reaches one of its daemons (SPEC §12): the dashboard header's word for each host."""
+
+    CONNECTING = "connecting"
+    """Not heard from yet."""
+    UP = "up"
+    """Following its events."""
+    RECONNECTING = "reconnecting"
+    """Lost (or never reached): trying again, with a growing delay. Its processes show as last seen."""
+    REFUSED = "refused"
+    """It answers, but refuses us (a wrong or missing token, a Host it does not serve): trying again
+    more slowly, with the token read afresh each time."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostLink:
+    """One daemon of a fleet as the fleet sees it now."""
+
+    host: str
+    """Its label: the HOST column's word, and the prefix of its processes' names."""
+    url: str
+    state: LinkState = LinkState.CONNECTING
+    detail: str = ""
+    """Why it is not up (`wrong token`, `no pmtop daemon answers at ...`); empty when up."""
+    attempt: int = 0
+    """Failed attempts in a row (0 when up)."""
+    info: SupervisorInfo | None = None
+    """Who supervises there, once it has been reached."""
+
+    @property
+    def up(self) -> bool:
+        return self.state is LinkState.UP
 
 
 def describe_exit(exit_code: int | None) -> str:

@@ -175,7 +175,7 @@ class PmtopApp(App[QuitChoice]):
 
     async def action_quit(self) -> None:
         """`q`, ctrl+q and the palette's Quit: in local mode with live processes, ask what to do."""
-        if self.mode == "attached":
+        if self.mode != "local":  # a client of daemons: they keep running
             self.finish(QuitChoice.DETACH)
             return
         live = self.store.in_states(ACTIVE_STATES)

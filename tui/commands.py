@@ -40,6 +40,8 @@ def commands(screen: MainScreen, *, every_process: bool) -> Iterator[Command]:
             yield Command(action.palette, _with_key(action.palette_help, key(action.name)),
                           getattr(app, f"action_{action.name}"))
     for column in COLUMNS:
+        if column.key == "host" and len(app.store.hosts) < 2:
+            continue
         yield Command(f"Sort by {column.label.lower()}", "Again to reverse; click a header too",
                       partial(screen.action_sort, column.key))
     yield Command("Sort in config order", "As declared in pmtop.toml", partial(screen.action_sort, ""))

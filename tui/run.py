@@ -39,7 +39,7 @@ async def run_app(
     is awaited exactly once before this returns: while the dashboard still shows (the user watches the
     processes stop), or, if the dashboard ended another way (an error, or one of `exit_signals`:
     SIGTERM, or SIGHUP when the terminal goes away), afterwards, with the safe default (`STOP_ALL`
-    locally, `DETACH` attached). If `on_quit` raises `PmtopError` while the dashboard shows, the message
+    locally, `DETACH` attached or over a fleet). If `on_quit` raises `PmtopError` while the dashboard shows, the message
     is shown and the dashboard stays. Raises `ThemeError` for an unknown `theme`. While it runs, the
     asyncio handlers of `exit_signals` are its own (pass `()` to keep yours).
     """
@@ -48,7 +48,7 @@ async def run_app(
         result = await app.run_async()
     if app.quit_handled and result is not None:
         return result
-    choice = QuitChoice.DETACH if mode == "attached" else QuitChoice.STOP_ALL
+    choice = QuitChoice.STOP_ALL if mode == "local" else QuitChoice.DETACH
     if on_quit is not None:
         await on_quit(choice)
     return choice

@@ -14,6 +14,12 @@ whose replicas changed. Unfolded, `view` is `statuses` itself.
 In attached mode a lost daemon (`DaemonUnavailable`, or the event stream ending) is a connection state
 (`lost`, published on `connection_changed`): the worker waits with a growing backoff, subscribes again,
 and resyncs from a fresh snapshot, in which processes that went away meanwhile are dropped.
+
+In fleet mode (the core is a `Fleet`: several daemons, processes named `HOST/NAME`) the fleet reconnects
+each daemon itself and its stream never ends; a second worker follows its `links` (published on
+`connection_changed`). The processes of a daemon that is not up stay as last seen, and `greyed` says
+so: when a daemon goes or comes back, the names of its processes are published on `changed`, so the
+table greys or restores their rows.
 """
 
 from __future__ import annotations
@@ -30,13 +36,22 @@ from textual.app import App
 from textual.signal import Signal
 from textual.timer import Timer
 
-from pmtop.core.controller import Controller
+from pmtop.core.controller import Controller, Fleet
 from pmtop.core.errors import DaemonUnavailable, PmtopError
-from pmtop.core.model import Health, ProcessEvent, ProcessRemoved, ProcessState, ProcessStatus, SupervisorInfo
+from pmtop.core.model import (
+    Health,
+    HostLink,
+    ProcessEvent,
+    ProcessRemoved,
+    ProcessState,
+    ProcessStatus,
+    SupervisorInfo,
+)
 from pmtop.core.states import ATTENTION_ORDER, UP_STATES
 
-Mode = Literal["local", "attached"]
-"""Local: the dashboard runs the supervisor in-process. Attached: it is a client of a daemon."""
+Mode = Literal["local", "attached", "fleet"]
+"""Local: the dashboard runs the supervisor in-process. Attached: it is a client of a daemon. Fleet: of
+several daemons at once (`pmtop --attach URL...`, `pmtop --fleet`)."""
 
 FLUSH_INTERVAL: Final = 0.1
 """At most this often the statuses are updated from the event stream."""
@@ -46,6 +61,9 @@ RECONNECT_DELAYS: Final = (0.5, 1.0, 2.0, 4.0, 5.0)
 INFO_REFRESH: Final = 3.0
 """Seconds between two looks at who supervises (for the partner's state; its watch checks every 3 s)."""
 FOLLOW_GROUP: Final = "core-events"
+LINKS_GROUP: Final = "fleet-links"
+HOST_STRIDE: Final = 1 << 40
+"""Positions of each fleet host's processes start this far apart, so the rows group by host."""
 
 
 class StatusStore:
@@ -57,7 +75,8 @@ class StatusStore:
         self.mode = mode
         self.statuses: dict[str, ProcessStatus] = {}
         self.order: dict[str, int] = {}
-        """Name -> position in the core's order (declaration order, newcomers last)."""
+        """Name -> position in the core's order (declaration order, newcomers last; over a fleet, grouped
+        by host in the fleet's order, whichever daemon answered first)."""
         self.retrying: set[str] = set()
         """The processes in `retrying`: their countdowns tick."""
         self.scheduled: set[str] = set()
@@ -73,10 +92,14 @@ class StatusStore:
         """Who supervises, once known (after each (re)connection)."""
         self.lost: str | None = None
         """Why the core cannot be followed, while it cannot (attached mode)."""
+        self.links: tuple[HostLink, ...] = ()
+        """A fleet's daemons, each as it is reached now (empty unless the core is a `Fleet`)."""
+        self.down: frozenset[str] = frozenset()
+        """The hosts of the fleet that are not up: their processes show as last seen (`greyed`)."""
         self.changed: Signal[set[str]] = Signal(app, "statuses-changed")
         """Published after each batch of updates, with the names that changed (removed ones included)."""
         self.connection_changed: Signal[None] = Signal(app, "connection-changed")
-        """Published when `info` or `lost` changes."""
+        """Published when `info`, `lost` or `links` changes."""
         self._counts: Counter[ProcessState] = Counter()
         self._positions = itertools.count()
         self._pending: dict[str, ProcessEvent] = {}
@@ -127,12 +150,59 @@ class StatusStore:
             self.view, self.view_order = self.statuses, self.order
         self.changed.publish(set(self.statuses) | set(self.groups))
 
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The fleet's hosts, in its order (empty for one supervisor)."""
+        return tuple(link.host for link in self.links)
+
+    def greyed(self, name: str) -> bool:
+        """Is `name` shown as last seen, its daemon not reached now?"""
+        if not self.down:
+            return False
+        status = self.view.get(name)
+        return status is not None and status.host in self.down
+
+    def link_of(self, name: str) -> HostLink | None:
+        """The link of the daemon `name` lives on (fleet only)."""
+        status = self.view.get(name)
+        if status is None or status.host is None:
+            return None
+        return next((link for link in self.links if link.host == status.host), None)
+
     # -- following the core -----------------------------------------------------------------------
 
     def follow(self) -> None:
         """Start following the core (again): one worker at a time."""
         self._app.run_worker(self._follow(), name="follow-core", group=FOLLOW_GROUP, exclusive=True,
                              exit_on_error=False)
+        if self.mode == "fleet":
+            fleet = self.fleet
+            self.set_links(fleet.links())
+            self._app.run_worker(self._follow_links(fleet), name="follow-links", group=LINKS_GROUP,
+                                 exclusive=True, exit_on_error=False)
+
+    @property
+    def fleet(self) -> Fleet:
+        """The core as a `Fleet` (fleet mode only)."""
+        if not isinstance(self.controller, Fleet):
+            raise TypeError(f"fleet mode needs a Fleet controller, not {type(self.controller).__name__}")
+        return self.controller
+
+    async def _follow_links(self, fleet: Fleet) -> None:
+        async with fleet.watch_links() as updates:
+            async for links in updates:
+                self.set_links(links)
+
+    def set_links(self, links: Iterable[HostLink]) -> None:
+        """A fleet's links changed: the header follows, and the rows of each host that went or came back."""
+        self.links = tuple(links)
+        down = frozenset(link.host for link in self.links if not link.up)
+        flipped, self.down = down ^ self.down, down
+        self.connection_changed.publish(None)
+        if flipped:
+            names = {name for name, status in self.statuses.items() if status.host in flipped}
+            if names:
+                self.changed.publish(names)
 
     async def _follow(self) -> None:
         controller = self.controller
@@ -204,6 +274,12 @@ class StatusStore:
         events, self._pending = self._pending, {}
         self.apply(events.values())
 
+    def _position(self, status: ProcessStatus) -> int:
+        position = next(self._positions)
+        if status.host is not None and status.host in (hosts := self.hosts):
+            position += HOST_STRIDE * hosts.index(status.host)
+        return position
+
     def apply(self, events: Iterable[ProcessEvent]) -> None:
         """Record coalesced events and announce the names that changed."""
         changed: set[str] = set()
@@ -221,7 +297,7 @@ class StatusStore:
                     changed.add(self._ungroup(old))
                 continue
             if old is None:
-                self.order[name] = next(self._positions)
+                self.order[name] = self._position(event)
             self.statuses[name] = event
             self._counts[event.state] += 1
             if event.state is ProcessState.RETRYING:

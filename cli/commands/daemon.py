@@ -11,12 +11,12 @@ from pmtop.core.locations import is_loopback
 
 from .. import output
 from ..registry import command
-from .common import EXIT_OK, colour, emit, emit_json, json_option, target_of
+from .common import EXIT_ERROR, EXIT_OK, colour, emit, emit_json, json_option, target_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from typing import Final
+    from typing import Any, Final
 
 SHUTDOWN_TIMEOUT: Final = 30.0
 SHUTDOWN_POLL: Final = 0.05
@@ -95,8 +95,15 @@ def token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@command("instances", help="every running pmtop daemon of this user", arguments=json_option)
+def _instances_arguments(parser: argparse.ArgumentParser) -> None:
+    json_option(parser)
+    parser.add_argument("--fleet", action="store_true", help="the daemons of fleet.toml instead, and how each answers")
+
+
+@command("instances", help="every running pmtop daemon of this user", arguments=_instances_arguments)
 def instances(args: argparse.Namespace) -> int:
+    if args.fleet:
+        return fleet_instances(args)
     from ..locate import running_daemons
 
     rows = [{
@@ -119,6 +126,39 @@ def instances(args: argparse.Namespace) -> int:
                   r["config"] or "-"] for r in rows]
         emit(output.table(("INSTANCE", "URL", "PID", "UPTIME", "CONFIG"), cells, colour=colour()))
     return EXIT_OK
+
+
+def fleet_instances(args: argparse.Namespace) -> int:
+    """`instances --fleet`: each daemon of fleet.toml, whether it answers (with its token), and who it is."""
+    from ..fleet import ask_all, link_state, report_unreachable, the_fleet
+
+    daemons = the_fleet()
+    results = ask_all(daemons, lambda client: client.request("GET", "/status"))
+    rows: list[dict[str, Any]] = []
+    for daemon, result in zip(daemons, results, strict=True):
+        answered = result if isinstance(result, dict) else {}
+        rows.append({
+            "host": daemon.label,
+            "url": daemon.url,
+            "state": link_state(result),
+            "instance": answered.get("instance"),
+            "pid": answered.get("pid"),
+            "uptime": answered.get("uptime"),
+            "version": answered.get("version"),
+            "processes": answered.get("processes"),
+            "counts": answered.get("counts"),
+        })
+    unreachable = report_unreachable(daemons, results)
+    if args.json:
+        emit_json({"fleet": rows, "unreachable": unreachable})
+    else:
+        cells = [[r["host"], r["url"], r["state"], r["instance"] or "-", str(r["pid"] or "-"),
+                  formats.duration(float(r["uptime"])) if isinstance(r["uptime"], int | float) else "-",
+                  output.counts_line(r["counts"] or {}, int(r["processes"] or 0)) if r["state"] == "up" else "-"]
+                 for r in rows]
+        emit(output.table(("HOST", "URL", "STATE", "INSTANCE", "PID", "UPTIME", "PROCESSES"), cells, colour=colour(),
+                          colours={2: {"up": "\033[32m", "refused": "\033[1;31m", "unreachable": "\033[31m"}}))
+    return EXIT_ERROR if unreachable else EXIT_OK
 
 
 def pid_running(pid: int) -> bool:

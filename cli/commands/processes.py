@@ -26,8 +26,16 @@ ACTIONS: Final = ("start", "stop", "restart", "enable", "disable")
 ADD_USAGE: Final = "pmtop add NAME [OPTIONS] -- CMD ARGS..."
 
 
-@command("ps", help="list processes", arguments=json_option)
+def _ps_arguments(parser: argparse.ArgumentParser) -> None:
+    json_option(parser)
+    parser.add_argument("--fleet", action="store_true",
+                        help="every process of every daemon in fleet.toml, with its host")
+
+
+@command("ps", help="list processes", arguments=_ps_arguments)
 def ps(args: argparse.Namespace) -> int:
+    if args.fleet:
+        return ps_fleet(args)
     with target_of(args).client() as client:
         statuses = client.processes()
     if args.json:
@@ -37,6 +45,24 @@ def ps(args: argparse.Namespace) -> int:
     else:
         emit(output.process_table(statuses, colour=colour(), width=terminal_width()))
     return EXIT_OK
+
+
+def ps_fleet(args: argparse.Namespace) -> int:
+    """`ps --fleet`: every daemon of fleet.toml at once; the unreachable ones named on stderr (exit 1)."""
+    from ..fleet import ask_all, report_unreachable, the_fleet
+
+    daemons = the_fleet()
+    results = ask_all(daemons, lambda client: client.processes())
+    statuses = [{"host": daemon.label, **status} for daemon, result in zip(daemons, results, strict=True)
+                if isinstance(result, list) for status in result]
+    unreachable = report_unreachable(daemons, results)
+    if args.json:
+        emit_json({"processes": statuses, "unreachable": unreachable})
+    elif statuses:
+        emit(output.process_table(statuses, colour=colour(), width=terminal_width(), hosts=True))
+    elif not unreachable:
+        emit("No processes on any daemon of the fleet.")
+    return EXIT_ERROR if unreachable else EXIT_OK
 
 
 def _action_arguments(parser: argparse.ArgumentParser) -> None:

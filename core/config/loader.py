@@ -17,9 +17,7 @@ The per-process rules live in `config_schema`, shared with `pmtop add` and the H
 from __future__ import annotations
 
 import difflib
-import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +30,8 @@ from ..locations import CONFIG_ENV_VAR, CONFIG_FILENAME, DEFAULT_PORT, NAME_PATT
 from ..model import HookSpec, ProcessSpec, replica_name
 from ..values import KeyPath, check_keys, show, want_bool, want_str, want_table
 from . import devloop
+from .lines import find_line as find_line
+from .lines import syntax_error_position
 from .schema import DEFAULTABLE, FIELDS, build_process, check_defaults, parse_process, spec_to_table
 
 __all__ = [
@@ -119,7 +119,7 @@ def load_config(path: Path) -> Config:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        message, line, column = _syntax_error_position(str(exc), text)
+        message, line, column = syntax_error_position(str(exc), text)
         raise ConfigError(f"invalid TOML: {message}", file=file, line=line, column=column) from None
     except RecursionError:  # tomllib recurses into nested arrays and tables
         raise ConfigError("invalid TOML: nested too deeply", file=file) from None
@@ -233,84 +233,3 @@ def _check_dependencies(processes: tuple[ProcessSpec, ...]) -> None:
             if dep not in done:
                 trail.append(dep)
                 pending.append(list(graph[dep]))
-
-
-# ----------------------------------------------------------------------------------- line numbers
-
-_SYNTAX_POSITION: Final = re.compile(r"(.*) \((?:at line (\d+), column (\d+)|at end of document)\)", re.S)
-
-
-def _syntax_error_position(message: str, text: str) -> tuple[str, int, int]:
-    """Split tomllib's `Invalid value (at line 3, column 5)` into message, line and column."""
-    match = _SYNTAX_POSITION.fullmatch(message)
-    if match is None:
-        return message, 1, 1
-    what = match.group(1)
-    what = what[:1].lower() + what[1:]
-    if match.group(2) is not None:
-        return what, int(match.group(2)), int(match.group(3))
-    return what, text.count("\n") + 1, len(text) - (text.rfind("\n") + 1) + 1
-
-
-_KEY_PART: Final = re.compile(r"""[ \t]*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')[ \t]*""")
-
-
-def _read_key(text: str, pos: int) -> tuple[list[str], int] | None:
-    """The dotted key starting at `pos` (bare or quoted parts) and where it ends, or None."""
-    parts: list[str] = []
-    while True:
-        match = _KEY_PART.match(text, pos)
-        if match is None:
-            return None
-        bare, basic, literal = match.groups()
-        if basic is not None:
-            try:
-                basic = json.loads(f'"{basic}"')
-            except ValueError:
-                pass
-        parts.append(bare if bare is not None else basic if basic is not None else literal)
-        pos = match.end()
-        if not text.startswith(".", pos):
-            return parts, pos
-        pos += 1
-
-
-def find_line(text: str, path: KeyPath) -> int | None:
-    """Best-effort line of the key (or table) at `path`, found by scanning the TOML text.
-
-    Each table header and `key = value` line gets the key path it declares; the line whose path
-    shares the longest prefix with `path` wins (a full match of its own path preferred, the first
-    line on ties). So a missing key points at its table's header, a bad value at its key.
-    """
-    best_score, best_line = 0, None
-    header: list[str] = []
-    multiline: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if multiline is not None:
-            if line.count(multiline) % 2 == 1:
-                multiline = None
-            continue
-        stripped = line.lstrip()
-        declared: list[str] | None = None
-        if stripped.startswith("["):
-            opening = 2 if stripped.startswith("[[") else 1
-            got = _read_key(stripped, opening)
-            if got is not None:
-                rest = stripped[got[1]:].lstrip("]").strip()
-                if stripped[got[1]:].startswith("]" * opening) and (not rest or rest.startswith("#")):
-                    header = declared = got[0]
-        else:
-            got = _read_key(stripped, 0)
-            if got is not None and stripped.startswith("=", got[1]):
-                declared = header + got[0]
-                value = stripped[got[1] + 1:]
-                multiline = next((d for d in ('"""', "'''") if value.count(d) % 2 == 1), None)
-        if declared is None:
-            continue
-        common = 0
-        while common < min(len(declared), len(path)) and declared[common] == path[common]:
-            common += 1
-        score = 2 * common + (common == len(declared))
-        if common and score > best_score:
-            best_score, best_line = score, number
-    return best_line

@@ -335,3 +335,22 @@ async def test_shutdown_is_not_held_up_by_open_streams(serve: Serve) -> None:
     async with ctl.subscribe(), ctl.follow("tick"):
         async with asyncio.timeout(3):  # the runner's shutdown_timeout is 5 s: streams must end by themselves
             await api.stop()
+
+
+async def test_events_are_read_whole_however_the_network_cuts_them() -> None:
+    """Lines, a "\r\n" and a UTF-8 character split across chunks; several events in one chunk; comments."""
+    from pmtop.core.api.client import _EventReader
+
+    chunks = [b"event: status\r", b"\ndata: {\"name\":\"w\xc3", b"\xa9b\"}\r\n", b"\r\n",
+              b": keepalive\n\nevent: x\ndata: 1\n\nevent: y\ndata: 2\n", b"\n"]
+
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    import httpx
+
+    reader = _EventReader(httpx.Response(200, content=body()), silence=5.0, url="http://test")
+    assert [await reader.next_event() for _ in range(3)] == [("status", '{"name":"wéb"}'), ("x", "1"), ("y", "2")]
+    with pytest.raises(DaemonUnavailable, match="lost the connection"):
+        await reader.next_event()

@@ -49,10 +49,14 @@ def test_status_to_dict_has_every_field_and_round_trips() -> None:
 
     from pmtop.core.model import Health, Scope
 
-    full = ProcessStatus(name="web", state=ProcessState.RETRYING, reason="r", pid=3, ports=(80, 443),
+    full = ProcessStatus(name="web1/web", state=ProcessState.RETRYING, reason="r", pid=3, ports=(80, 443),
                          health=Health.UNHEALTHY, restarts=2, consecutive_failures=1, exit_code=-9,
                          started_at=1.5, next_retry_at=2.5, cpu_percent=3.5, memory_rss=4096,
-                         scope=Scope.GLOBAL, command=("a", "b"))
+                         scope=Scope.GLOBAL, command=("a", "b"), host="web1")
     data = full.to_dict()
     assert set(data) == {f.name for f in dataclasses.fields(ProcessStatus)}
     assert ProcessStatus.from_dict(data) == full
+    assert full.local_name == "web"
+    one_daemon = dataclasses.replace(full, name="web", host=None)
+    assert "host" not in one_daemon.to_dict(), "a daemon's wire format has no host: only a fleet sets it"
+    assert one_daemon.local_name == "web"

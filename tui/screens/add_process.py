@@ -5,10 +5,14 @@ The form builds a `[process.NAME]` table and hands it to `core.config.parse_proc
 form accepts is exactly one the config file would accept. Problems are shown under the field they
 belong to. Saving calls `Controller.add`; the supervisor persists the process to the project's
 `pmtop.toml`. Dismissed with the new process's name, or None.
+
+Over a fleet the name says which daemon gets it: `HOST/NAME` (a bare name in a fleet of one), and a
+relative folder is relative to that daemon's config folder (else `/`): the process runs over there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -48,16 +52,40 @@ class AddProcessScreen(DashboardModal[str | None]):
         info = self.pmtop.store.info
         return Path(info.config).parent if info is not None and info.config else Path.cwd()
 
+    def _base_of(self, host: str) -> Path:
+        """A fleet host's config folder, else its root: where a relative folder points over there."""
+        link = next((link for link in self.pmtop.store.links if link.host == host), None)
+        config = link.info.config if link is not None and link.info is not None else None
+        return Path(config).parent if config else Path("/")
+
+    def split_name(self, name: str) -> tuple[str | None, str]:
+        """(host, name) of what was typed: the host only over a fleet; `ValueError` saying what is missing."""
+        if self.pmtop.mode != "fleet":
+            return None, name
+        hosts = self.pmtop.store.hosts
+        host, separator, local = name.rpartition("/")
+        if separator:
+            if host not in hosts:
+                raise ValueError(f"no daemon called {host!r} in this fleet (its hosts: {', '.join(hosts)})")
+            return host, local
+        if len(hosts) == 1:
+            return hosts[0], name
+        raise ValueError(f"name the daemon too: HOST/{name or 'NAME'} (HOST one of {', '.join(hosts)})")
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form"):
             yield Label("Add a process", classes="dialog-title")
             with VerticalScroll(classes="form-fields"):
-                yield from self._field("name", "Name", Input(placeholder="web", id="name", compact=True))
+                fleet = self.pmtop.mode == "fleet"
+                hosts = self.pmtop.store.hosts
+                name_hint = f"{hosts[0] if hosts else 'HOST'}/web   (the daemon, then the name)" if fleet else "web"
+                folder_hint = ("the daemon's config folder, else /   (relative to it; on that host)" if fleet
+                               else f"{self.base_dir}   (relative to it)")
+                yield from self._field("name", "Name", Input(placeholder=name_hint, id="name", compact=True))
                 yield from self._field("command", "Command", Input(
                     placeholder="python3 -m http.server 8000   (split like a shell would; never run by one)",
                     id="command", compact=True))
-                yield from self._field("cwd", "Folder", Input(placeholder=f"{self.base_dir}   (relative to it)",
-                                                              id="cwd", compact=True))
+                yield from self._field("cwd", "Folder", Input(placeholder=folder_hint, id="cwd", compact=True))
                 yield from self._field("restart", "Restart", Select(RESTART_CHOICES, value="on-failure",
                                                                    allow_blank=False, id="restart",
                                                                    compact=True))
@@ -150,24 +178,27 @@ class AddProcessScreen(DashboardModal[str | None]):
         """The spec, or None after showing each problem under its field."""
         for key in (*FIELDS, "form"):
             self._set_error(key, "")
-        name, table = self.form_table()
+        typed, table = self.form_table()
         try:
+            host, name = self.split_name(typed)
             validate_name(name)
         except ValueError as exc:
-            self._set_error("name", "required" if not name else str(exc))
+            self._set_error("name", "required" if not typed else str(exc))
             return None
-        if name in self.pmtop.store:
-            self._set_error("name", f"a process named {name!r} already exists")
+        full = f"{host}/{name}" if host is not None else name
+        if full in self.pmtop.store:
+            self._set_error("name", f"a process named {full!r} already exists")
             return None
         try:  # an attached daemon reads the env files itself (this machine may not have them)
-            spec = parse_process(name, table, base_dir=self.base_dir, env_files=self.pmtop.mode == "local")
+            spec = parse_process(name, table, base_dir=self.base_dir if host is None else self._base_of(host),
+                                 env_files=self.pmtop.mode == "local")
         except ConfigError as exc:
             self._set_error(self._field_of(exc.key_path, name), exc.detail)
             return None
         if self.pmtop.mode == "local" and spec.cwd is not None and not os.path.isdir(spec.cwd):
             self._set_error("cwd", f"no such folder: {spec.cwd}")
             return None
-        return spec
+        return dataclasses.replace(spec, name=full)
 
     @staticmethod
     def _field_of(key_path: str | None, name: str) -> str:
@@ -190,7 +221,7 @@ class AddProcessScreen(DashboardModal[str | None]):
             self._set_error("name", exc.message)
             return
         except ConfigError as exc:
-            self._set_error(self._field_of(exc.key_path, spec.name), exc.detail)
+            self._set_error(self._field_of(exc.key_path, spec.name.rpartition("/")[2]), exc.detail)
             return
         except PmtopError as exc:
             self._set_error("form", exc.message)

@@ -118,7 +118,9 @@ class MainScreen(DashboardScreen[None]):
     def _connection_changed(self, _: None = None) -> None:
         store, header = self.pmtop.store, self.header
         header.info, header.lost, header.read_only = store.info, store.lost, self.pmtop.read_only
-        self._selection_changed()  # read-only may have changed: the footer follows
+        header.links = store.links
+        self.table.hosts_changed()
+        self._selection_changed()  # read-only may have changed: the footer follows; a host's link too
 
     def _tick_countdown(self) -> None:
         self.table.refresh_clock_cells(backoff=True)
@@ -138,9 +140,11 @@ class MainScreen(DashboardScreen[None]):
     def _show_reason(self) -> str | None:
         table = self.table
         name = table.selected
-        status = self.pmtop.store.view.get(name) if name is not None else None
+        store = self.pmtop.store
+        status = store.view.get(name) if name is not None else None
         marked = table.targets if table.marked else []
-        self.reason_bar.show(status, marked=marked, styles=table.cell_styles, now=self.pmtop.clock())
+        link = store.link_of(name) if name is not None and store.greyed(name) else None
+        self.reason_bar.show(status, marked=marked, styles=table.cell_styles, now=self.pmtop.clock(), link=link)
         return name
 
     @on(DataTable.RowHighlighted)

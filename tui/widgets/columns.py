@@ -4,12 +4,16 @@ Each column names the status fields it reads, so an update re-renders only the c
 changed. Two columns also depend on the clock (`backoff`, `uptime`); timers refresh those. Widths are
 fixed per column (the `name` column fits the names, the `reason` column takes what is left), so no
 update ever makes the table re-measure 1,000 rows.
+
+Over a fleet of several daemons a HOST column comes first (hidden with one host), the name column shows
+each process's own name (`api`, not `web1/api`), and the rows of a daemon that is not reached now are
+greyed: every cell in the muted colour, in italics, whatever its own colour was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from rich.style import Style
@@ -23,6 +27,7 @@ from ..theming import CellStyles
 
 CELL_PADDING: Final = 1
 NAME_MIN, NAME_MAX = 10, 28
+HOST_MIN, HOST_MAX = 4, 20
 REASON_MIN: Final = 24
 
 STATE_RANK: Final = {state: rank for rank, state in enumerate(ATTENTION_ORDER)}
@@ -31,7 +36,8 @@ STATE_RANK: Final = {state: rank for rank, state in enumerate(ATTENTION_ORDER)}
 
 @dataclass(frozen=True, slots=True)
 class CellContext:
-    """What a cell needs beyond the status: the time, the theme's styles, the row's mark, its width."""
+    """What a cell needs beyond the status: the time, the theme's styles, the row's mark, its width,
+    and whether its daemon is out of reach (the row shows what was last seen)."""
 
     now: float
     styles: CellStyles
@@ -39,6 +45,7 @@ class CellContext:
     width: int = 0
     folded: int = 0
     """For a row that stands for a group of replicas: how many."""
+    greyed: bool = False
 
 
 Render = Callable[[ProcessStatus, CellContext], Text]
@@ -61,10 +68,16 @@ class Column:
 
     def cell(self, status: ProcessStatus, ctx: CellContext) -> Text:
         text = self.render(status, ctx)
+        if ctx.greyed:
+            text.stylize(ctx.styles.muted + GREYED)
         text.justify = self.justify
         text.no_wrap = True
         text.overflow = "ellipsis"
         return text
+
+
+GREYED: Final = Style(italic=True)
+"""On top of the muted colour: a greyed row reads as not live, even where muted cells are usual."""
 
 
 def _none_last(value: Any) -> tuple[bool, Any]:
@@ -89,7 +102,7 @@ BADGE_HOOK_FAILED: Final = "!"
 def _name(s: ProcessStatus, ctx: CellContext) -> Text:
     """The name, with what sets it apart without a column of its own: `×3` for a folded group of
     replicas, `↻` while a watch can restart it, `!` when its last hook failed."""
-    shown = f"● {s.name}" if ctx.marked else s.name
+    shown = f"● {s.local_name}" if ctx.marked else s.local_name
     room = max(0, ctx.width - badge_room(s, ctx.folded))
     badges = room < ctx.width
     cell = NameCell(fmt.truncate(shown, room), s.name, style=ctx.styles.accent if ctx.marked else "")
@@ -102,6 +115,10 @@ def _name(s: ProcessStatus, ctx: CellContext) -> Text:
         if s.hook_error:
             cell.append(BADGE_HOOK_FAILED, style=ctx.styles.error)
     return cell
+
+
+def _host(s: ProcessStatus, ctx: CellContext) -> Text:
+    return Text(fmt.truncate(s.host or "", ctx.width))
 
 
 def _state(s: ProcessStatus, ctx: CellContext) -> Text:
@@ -163,6 +180,7 @@ def _reason(s: ProcessStatus, ctx: CellContext) -> Text:
 
 
 COLUMNS: Final[tuple[Column, ...]] = (
+    Column("host", "HOST", HOST_MIN, 0, ("host",), _host, lambda s: s.host or ""),
     # (a folded group's count changes with its reason, `3 replicas: ...`)
     Column("name", "NAME", NAME_MIN, 0, ("name", "watching", "hook_error", "reason"), _name, lambda s: s.name),
     Column("state", "STATE", 8, 0, ("state",), _state, lambda s: STATE_RANK[s.state]),
@@ -191,13 +209,17 @@ class Layout:
 
     columns: tuple[Column, ...]
     widths: tuple[int, ...]
+    keys: tuple[str, ...] = field(init=False, compare=False)
+    _width: dict[str, int] = field(init=False, compare=False, repr=False)
+    """Key -> width: asked for every cell rendered, so made once."""
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(c.key for c in self.columns)
+    def __post_init__(self) -> None:
+        keys = tuple(c.key for c in self.columns)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "_width", dict(zip(keys, self.widths, strict=True)))
 
     def width_of(self, key: str) -> int:
-        return self.widths[self.keys.index(key)]
+        return self._width[key]
 
 
 def badge_room(status: ProcessStatus, folded: int = 0) -> int:
@@ -206,12 +228,13 @@ def badge_room(status: ProcessStatus, folded: int = 0) -> int:
     return badges + 1 if badges else 0
 
 
-def plan_layout(available: int, names: Iterable[str], badges: dict[str, int] | None = None) -> Layout:
+def plan_layout(available: int, names: Iterable[str], badges: dict[str, int] | None = None,
+                hosts: Sequence[str] = ()) -> Layout:
     """Which columns fit in `available` cells: by priority, kept in display order; the reason takes the rest.
 
     The name column is as wide as the longest name (within NAME_MIN..NAME_MAX, plus room for a mark and
     the name's `badges`); when even the essential columns do not fit, the name is truncated rather than a
-    column lost.
+    column lost. The HOST column is shown when there are several `hosts` (a fleet), as wide as the longest.
     """
     pad = 2 * CELL_PADDING
     extra = badges or {}
@@ -219,7 +242,8 @@ def plan_layout(available: int, names: Iterable[str], badges: dict[str, int] | N
     name_width = max(NAME_MIN, min(NAME_MAX, longest))
     widths = {c.key: c.width for c in COLUMNS}
     widths["name"] = name_width
-    chosen = {c.key for c in COLUMNS if c.priority == 0}
+    widths["host"] = max(HOST_MIN, min(HOST_MAX, max((len(h) for h in hosts), default=0)))
+    chosen = {c.key for c in COLUMNS if c.priority == 0 and (c.key != "host" or len(hosts) > 1)}
     used = sum(widths[k] + pad for k in chosen)
     if used > available:
         widths["name"] = max(4, name_width - (used - available))

@@ -1,5 +1,9 @@
 """The header: who supervises (instance, address, mode, PID, uptime), how many processes are in each
-state, and whether the daemon is reachable. A lost daemon is a state shown here, never a crash."""
+state, and whether the daemon is reachable. A lost daemon is a state shown here, never a crash.
+
+Over a fleet it names each daemon with how it is reached (`web1 up  web2 lost — reconnecting  db1
+refused: wrong token`), in the colour of a running, retrying or failed process; over a fleet of one,
+also that daemon's instance, PID and uptime, as when attached."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from pmtop.core import formats as fmt
-from pmtop.core.model import ProcessState, SupervisorInfo
+from pmtop.core.model import HostLink, LinkState, ProcessState, SupervisorInfo
 
 from ..state import Mode
 from ..theming import CellStyles
@@ -31,6 +35,8 @@ class StatusHeader(Widget):
     lost: reactive[str | None] = reactive(None, layout=True)
     """Why the daemon cannot be reached, while it cannot (attached mode)."""
     read_only: reactive[bool] = reactive(False)
+    links: reactive[tuple[HostLink, ...]] = reactive(tuple, layout=True)
+    """A fleet's daemons, each as reached now (fleet mode)."""
 
     def __init__(self, mode: Mode, *, clock: Callable[[], float] = time.time, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -47,6 +53,8 @@ class StatusHeader(Widget):
         self.refresh(layout=True)
 
     def _left(self) -> Text:
+        if self.mode == "fleet":
+            return self._fleet()
         text = Text.assemble(("pmtop", "bold"))
         info = self.info
         if info is not None:
@@ -62,6 +70,22 @@ class StatusHeader(Widget):
         if self.lost is not None:
             text.append("  ")
             text.append(f" {self.lost} ", style="bold reverse")
+        return text
+
+    def _fleet(self) -> Text:
+        text = Text.assemble(("pmtop", "bold"), "  fleet")
+        styles = self.styles_for_cells
+        for link in self.links:
+            text.append("  ")
+            text.append(link.host, style="bold")
+            text.append(" ")
+            state = LINK_STATES[link.state]
+            text.append(link_word(link), style=styles.states[state] if styles is not None else "")
+        if len(self.links) == 1 and self.links[0].up and self.links[0].info is not None:
+            info = self.links[0].info
+            text.append(f"  {info.instance}  pid {info.pid}  up {fmt.duration(self.clock() - info.started_at)}")
+        if self.read_only:
+            text.append("  read-only", style="bold")
         return text
 
     def _right(self) -> Text:
@@ -92,3 +116,19 @@ class StatusHeader(Widget):
         left.no_wrap = right.no_wrap = True
         left.overflow = right.overflow = "ellipsis"
         return Text("\n").join([left, right])
+
+
+LINK_STATES = {LinkState.UP: ProcessState.RUNNING, LinkState.CONNECTING: ProcessState.STARTING,
+               LinkState.RECONNECTING: ProcessState.RETRYING, LinkState.REFUSED: ProcessState.FAILED}
+"""The colour of each link state: that of the process state that reads alike."""
+
+
+def link_word(link: HostLink) -> str:
+    """`up`, `connecting…`, `lost — reconnecting`, `refused: wrong token`: how the header says it."""
+    if link.state is LinkState.UP:
+        return "up"
+    if link.state is LinkState.CONNECTING:
+        return "connecting…"
+    if link.state is LinkState.REFUSED:
+        return f"refused: {link.detail}" if link.detail else "refused"
+    return "lost — reconnecting"

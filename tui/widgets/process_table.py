@@ -14,6 +14,8 @@ Invariants:
   and applied when the row scrolls, sorts or filters into view. With 1,000 processes whose facts
   change every second, that is ~70 rows' worth of `update_cell` a second instead of 1,000.
 - A cell or row is rendered again only when it changed (`CachedTable`).
+- Over a fleet, a row is greyed while its daemon is out of reach (`StatusStore.greyed`); `_greyed`
+  holds the rows drawn so, and a row whose daemon went or came back is rendered again whole.
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         """Per row, the sort key it had when the rows were last sorted."""
         self._stale: set[str] = set()
         """Rows out of view whose cells lag behind the store (brought up to date on coming into view)."""
+        self._greyed: set[str] = set()
+        """Rows drawn greyed (their daemon out of reach when they were drawn)."""
+        self._hosts: tuple[str, ...] = ()
+        """The fleet's hosts the current layout was planned for (the HOST column shows for several)."""
 
     def on_mount(self) -> None:
         self.watch(self, "scroll_y", self._catch_up, init=False)
@@ -145,7 +151,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
                 continue
             if name not in self._planned:
                 self._planned.add(name)
-                if self._layout is not None and len(name) > self._layout.width_of("name"):
+                if self._layout is not None and len(status.local_name) > self._layout.width_of("name"):
                     self._layout = None  # a longer name: re-plan the columns once
             shown = name in self.rows
             wanted = matches(status, self.query_text)
@@ -156,10 +162,12 @@ class ProcessTable(CachedTable, inherit_bindings=False):
                 self._remove(name)
             elif shown:
                 drawn = self._drawn.get(name)
-                if drawn is not None and self._in_view(name, view):
-                    self._update(drawn, status)
-                else:
+                if drawn is None or not self._in_view(name, view):
                     self._stale.add(name)
+                elif self.store.greyed(name) != (name in self._greyed):
+                    self._rerender(name)  # its daemon went or came back: every cell changes look
+                else:
+                    self._update(drawn, status)
                 resort = resort or (column is not None and self._sort_keys.get(name) != column.sort_key(status))
         if self._layout is None:
             self.relayout(force=True)
@@ -188,6 +196,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
             for column in self._layout.columns:
                 self._set(name, column.key, self._cell(status, column))
             self._drawn[name] = status
+            self._note_greyed(name)
 
     def _catch_up(self, *_: object) -> None:
         """Rows that came into view (scrolled, sorted, filtered) get the updates they missed."""
@@ -201,12 +210,20 @@ class ProcessTable(CachedTable, inherit_bindings=False):
             return  # the coming relayout adds every row
         self.add_row(*self._cells(status, self._layout.columns), key=status.name)
         self._drawn[status.name] = status
+        self._note_greyed(status.name)
+
+    def _note_greyed(self, name: str) -> None:
+        if self.store.greyed(name):
+            self._greyed.add(name)
+        else:
+            self._greyed.discard(name)
 
     def _remove(self, name: str) -> None:
         self.remove_row(name)
         self._drawn.pop(name, None)
         self._sort_keys.pop(name, None)
         self._stale.discard(name)
+        self._greyed.discard(name)
 
     def _forget(self, name: str) -> None:
         self.marked.discard(name)
@@ -230,7 +247,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         assert self.cell_styles is not None and self._layout is not None
         width = self._layout.width_of(column.key)
         folded = len(self.store.groups.get(name, ())) if self.store.fold and name not in self.store.statuses else 0
-        return CellContext(self.clock(), self.cell_styles, name in self.marked, width, folded)
+        return CellContext(self.clock(), self.cell_styles, name in self.marked, width, folded, self.store.greyed(name))
 
     def _cell(self, status: ProcessStatus, column: Column) -> Text:
         return column.cell(status, self._cell_context(status.name, column))
@@ -272,6 +289,11 @@ class ProcessTable(CachedTable, inherit_bindings=False):
     def _ordered_keys(self) -> list[RowKey]:
         return [row.key for row in self.ordered_rows]
 
+    def hosts_changed(self) -> None:
+        """The fleet's hosts changed (they are known once its links are): the HOST column may come or go."""
+        if self.store.hosts != self._hosts:
+            self.relayout()
+
     def restyle(self, styles: CellStyles) -> None:
         """The theme changed: every coloured cell is rendered again, once."""
         self.cell_styles = styles
@@ -289,10 +311,11 @@ class ProcessTable(CachedTable, inherit_bindings=False):
             return
         available = self.size.width - 2  # keep room for the vertical scrollbar
         statuses = self.store.view
+        self._hosts = self.store.hosts
         groups = self.store.groups if self.store.fold else {}
-        badges = {n: badge_room(s, len(groups.get(n, ())) if n not in self.store.statuses else 0)
+        badges = {s.local_name: badge_room(s, len(groups.get(n, ())) if n not in self.store.statuses else 0)
                   for n, s in statuses.items() if s.watching or s.hook_error or n in groups}
-        layout = plan_layout(available, statuses, badges)
+        layout = plan_layout(available, (s.local_name for s in statuses.values()), badges, self._hosts)
         self._planned = set(statuses)
         if not force and layout == self._layout:
             return
@@ -301,6 +324,7 @@ class ProcessTable(CachedTable, inherit_bindings=False):
         self._stale.clear()
         self._drawn.clear()
         self._sort_keys.clear()
+        self._greyed.clear()
         self.clear(columns=True)
         for column, width in zip(layout.columns, layout.widths, strict=True):
             label = Text(column.label + self._sort_arrow(column.key), justify=column.justify)
