@@ -362,10 +362,10 @@ class ProcessStatus:
         """The status the API sent; with `host`, as fleet host `host` shows it (named `host/name`): made
         so at once, because a fleet dashboard does this for every status of every daemon it follows."""
         host = host if host is not None else data.get("host")
-        relabel = host is not None and "host" not in data
+        label = host if "host" not in data else None  # (a status named by its fleet already is not renamed)
         group = data.get("group")
         return cls(
-            name=fleet_name(host, data["name"]) if relabel and host is not None else data["name"],
+            name=fleet_name(label, data["name"]) if label is not None else data["name"],
             state=_STATES.get(data["state"]) or ProcessState(data["state"]),  # (a dict: this runs 1,000 times a second)
             reason=data.get("reason", ""),
             pid=data.get("pid"),
@@ -382,7 +382,7 @@ class ProcessStatus:
             command=tuple(data.get("command") or ()),
             port=data.get("port"),
             next_run_at=data.get("next_run_at"),
-            group=fleet_name(host, group) if relabel and group is not None else group,
+            group=fleet_name(label, group) if label is not None and group is not None else group,
             watching=bool(data.get("watching", False)),
             hook_error=data.get("hook_error"),
             host=host,

@@ -59,10 +59,15 @@ async def test_l_opens_the_log_pane_which_follows_switches_streams_and_searches(
                     seen=lambda: pane.lines)
         await pilot.press("tab")  # back to stdout
         await until(pilot, lambda: "out line 0" in pane.lines, what="stdout again")
+        # (`f` toggles what the title says: wait until the reloaded stream is followed, at its end)
+        await until(pilot, lambda: "following" in static_text(app, "#log-title"), what="stdout followed",
+                    seen=lambda: static_text(app, "#log-title"))
         await pilot.press("f")
-        assert "paused" in static_text(app, "#log-title")
+        await until(pilot, lambda: "paused" in static_text(app, "#log-title"), what="paused",
+                    seen=lambda: static_text(app, "#log-title"))
         await pilot.press("f")
-        assert "following" in static_text(app, "#log-title")
+        await until(pilot, lambda: "following" in static_text(app, "#log-title"), what="following again",
+                    seen=lambda: static_text(app, "#log-title"))
         await pilot.press("pageup")  # scrolling back pauses following, and says so
         await until(pilot, lambda: "paused" in static_text(app, "#log-title"), what="paused by scrolling back")
         await pilot.press("end")
