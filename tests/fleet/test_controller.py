@@ -13,7 +13,7 @@ from pmtop.core.api.fleet import FleetController
 from pmtop.core.errors import ActionRefused, DaemonUnavailable, NoSuchProcess
 from pmtop.core.model import HostLink, LinkState, LogLine, ProcessEvent, ProcessRemoved, ProcessSpec, ProcessState, ProcessStatus
 from tests.fleet.conftest import Fleet
-from tests.waiting import DEFAULT_TIMEOUT
+from tests.waiting import DEFAULT_TIMEOUT, POLL_INTERVAL
 
 ALL = ["alpha/web", "alpha/api", "beta/web", "beta/worker", "gamma/web", "gamma/db"]
 
@@ -116,7 +116,7 @@ async def test_one_stream_names_by_host_and_routes_every_action(fleet: Fleet) ->
 
             async with asyncio.timeout(DEFAULT_TIMEOUT):
                 while not await both_hosts_logged():
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(POLL_INTERVAL)
             texts = {line.name: line.text for line in merged}
             assert texts["alpha/echo"] == "hello from alpha" and texts["gamma/cron"] == "hello from gamma"
             assert [line.time for line in merged] == sorted(line.time for line in merged)
