@@ -9,6 +9,8 @@ following, `/` searches (matches highlighted, `n`/`N` jump), `escape` goes back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import ClassVar, Final
 
 from rich.text import Text
@@ -105,24 +107,31 @@ class LogScreen(DashboardScreen[None]):
 
     # -- following --------------------------------------------------------------------------------
 
+    ENDED: ClassVar[str] = "(the process was removed, or the supervisor stopped)"
+
+    def lines(self) -> AbstractAsyncContextManager[AsyncIterator[str | None]]:
+        """What the pane follows: the lines to show (None: one to skip). The merged view overrides it."""
+        return self.pmtop.controller.follow(self.process, self.stream, lines=BACKLOG)
+
     @work(exclusive=True, group="log-follow", exit_on_error=False)
     async def follow(self) -> None:
-        controller = self.pmtop.controller
         pane = self.query_one(LogPane)
         attempt = 0
         while True:
             pane.clear()
             self._buffer.clear()
             try:
-                async with controller.follow(self.process, self.stream, lines=BACKLOG) as lines:
+                async with self.lines() as lines:
                     self._set_problem(None)
                     attempt = 0
                     async for line in lines:
+                        if line is None:
+                            continue
                         self._buffer.append(line)
                         if not self._write_scheduled:
                             self._write_scheduled = True
                             self.set_timer(WRITE_DELAY, self._write)
-                self._set_problem("(the process was removed, or the supervisor stopped)")
+                self._set_problem(self.ENDED)
                 return
             except NoSuchProcess:
                 self._set_problem("(no such process any more)")

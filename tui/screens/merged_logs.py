@@ -10,20 +10,19 @@ replicas, it shows that group's output only.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from typing import Final
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import ClassVar, Final
 
 from rich.text import Text
-from textual import work
 from textual.widgets import Static
 
 from pmtop.core import formats
-from pmtop.core.errors import DaemonUnavailable, PmtopError
 from pmtop.core.model import LogLine
 
 from ..widgets.log_pane import LogPane, SearchHighlighter
-from .logs import BACKLOG, RETRY_DELAYS, WRITE_DELAY, LogScreen
+from .logs import BACKLOG, LogScreen
 
 NAME_COLOURS: Final = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
                        "bright_green", "bright_magenta", "bright_blue")
@@ -95,35 +94,17 @@ class MergedLogScreen(LogScreen):
         bar = "!" if line.stream == "stderr" else "|"
         return f"{formats.line_time(line.time, now)} {line.name.ljust(self.width)} {bar} {line.text}"
 
-    @work(exclusive=True, group="log-follow", exit_on_error=False)
-    async def follow(self) -> None:
-        controller = self.pmtop.controller
-        pane = self.query_one(LogPane)
-        attempt = 0
-        while True:
-            pane.clear()
-            self._buffer.clear()
-            try:
-                async with controller.follow_merged(self.names, lines=BACKLOG) as lines:
-                    self._set_problem(None)
-                    attempt = 0
-                    async for line in lines:
-                        if self.stream != "both" and line.stream and line.stream != self.stream:
-                            continue
-                        self._buffer.append(self.format_line(line, self.pmtop.clock()))
-                        if not self._write_scheduled:
-                            self._write_scheduled = True
-                            self.set_timer(WRITE_DELAY, self._write)
-                self._set_problem("(the supervisor stopped)")
-                return
-            except (DaemonUnavailable, OSError):
-                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-                attempt += 1
-                self._set_problem(f"daemon lost — reconnecting (attempt {attempt})")
-                await asyncio.sleep(delay)
-            except PmtopError as exc:
-                self._set_problem(exc.message)
-                return
+    ENDED: ClassVar[str] = "(the supervisor stopped)"
+
+    @asynccontextmanager
+    async def lines(self) -> AsyncIterator[AsyncIterator[str | None]]:
+        async with self.pmtop.controller.follow_merged(self.names, lines=BACKLOG) as merged:
+            yield (self._shown(line) async for line in merged)
+
+    def _shown(self, line: LogLine) -> str | None:
+        if self.stream != "both" and line.stream and line.stream != self.stream:
+            return None
+        return self.format_line(line, self.pmtop.clock())
 
     def action_toggle_stream(self) -> None:
         self.stream = STREAM_VIEWS[(STREAM_VIEWS.index(self.stream) + 1) % len(STREAM_VIEWS)]
