@@ -9,7 +9,10 @@ it reports the user's choice, and the caller acts on it in `on_quit`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -61,7 +64,7 @@ def ends_on_signals(app: App[Any], signals: Sequence[signal.Signals]) -> Iterato
     installed: list[signal.Signals] = []
     for sig in signals:
         try:
-            loop.add_signal_handler(sig, app.exit)
+            loop.add_signal_handler(sig, (lambda: terminal_gone(app)) if sig == signal.SIGHUP else app.exit)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such signal
             continue
         installed.append(sig)
@@ -70,3 +73,30 @@ def ends_on_signals(app: App[Any], signals: Sequence[signal.Signals]) -> Iterato
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def terminal_gone(app: App[Any]) -> None:
+    """SIGHUP: the terminal went away. End the app without ever blocking on the dead terminal.
+
+    Writing to a hung-up terminal fails (EIO), and the first failed write ends Textual's writer thread;
+    its queue then fills, and the app's shutdown (which queues one more write and joins the thread)
+    would block the event loop, and with it the supervisor, for good. So: the standard streams go to
+    /dev/null first (later writes succeed and vanish), and if the writer thread already died, a thread
+    of ours empties its queue once it has (a write in flight may still fail after the redirection).
+    (Textual's writer is private: looked up defensively, skipped if absent.)
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(null, fd)
+    os.close(null)
+    writer = getattr(getattr(app, "_driver", None), "_writer_thread", None)
+    queue = getattr(writer, "_queue", None)
+    if isinstance(writer, threading.Thread) and queue is not None:
+        def discard() -> None:
+            writer.join()  # (ended by an EIO, or normally: then nothing more is queued)
+            while True:
+                queue.get()
+
+        threading.Thread(target=discard, name="pmtop-hung-up-output", daemon=True).start()
+    app.exit()

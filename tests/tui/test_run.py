@@ -15,18 +15,21 @@ import textwrap
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.waiting import poll_until
 
 CHILD = textwrap.dedent("""
     import asyncio, sys
-    from pmtop.core.model import ProcessSpec
+    from pmtop.core.model import ProcessSpec, RestartPolicy, RestartSpec
     from pmtop.core.locations import instance_paths
     from pmtop.core.supervisor import Supervisor
     from pmtop.tui import run_app
 
     async def main() -> None:
-        sup = Supervisor([ProcessSpec("web", (sys.executable, "-c", "import time; time.sleep(600)"))],
+        flapping = RestartSpec(RestartPolicy.ALWAYS, backoff=(0.05,), retry_forever=True, retry_forever_interval=0.05)
+        sup = Supervisor([ProcessSpec("web", (sys.executable, "-c", "import time; time.sleep(600)")),
+                          ProcessSpec("flap", ("false",), restart=flapping)],  # (a new frame many times a second)
                          paths=instance_paths("run"))
         await sup.boot()
         calls = []
@@ -58,7 +61,11 @@ def drain(fd: int, seen: bytearray) -> None:
         pass
 
 
-async def test_sighup_ends_the_dashboard_and_on_quit_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("terminal", ["open", "closed"])
+async def test_sighup_ends_the_dashboard_and_on_quit_stops_everything(tmp_path: Path, terminal: str) -> None:
+    """`closed`: the terminal really went away before the signal (as when tmux or an SSH session dies):
+    every write to it fails (Textual's output thread dies of it), and the dashboard must still end, and
+    stop what it supervises, without blocking on it."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     os.set_blocking(master, False)
@@ -76,10 +83,16 @@ async def test_sighup_ends_the_dashboard_and_on_quit_stops_everything(tmp_path: 
             return bool(workers) and b"running" in screen  # the dashboard is up and shows it
 
         await poll_until(web_running_and_shown, what="the dashboard to show the running process")
+        if terminal == "closed":
+            threads = proc.num_threads()
+            os.close(master)  # from now on, writes to the terminal fail (EIO)
+            master = -1
+            await poll_until(lambda: proc.num_threads() < threads, what="the output thread to die of a failed write")
         child.send_signal(signal.SIGHUP)  # the terminal went away
 
         def ended() -> bool:
-            drain(master, screen)  # a full pty would block the child's last frames
+            if master >= 0:
+                drain(master, screen)  # a full pty would block the child's last frames
             return child.poll() is not None
 
         await poll_until(ended, what="the dashboard to end")
@@ -93,4 +106,5 @@ async def test_sighup_ends_the_dashboard_and_on_quit_stops_everything(tmp_path: 
                 leftover.kill()
             except psutil.Error:
                 pass
-        os.close(master)
+        if master >= 0:
+            os.close(master)
