@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Screenshots of the real dashboard for the README: `screenshots/*.svg`.
 
-    python screenshots/generate.py [--out DIR] [--size 140x36]
+    python screenshots/generate.py [--out DIR] [--size 160x36]
 
 It builds a realistic scene from real processes (Python's standard library only): a web server with
 an HTTP health check, an API that waits for it, a worker that keeps crashing (retrying, with its
@@ -230,7 +230,7 @@ async def generate(out: Path, size: tuple[int, int]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="folder for the SVGs (default: screenshots/)")
-    parser.add_argument("--size", default="140x36", help="terminal COLSxROWS (default 140x36)")
+    parser.add_argument("--size", default="160x36", help="terminal COLSxROWS (default 160x36)")
     args = parser.parse_args(argv)
     cols, rows = (int(n) for n in args.size.split("x"))
     for path in asyncio.run(generate(args.out, (cols, rows))):
