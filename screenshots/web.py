@@ -86,6 +86,8 @@ def generate(out: Path) -> list[Path]:
     folder.mkdir()
     daemon_port, web_port = free_port(), free_port()
     (folder / "pmtop.toml").write_text(f'[daemon]\ninstance = "demo"\nport = {daemon_port}\n' + scene(folder))
+    (folder / "site").mkdir(exist_ok=True)  # the watched dev site's folder, as generate.py makes it
+    (folder / "site" / "index.html").write_text("<h1>the dev site</h1>\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PMTOP_CONFIG", "PMTOP_TOKEN")}
     env["PMTOP_HOME"] = str(folder / "home")
     out.mkdir(parents=True, exist_ok=True)
