@@ -1,9 +1,9 @@
 """The runs of one process: a folder for each, the oldest pruned, and the history of the last ones.
 
-Kept apart from the state machine, which only says when a run begins and ends. Two things here stay
+Kept apart from the state machine, which only says when a run begins and ends. Three things here stay
 off the crash-to-restart path on purpose: a restart's folder is named from the previous one (no
-listing of the folder), and pruning happens after the new run is announced, counted rather than
-listed each time.
+listing of the folder), it is made after the new program's exec (`logs.RunLogs.attach`), and pruning
+happens after the new run is announced, counted rather than listed each time.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class Runs:
         """Logs of ended runs whose pipes are still being drained (the last output can follow the exit)."""
 
     def new_folder(self) -> Path:
-        """A fresh folder for the next run (named from the previous one: no listing on a restart)."""
-        self.current = logs.new_run_dir(self.process_dir, previous=self.current)
+        """The next run's folder (named from the previous one: no listing on a restart, and made after
+        the exec, see `logs.next_run_dir`)."""
+        self.current = logs.next_run_dir(self.process_dir, previous=self.current)
         return self.current
 
     def prune(self, keep: int) -> None:

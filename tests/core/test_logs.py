@@ -89,6 +89,23 @@ def test_tail_survives_odd_content(tmp_path: Path) -> None:
     assert logs.tail_lines(empty, 5) == []
 
 
+def test_a_restarts_folder_is_named_before_its_exec_and_made_after(tmp_path: Path) -> None:
+    """On the restart path the next run's folder is only named (from the previous one: no look at the
+    disk); `make_run_dir` makes it after the exec. A first run's folder is made at once."""
+    process_dir = tmp_path / "web"
+    first = logs.next_run_dir(process_dir, now=1_000_000.0)
+    assert first.is_dir(), "a first run looks at the disk and makes its folder"
+    same_second = logs.next_run_dir(process_dir, previous=first, now=1_000_000.5)
+    later = logs.next_run_dir(process_dir, previous=same_second, now=1_000_002.0)
+    assert same_second.name == f"{first.name}-2" and not same_second.exists()
+    assert later.name > same_second.name
+    assert "-" not in later.name.partition("_")[2] and not later.exists()
+    logs.make_run_dir(same_second)
+    logs.make_run_dir(same_second)  # made already: nothing happens
+    assert same_second.is_dir()
+    assert [p.name for p in logs.run_dirs(process_dir)] == [first.name, same_second.name]
+
+
 def test_rotating_file_without_backups_truncates(tmp_path: Path) -> None:
     sink = logs.RotatingFile(tmp_path / "out.log", max_bytes=100, backups=0)
     for _ in range(10):
