@@ -119,21 +119,26 @@ class RotatingFile:
 class TailBuffer:
     """The last few lines of a stream, kept in memory for the run history (SPEC §3)."""
 
+    __slots__ = ("_keep", "_lines", "_partial")
+
     def __init__(self, lines: int = 20) -> None:
-        self._lines: deque[str] = deque(maxlen=lines)
+        self._keep = max(1, lines)
+        self._lines: list[str] = []  # one per run of every process: a list, not a 600-byte deque
         self._partial = b""
 
     def feed(self, data: bytes) -> None:
         parts = (self._partial + data).split(b"\n")
         self._partial = parts.pop()[-4096:]
-        for part in parts[-(self._lines.maxlen or 1):]:
-            self._lines.append(part[:_TAIL_LINE_LIMIT].decode("utf-8", "replace").rstrip("\r"))
+        self._lines.extend(
+            part[:_TAIL_LINE_LIMIT].decode("utf-8", "replace").rstrip("\r") for part in parts[-self._keep:]
+        )
+        del self._lines[:-self._keep]
 
     def lines(self) -> tuple[str, ...]:
         tail = list(self._lines)
         if self._partial:
             tail.append(self._partial[:_TAIL_LINE_LIMIT].decode("utf-8", "replace"))
-        return tuple(tail[-(self._lines.maxlen or 1):])
+        return tuple(tail[-self._keep:])
 
 
 Trouble = Callable[[str | None, int], None]

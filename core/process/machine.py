@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +62,16 @@ class ProcessRunner:
     decide, back off, spawn again) runs between them and is the only place that reacts to an exit.
     """
 
+    # One runner per managed process: slots (no per-instance dict) and a lazily made waiter keep the
+    # idle cost of a process small (bench/bench_memory.py measures the bytes per process).
+    __slots__ = (
+        "spec", "_on_run_end", "_log_troubles", "_bus", "_lookup", "_output", "state", "reason", "pid",
+        "exit_code", "started_at", "next_retry_at", "health", "restarts", "failures", "completed", "runs",
+        "_child", "_run", "_notify_dir", "_notifications", "_env", "_watch", "_matcher", "_adopted_argv",
+        "facts", "_task", "_stop_reason", "_lock", "_changed", "_reset_timer", "_launched", "schedule",
+        "watching", "hook_error", "_note",
+    )
+
     def __init__(
         self,
         spec: ProcessSpec,
@@ -109,7 +118,8 @@ class ProcessRunner:
         self._task: asyncio.Task[None] | None = None
         self._stop_reason: tuple[str, EndReason] | None = None
         self._lock = asyncio.Lock()
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
+        """Made by the first dependent that waits (`wait_changed`), set and dropped by `publish`."""
         self._reset_timer: asyncio.TimerHandle | None = None
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
@@ -128,7 +138,7 @@ class ProcessRunner:
         return self.spec.name
 
     @property
-    def history(self) -> deque[RunRecord]:
+    def history(self) -> list[RunRecord]:
         return self.runs.history
 
     @property
@@ -169,8 +179,9 @@ class ProcessRunner:
     def publish(self) -> None:
         """Announce the current status, and wake anyone waiting on this process (dependents)."""
         self._bus.publish(self.status())
-        self._changed.set()
-        self._changed = asyncio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def _transition(self, new: ProcessState, reason: str) -> None:
         if new not in TRANSITIONS[self.state]:
@@ -239,6 +250,8 @@ class ProcessRunner:
             waiter.cancel()
 
     async def wait_changed(self) -> None:
+        if self._changed is None:
+            self._changed = asyncio.Event()
         await self._changed.wait()
 
     # -- commands ---------------------------------------------------------------------------------
