@@ -276,6 +276,9 @@ class Daemon:
         return info
 
     async def _serve(self, sock: socket.socket, token: str) -> web.AppRunner:
+        from ..api import lean_aiohttp
+
+        lean_aiohttp.install()  # the server half of aiohttp only (the client half on first use)
         from aiohttp import web
 
         from ..api.security import SecurityStore
