@@ -28,6 +28,7 @@ from ..locations import DaemonRecord, InstancePaths, instance_paths
 from ..model import ProcessSpec, Scope
 from ..supervisor import Supervisor
 from ..version import __version__
+from .heap import STARTUP_TRIM_DELAY, return_free_memory
 from .instance import (
     InstanceLock,
     ensure_token,
@@ -216,6 +217,7 @@ class Daemon:
         self.security: SecurityStore | None = None
         self._unclean = False
         self._registry_trouble: str | None = None
+        self._trim: asyncio.TimerHandle | None = None
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -273,6 +275,8 @@ class Daemon:
         self.partner.attach(self.security, config=self.config.path, address=(self.endpoint.host, port))
         log.info("daemon %s serving on %s:%s (pid %s)", self.paths.instance, self.endpoint.host, port,
                  os.getpid())
+        # Once the start-up's bookkeeping (first registry save, run folder pruning) is done too.
+        self._trim = asyncio.get_running_loop().call_later(STARTUP_TRIM_DELAY, return_free_memory)
         return info
 
     async def _serve(self, sock: socket.socket, token: str) -> web.AppRunner:
@@ -313,6 +317,8 @@ class Daemon:
         if self.stopped:
             return
         self.stopped = True
+        if self._trim is not None:
+            self._trim.cancel()
         stop = self.stop_on_exit if stop_processes is None else stop_processes
         if self.info_record is not None:
             # First: a partner that finds daemon.json gone knows this is a deliberate stop, however
