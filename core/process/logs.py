@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -28,6 +29,8 @@ from ..model import STREAMS, LogLine, LogSpec
 from .timeline import TimeIndex, index_path
 
 _READ_CHUNK = 65536
+BIG_PIPE = 262144
+"""Pipe size (and read size) for a process whose output piles up in its 64 KiB pipe (see `PipeDrain`)."""
 _TAIL_LINE_LIMIT = 400
 MAX_LINE = 16_384
 """Characters of one line handed to a reader; longer lines are shortened (the file keeps them whole)."""
@@ -155,7 +158,15 @@ class PipeDrain:
     is counted and dropped (a child must never block on a full pipe because of the supervisor's
     disk), the trouble is said once, writing is tried again at most once a second, and when it works
     the file gets one line saying how much was lost.
+
+    A pipe holds 64 KiB. A process that fills most of it (a read of over 32 KiB: its writes pile up)
+    gets a pipe of `BIG_PIPE` and reads of that size, once: fewer wake-ups per megabyte for a chatty
+    process, nothing for quiet ones (a pipe's pages exist only while they hold data; the kernel may
+    refuse over the user's pipe quota, which is fine).
     """
+
+    __slots__ = ("_fd", "_sink", "_loop", "_tail", "_on_data", "_on_trouble", "_trouble", "_lost", "_retry_at",
+                 "_chunk", "_grown", "closed")
 
     def __init__(
         self,
@@ -175,18 +186,22 @@ class PipeDrain:
         self._trouble: str | None = None
         self._lost = 0
         self._retry_at = 0.0
+        self._chunk = _READ_CHUNK
+        self._grown = False
         self.closed: asyncio.Future[None] = loop.create_future()
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._on_readable)
 
     def _on_readable(self) -> None:
         try:
-            data = os.read(self._fd, _READ_CHUNK)
+            data = os.read(self._fd, self._chunk)
         except BlockingIOError:
             return
         except OSError:
             data = b""
         if data:
+            if not self._grown and len(data) > _READ_CHUNK // 2:  # writes pile up: a chatty process
+                self._grow()
             self._save(data)
             if self._tail is not None:
                 self._tail.feed(data)
@@ -194,6 +209,14 @@ class PipeDrain:
                 self._on_data(data)
             return
         self.close()
+
+    def _grow(self) -> None:
+        self._grown = True  # asked once, granted or not
+        try:
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, BIG_PIPE)
+        except (OSError, AttributeError):  # over the user's pipe quota, or not Linux: stay small
+            return
+        self._chunk = BIG_PIPE
 
     def _save(self, data: bytes) -> None:
         if self._trouble is not None and self._loop.time() < self._retry_at:

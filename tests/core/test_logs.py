@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,6 +106,30 @@ def test_a_restarts_folder_is_named_before_its_exec_and_made_after(tmp_path: Pat
     logs.make_run_dir(same_second)  # made already: nothing happens
     assert same_second.is_dir()
     assert [p.name for p in logs.run_dirs(process_dir)] == [first.name, same_second.name]
+
+
+async def test_a_chatty_process_gets_a_bigger_pipe(tmp_path: Path) -> None:
+    """Output that piles up in the 64 KiB pipe (a read of over 32 KiB) grows the pipe to `BIG_PIPE`,
+    once; a quiet writer's pipe stays as it is. Either way every byte reaches the file in order."""
+    loop = asyncio.get_running_loop()
+    sizes = {}
+    for name, chunks in (("quiet", [b"one line\n"] * 3), ("chatty", [b"x" * 50_000 + b"\n", b"y" * 10 + b"\n"])):
+        read_fd, write_fd = os.pipe()
+        sink = logs.RotatingFile(tmp_path / f"{name}.log", 10_000_000, 0)
+        drain = logs.PipeDrain(read_fd, sink, loop)
+        for chunk in chunks:
+            os.write(write_fd, chunk)
+        path, expected = tmp_path / f"{name}.log", b"".join(chunks)
+
+        def on_disk(path: Path = path, expected: bytes = expected) -> bool:
+            return path.read_bytes() == expected
+
+        await poll_until(on_disk, what=f"{name}'s output on disk")
+        sizes[name] = fcntl.fcntl(read_fd, fcntl.F_GETPIPE_SZ)
+        os.close(write_fd)
+        await asyncio.wait_for(drain.closed, 10)
+    assert sizes["quiet"] < logs.BIG_PIPE
+    assert sizes["chatty"] == logs.BIG_PIPE
 
 
 def test_rotating_file_without_backups_truncates(tmp_path: Path) -> None:
