@@ -58,7 +58,8 @@ from typing import Any
 
 import psutil
 
-N_PROCESSES = 1000
+N_PROCESSES = int(os.environ.get("PMTOP_BENCH_N", "1000"))
+"""Processes in the synthetic controller (bench_scale.py also runs it with 200)."""
 FLEET_HOSTS, FLEET_EACH = 3, 300
 TARGET_CPU_PCT = 10.0
 TARGET_UI_LATENCY_MS = 100.0
@@ -411,8 +412,8 @@ class Terminal:
                 pass
 
 
-def bench_cpu(size: tuple[int, int], seconds: float, home: Path) -> dict[str, float]:
-    term = Terminal("cpu", size, home)
+def bench_cpu(size: tuple[int, int], seconds: float, home: Path, n: int = N_PROCESSES) -> dict[str, float]:
+    term = Terminal("cpu", size, home, {"PMTOP_BENCH_N": str(n)})
     try:
         return measure_cpu(term, term.send, seconds)
     finally:

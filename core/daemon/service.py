@@ -25,9 +25,10 @@ from ..config import DEFAULT_PORT, Config, load_config, parse_process, spec_to_t
 from ..errors import ConfigError, PortInUse
 from ..files import remove_stale_temp_files
 from ..locations import DaemonRecord, InstancePaths, instance_paths
-from ..model import ProcessSpec, Scope
+from ..model import ProcessSpec, ProcessStatus, Scope
 from ..supervisor import Supervisor
 from ..version import __version__
+from .heap import STARTUP_TRIM_DELAY, return_free_memory
 from .instance import (
     InstanceLock,
     ensure_token,
@@ -38,9 +39,11 @@ from .instance import (
 )
 from .logfile import prune_daemon_logs
 from .partner import PartnerLink
-from .registry import Registry, RegistryData
+from .registry import Registry, RegistryData, recorded_facts
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from aiohttp import web
 
     from ..api.security import SecurityStore
@@ -50,6 +53,9 @@ log = logging.getLogger("pmtop.core")
 AUTO_PORT_RANGE = 100
 REGISTRY_SAVE_DELAY = 0.05
 """Seconds over which registry writes are coalesced (a boot of 200 processes writes it once or twice)."""
+REGISTRY_RETRY_AFTER = 1.0
+"""Seconds between two tries of a registry save that failed (full or read-only disk), while nothing
+that it records changes meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +214,8 @@ class Daemon:
         self._lock = InstanceLock(self.paths)
         self._runner: web.AppRunner | None = None
         self._save_handle: asyncio.TimerHandle | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        """Writes the registry off the event loop; made on the first save after start-up."""
         self._watch_task: asyncio.Task[None] | None = None
         self._started_at = time.time()
         self._sock: socket.socket | None = None
@@ -216,6 +224,7 @@ class Daemon:
         self.security: SecurityStore | None = None
         self._unclean = False
         self._registry_trouble: str | None = None
+        self._trim: asyncio.TimerHandle | None = None
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -273,9 +282,14 @@ class Daemon:
         self.partner.attach(self.security, config=self.config.path, address=(self.endpoint.host, port))
         log.info("daemon %s serving on %s:%s (pid %s)", self.paths.instance, self.endpoint.host, port,
                  os.getpid())
+        # Once the start-up's bookkeeping (first registry save, run folder pruning) is done too.
+        self._trim = asyncio.get_running_loop().call_later(STARTUP_TRIM_DELAY, return_free_memory)
         return info
 
     async def _serve(self, sock: socket.socket, token: str) -> web.AppRunner:
+        from ..api import lean_aiohttp
+
+        lean_aiohttp.install()  # the server half of aiohttp only (the client half on first use)
         from aiohttp import web
 
         from ..api.security import SecurityStore
@@ -310,6 +324,8 @@ class Daemon:
         if self.stopped:
             return
         self.stopped = True
+        if self._trim is not None:
+            self._trim.cancel()
         stop = self.stop_on_exit if stop_processes is None else stop_processes
         if self.info_record is not None:
             # First: a partner that finds daemon.json gone knows this is a deliberate stop, however
@@ -344,18 +360,55 @@ class Daemon:
     # -- registry ---------------------------------------------------------------------------------
 
     async def _save_registry_on_changes(self) -> None:
+        """Save the registry (coalesced) when what it records may have changed (`recorded_facts`): a
+        PID, the restart counters, a schedule's next time, which processes there are. Live facts and
+        health updates change none of it and save nothing: a dashboard watching with live facts has
+        every process published every second."""
         assert self.supervisor is not None
         self._save_registry()
+        recorded: dict[str, tuple[object, ...]] = {}
         async with self.supervisor.subscribe() as events:
-            async for _ in events:
-                if self._save_handle is None:
-                    loop = asyncio.get_running_loop()
-                    self._save_handle = loop.call_later(REGISTRY_SAVE_DELAY, self._save_registry)
+            async for event in events:
+                if isinstance(event, ProcessStatus):
+                    facts = recorded_facts(event)
+                    if recorded.get(event.name) == facts:
+                        continue
+                    recorded[event.name] = facts
+                else:  # removed
+                    recorded.pop(event.name, None)
+                self._save_later(REGISTRY_SAVE_DELAY)
+
+    def _save_later(self, delay: float) -> None:
+        if self._save_handle is None and not self.stopped:
+            self._save_handle = asyncio.get_running_loop().call_later(delay, self._save_registry_soon)
+
+    def _save_registry_soon(self) -> None:
+        """The coalesced save: the content is taken now, in the loop (a consistent snapshot); the write
+        and its two fsyncs (milliseconds on a real disk) happen in the writer thread, so that no crash
+        waits for them to restart. One thread: the writes land in the order they were taken."""
+        self._save_handle = None
+        blob = self._registry_blob()
+        if blob is None:
+            return
+        if self._writer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="pmtop-registry")
+        written = asyncio.get_running_loop().run_in_executor(self._writer, self._write_registry, blob)
+        written.add_done_callback(self._registry_written)
 
     def _save_registry(self) -> None:
-        self._save_handle = None
+        """Now, in this thread (start-up, stop): after any write still under way in the writer."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        blob = self._registry_blob()
+        if blob is not None:
+            self._saved_or_not(self._write_registry(blob))
+
+    def _registry_blob(self) -> bytes | None:
         if self.supervisor is None:
-            return
+            return None
         added = {}
         for spec in self.supervisor.runtime_specs:
             table = spec_to_table(spec)
@@ -365,15 +418,31 @@ class Daemon:
             if spec.session_pid is not None:
                 table["session_pid"] = spec.session_pid
             added[spec.name] = table
+        return self.registry.encode(RegistryData(live=self.supervisor.live_children(), added=added,
+                                                 schedules=self.supervisor.schedule_memos(),
+                                                 scaled=self.supervisor.scaled_counts()))
+
+    def _write_registry(self, blob: bytes) -> OSError | None:
+        """Any thread; what went wrong is judged in the loop (`_saved_or_not`)."""
         try:
-            self.registry.save(RegistryData(live=self.supervisor.live_children(), added=added,
-                                            schedules=self.supervisor.schedule_memos(),
-                                            scaled=self.supervisor.scaled_counts()))
+            self.registry.write(blob)
         except OSError as exc:  # a full or read-only disk must not take the supervisor down
-            if self._registry_trouble is None:  # said once, not at every change
+            return exc
+        return None
+
+    def _registry_written(self, written: asyncio.Future[OSError | None]) -> None:
+        if not written.cancelled():
+            self._saved_or_not(written.result())
+
+    def _saved_or_not(self, error: OSError | None) -> None:
+        """A failed save is said once (not at every change) and tried again until one works; then
+        that is said once too."""
+        if error is not None:
+            if self._registry_trouble is None:
                 log.error("cannot save the registry (%s): %s; a successor could not adopt what runs now",
-                          self.registry.path, exc.strerror or exc)
-            self._registry_trouble = exc.strerror or str(exc)
+                          self.registry.path, error.strerror or error)
+            self._registry_trouble = error.strerror or str(error)
+            self._save_later(REGISTRY_RETRY_AFTER)
             return
         if self._registry_trouble is not None:
             log.warning("the registry is saved again (%s)", self.registry.path)

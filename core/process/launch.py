@@ -90,23 +90,18 @@ class Run:
         )
 
 
-def start_run(
-    spec: ProcessSpec,
-    *,
-    env: Mapping[str, str] | None,
-    run_dir: Path,
-    loop: asyncio.AbstractEventLoop,
-    on_output: Callable[[str, bytes], None] | None,
-    on_trouble: Callable[[str, str | None, int], None] | None = None,
-) -> Run:
-    """Spawn `spec` with its stdout/stderr piped into `run_dir`; raises `SpawnError`.
+def start_run(spec: ProcessSpec, *, env: Mapping[str, str] | None, run_dir: Path) -> Run:
+    """Spawn `spec` with its stdout/stderr into two new pipes; raises `SpawnError`.
 
-    The child's environment carries its name and run folder, which every descendant inherits: how
-    a supervisor proves that a process which left the group is one of its own (`system.strays`).
+    Only what the exec needs comes before it: the pipes, and the name of the run's folder, which the
+    child's environment carries along with its process name (every descendant inherits them: how a
+    supervisor proves that a process which left the group is one of its own, `system.strays`). The
+    folder and its log files come after (`attach_logs`), as does all bookkeeping: this is the
+    crash-to-restart path.
     """
     env = {**(env if env is not None else os.environ), strays.ENV_PROCESS_NAME: spec.name,
            strays.ENV_RUN_DIR: str(run_dir)}
-    run_logs = logs.RunLogs.create(run_dir, spec.logs, loop, on_output, on_trouble)
+    run_logs = logs.RunLogs.open_pipes(run_dir)
     executable = _resolve(spec.command[0], env)
     try:
         child = spawner.spawn(
@@ -125,6 +120,18 @@ def start_run(
     finally:
         run_logs.close_child_ends()
     return Run(child, run_logs, marker=str(run_dir))
+
+
+def attach_logs(
+    run: Run,
+    spec: ProcessSpec,
+    *,
+    loop: asyncio.AbstractEventLoop,
+    on_output: Callable[[str, bytes], None] | None,
+    on_trouble: Callable[[str, str | None, int], None] | None = None,
+) -> None:
+    """After a new run's exec: make its folder and drain its pipes into the log files there."""
+    run.logs.attach(spec.logs, loop, on_output, on_trouble)
 
 
 def adopt_run(

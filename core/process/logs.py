@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -28,6 +29,8 @@ from ..model import STREAMS, LogLine, LogSpec
 from .timeline import TimeIndex, index_path
 
 _READ_CHUNK = 65536
+BIG_PIPE = 262144
+"""Pipe size (and read size) for a process whose output piles up in its 64 KiB pipe (see `PipeDrain`)."""
 _TAIL_LINE_LIMIT = 400
 MAX_LINE = 16_384
 """Characters of one line handed to a reader; longer lines are shortened (the file keeps them whole)."""
@@ -119,21 +122,26 @@ class RotatingFile:
 class TailBuffer:
     """The last few lines of a stream, kept in memory for the run history (SPEC §3)."""
 
+    __slots__ = ("_keep", "_lines", "_partial")
+
     def __init__(self, lines: int = 20) -> None:
-        self._lines: deque[str] = deque(maxlen=lines)
+        self._keep = max(1, lines)
+        self._lines: list[str] = []  # one per run of every process: a list, not a 600-byte deque
         self._partial = b""
 
     def feed(self, data: bytes) -> None:
         parts = (self._partial + data).split(b"\n")
         self._partial = parts.pop()[-4096:]
-        for part in parts[-(self._lines.maxlen or 1):]:
-            self._lines.append(part[:_TAIL_LINE_LIMIT].decode("utf-8", "replace").rstrip("\r"))
+        self._lines.extend(
+            part[:_TAIL_LINE_LIMIT].decode("utf-8", "replace").rstrip("\r") for part in parts[-self._keep:]
+        )
+        del self._lines[:-self._keep]
 
     def lines(self) -> tuple[str, ...]:
         tail = list(self._lines)
         if self._partial:
             tail.append(self._partial[:_TAIL_LINE_LIMIT].decode("utf-8", "replace"))
-        return tuple(tail[-(self._lines.maxlen or 1):])
+        return tuple(tail[-self._keep:])
 
 
 Trouble = Callable[[str | None, int], None]
@@ -150,7 +158,15 @@ class PipeDrain:
     is counted and dropped (a child must never block on a full pipe because of the supervisor's
     disk), the trouble is said once, writing is tried again at most once a second, and when it works
     the file gets one line saying how much was lost.
+
+    A pipe holds 64 KiB. A process that fills most of it (a read of over 32 KiB: its writes pile up)
+    gets a pipe of `BIG_PIPE` and reads of that size, once: fewer wake-ups per megabyte for a chatty
+    process, nothing for quiet ones (a pipe's pages exist only while they hold data; the kernel may
+    refuse over the user's pipe quota, which is fine).
     """
+
+    __slots__ = ("_fd", "_sink", "_loop", "_tail", "_on_data", "_on_trouble", "_trouble", "_lost", "_retry_at",
+                 "_chunk", "_grown", "closed")
 
     def __init__(
         self,
@@ -170,18 +186,22 @@ class PipeDrain:
         self._trouble: str | None = None
         self._lost = 0
         self._retry_at = 0.0
+        self._chunk = _READ_CHUNK
+        self._grown = False
         self.closed: asyncio.Future[None] = loop.create_future()
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._on_readable)
 
     def _on_readable(self) -> None:
         try:
-            data = os.read(self._fd, _READ_CHUNK)
+            data = os.read(self._fd, self._chunk)
         except BlockingIOError:
             return
         except OSError:
             data = b""
         if data:
+            if not self._grown and len(data) > _READ_CHUNK // 2:  # writes pile up: a chatty process
+                self._grow()
             self._save(data)
             if self._tail is not None:
                 self._tail.feed(data)
@@ -189,6 +209,14 @@ class PipeDrain:
                 self._on_data(data)
             return
         self.close()
+
+    def _grow(self) -> None:
+        self._grown = True  # asked once, granted or not
+        try:
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, BIG_PIPE)
+        except (OSError, AttributeError):  # over the user's pipe quota, or not Linux: stay small
+            return
+        self._chunk = BIG_PIPE
 
     def _save(self, data: bytes) -> None:
         if self._trouble is not None and self._loop.time() < self._retry_at:
@@ -245,6 +273,40 @@ class RunLogs:
         self.keeper_fds: dict[str, int] = {}
         self.pipe_inodes: dict[str, int] = {}
         self._drains = drains
+        self._undrained: dict[str, int] = {}
+        """Our read ends of a new run's pipes until `attach` drains them (the pipes buffer meanwhile)."""
+
+    @classmethod
+    def open_pipes(cls, run_dir: Path) -> RunLogs:
+        """The two pipes of a new run, not drained yet: all that its child needs before the exec.
+
+        `run_dir` is only named here (the child's environment carries the name, see `system.strays`);
+        the folder, its log files and their time indexes are made after the exec (`attach`). On the
+        crash-to-restart path the new program so never waits for a mkdir or a file open, and what it
+        writes meanwhile waits in the pipe, not lost.
+        """
+        run_logs = cls(run_dir, {}, TailBuffer())
+        for stream in STREAMS:
+            read_fd, write_fd = os.pipe()
+            run_logs.keeper_fds[stream] = read_fd
+            run_logs.pipe_inodes[stream] = os.fstat(read_fd).st_ino
+            run_logs._undrained[stream] = read_fd
+            run_logs.child_fds.append(write_fd)
+        return run_logs
+
+    def attach(
+        self,
+        spec: LogSpec,
+        loop: asyncio.AbstractEventLoop,
+        on_output: Callable[[str, bytes], None] | None = None,
+        on_trouble: Callable[[str, str | None, int], None] | None = None,
+    ) -> None:
+        """Make the run's folder and drain the pipes into its files. A folder that cannot be made (full
+        or read-only disk) is no error here: the files say so at their first write, and try again."""
+        make_run_dir(self.run_dir)
+        for stream, fd in list(self._undrained.items()):
+            self._drains[stream] = _drain(self.run_dir, stream, spec, loop, fd, self.stderr_tail, on_output, on_trouble)
+            del self._undrained[stream]
 
     @classmethod
     def create(
@@ -255,21 +317,9 @@ class RunLogs:
         on_output: Callable[[str, bytes], None] | None = None,
         on_trouble: Callable[[str, str | None, int], None] | None = None,
     ) -> RunLogs:
-        tail = TailBuffer()
-        drains: dict[str, PipeDrain] = {}
-        write_fds: list[int] = []
-        keepers: dict[str, int] = {}
-        inodes: dict[str, int] = {}
-        for stream in STREAMS:
-            read_fd, write_fd = os.pipe()
-            keepers[stream] = read_fd
-            inodes[stream] = os.fstat(read_fd).st_ino
-            drains[stream] = _drain(run_dir, stream, spec, loop, read_fd, tail, on_output, on_trouble)
-            write_fds.append(write_fd)
-        run_logs = cls(run_dir, drains, tail)
-        run_logs.child_fds = write_fds
-        run_logs.keeper_fds = keepers
-        run_logs.pipe_inodes = inodes
+        """Pipes drained into `run_dir` at once (`open_pipes` then `attach`)."""
+        run_logs = cls.open_pipes(run_dir)
+        run_logs.attach(spec, loop, on_output, on_trouble)
         return run_logs
 
     @classmethod
@@ -314,6 +364,9 @@ class RunLogs:
 
     def close(self) -> None:
         self.close_child_ends()
+        undrained, self._undrained = self._undrained, {}
+        for fd in undrained.values():
+            os.close(fd)
         for drain in self._drains.values():
             drain.close()
 
@@ -365,6 +418,39 @@ def new_run_dir(process_dir: Path, previous: Path | None = None, now: float | No
         return _make_run_dir(process_dir, stamp, previous)
     except OSError:  # a full or read-only disk: the run goes on, its log files try again later
         return process_dir / stamp
+
+
+def next_run_dir(process_dir: Path, previous: Path | None = None, now: float | None = None) -> Path:
+    """The next run's folder, named but not made when that takes no look at the disk (see `make_run_dir`).
+
+    After a run of this supervisor (`previous`) the name follows from the previous one: the same second
+    gets the next suffix, a later second its plain stamp (no folder of that second can exist yet: only
+    this supervisor makes this process's folders, in time order). Otherwise (the first run, a clock
+    that went back) the folder is made now, as `new_run_dir` does.
+    """
+    stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now))
+    if previous is not None and previous.parent == process_dir:
+        last_stamp, n = _run_sort_key(previous)
+        if last_stamp == stamp:
+            return process_dir / f"{stamp}-{n + 1}"
+        if last_stamp < stamp:
+            return process_dir / stamp
+    return new_run_dir(process_dir, previous, now)
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Make a folder named by `next_run_dir` (nothing if it exists); a full or read-only disk is left
+    for the log files to find and say (they try again)."""
+    try:
+        run_dir.mkdir(mode=PRIVATE_DIR)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:  # the process folder is new, or was removed behind our back
+        with contextlib.suppress(OSError):
+            private_dir(run_dir.parent)
+            run_dir.mkdir(mode=PRIVATE_DIR)
+    except OSError:
+        pass
 
 
 def _make_run_dir(process_dir: Path, stamp: str, previous: Path | None) -> Path:

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +62,16 @@ class ProcessRunner:
     decide, back off, spawn again) runs between them and is the only place that reacts to an exit.
     """
 
+    # One runner per managed process: slots (no per-instance dict) and a lazily made waiter keep the
+    # idle cost of a process small (bench/bench_memory.py measures the bytes per process).
+    __slots__ = (
+        "spec", "_on_run_end", "_log_troubles", "_bus", "_lookup", "_output", "state", "reason", "pid",
+        "exit_code", "started_at", "next_retry_at", "health", "restarts", "failures", "completed", "runs",
+        "_child", "_run", "_notify_dir", "_notifications", "_env", "_watch", "_matcher", "_adopted_argv",
+        "facts", "_task", "_stop_reason", "_lock", "_changed", "_reset_timer", "_launched", "schedule",
+        "watching", "hook_error", "_note",
+    )
+
     def __init__(
         self,
         spec: ProcessSpec,
@@ -109,7 +118,8 @@ class ProcessRunner:
         self._task: asyncio.Task[None] | None = None
         self._stop_reason: tuple[str, EndReason] | None = None
         self._lock = asyncio.Lock()
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
+        """Made by the first dependent that waits (`wait_changed`), set and dropped by `publish`."""
         self._reset_timer: asyncio.TimerHandle | None = None
         self._launched = asyncio.Event()
         """Set once the current start got as far as it can on its own: spawned (or failed to), or
@@ -128,7 +138,7 @@ class ProcessRunner:
         return self.spec.name
 
     @property
-    def history(self) -> deque[RunRecord]:
+    def history(self) -> list[RunRecord]:
         return self.runs.history
 
     @property
@@ -169,8 +179,9 @@ class ProcessRunner:
     def publish(self) -> None:
         """Announce the current status, and wake anyone waiting on this process (dependents)."""
         self._bus.publish(self.status())
-        self._changed.set()
-        self._changed = asyncio.Event()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def _transition(self, new: ProcessState, reason: str) -> None:
         if new not in TRANSITIONS[self.state]:
@@ -239,6 +250,8 @@ class ProcessRunner:
             waiter.cancel()
 
     async def wait_changed(self) -> None:
+        if self._changed is None:
+            self._changed = asyncio.Event()
         await self._changed.wait()
 
     # -- commands ---------------------------------------------------------------------------------
@@ -440,12 +453,21 @@ class ProcessRunner:
                 self.schedule.run_ended(by_user=self._stop_reason is not None)
 
     async def _live(self, adopted: launch.Run | None) -> None:
+        started: launch.Run | SpawnError | RunEnd | None = adopted
+        """The run to watch next when it is already under way (adopted, or spawned by the immediate
+        restart below), or how its start ended before it began."""
         while True:
-            if adopted is None:
+            if started is None:
                 await self._wait_for_dependencies()
-            end = await self._run_once(adopted)
+                started = await self._begin()
+            if isinstance(started, SpawnError):
+                end = self._spawn_failed(started)
+            elif isinstance(started, RunEnd):
+                end = started
+            else:
+                end = await self._run_once(started)
+            started = None
             outcome, ran, detail, action = end.outcome, end.ran, end.detail, end.action
-            adopted = None
             if self._stop_reason is not None:
                 self._transition(S.STOPPED, self._stop_reason[0])
                 return
@@ -467,6 +489,12 @@ class ProcessRunner:
             if isinstance(decision, Rest):
                 self._transition(S.STOPPED, summary)
                 return
+            ended_how = describe_exit(self.exit_code) if ran is not None else detail
+            if isinstance(decision, Retry) and decision.delay <= 0 and self._may_spawn_at_once():
+                # An immediate restart spawns first: the log lines, events and run folder of the crash
+                # and of the new run all come after the exec, and nothing awaits in between, so no one
+                # can see the order differ.
+                started = self._spawn()
             if self.state is not S.CRASHED:  # already crashed: failed health, the group was stopped
                 self._transition(S.CRASHED, summary)
             if isinstance(decision, GiveUp):
@@ -490,8 +518,12 @@ class ProcessRunner:
                 self.next_retry_at = None
             self.restarts += 1
             self._note = None
-            ended_how = describe_exit(self.exit_code) if ran is not None else detail
             self._transition(S.STARTING, f"restart {limit} after {ended_how}")
+
+    def _may_spawn_at_once(self) -> bool:
+        """Can the next run be spawned right now, with no await before it? Not with a port to check
+        first (an await), nor while a dependency is unmet (the loop waits for it)."""
+        return self.spec.port is None and not dependencies.unmet(self.spec.depends_on, self._lookup)
 
     async def _wait_for_dependencies(self) -> None:
         while True:
@@ -515,32 +547,44 @@ class ProcessRunner:
         self.runs.record(RunRecord(None, now, now, None, EndReason.CRASH, (detail,)))
         return RunEnd(Outcome.FAILURE, None, detail, give_up=detail if give_up else None)
 
-    async def _run_once(self, adopted: launch.Run | None = None) -> RunEnd:
-        """Spawn (or take over `adopted`), watch it until it exits or must go, record the run."""
+    async def _begin(self) -> launch.Run | SpawnError | RunEnd:
+        """Start a run once its dependencies are met: `starting`, its port checked, spawned."""
+        if self.state is not S.STARTING:
+            self._transition(S.STARTING, "starting")
+        if self.spec.port is not None and (taken := await ports.taken(self.spec.port)) is not None:
+            return self._not_begun(taken, give_up=True)
+        return self._spawn()
+
+    def _spawn(self) -> launch.Run | SpawnError:
+        """The next run's exec with only what must come before it: its sd_notify socket, its pipes, the
+        name of its folder (see `launch.start_run`). The rest is `_run_once`'s, after the exec."""
+        spec = self.spec
+        self._open_notifications()
+        if spec.ready_log_line is not None:
+            self._matcher = LogLineMatcher(spec.ready_log_line)
+        try:
+            return launch.start_run(spec, env=self._env, run_dir=self.runs.new_folder())
+        except SpawnError as exc:
+            if self._matcher is not None:
+                self._matcher.close()
+                self._matcher = None
+            return exc
+
+    def _spawn_failed(self, exc: SpawnError) -> RunEnd:
+        asyncio.get_running_loop().call_soon(self.runs.prune, self.spec.logs.keep_runs)
+        return self._not_begun(exc.message)
+
+    async def _run_once(self, run: launch.Run) -> RunEnd:
+        """Watch a run under way (spawned by `_spawn`, or adopted) until it exits or must go, and record
+        it. A new run's folder and log files are made here, after its exec."""
         spec = self.spec
         loop = asyncio.get_running_loop()
-        matcher: LogLineMatcher | None = None
-        if adopted is not None:
-            run = adopted
-        else:
-            if self.state is not S.STARTING:
-                self._transition(S.STARTING, "starting")
-            if spec.port is not None and (taken := await ports.taken(spec.port)) is not None:
-                return self._not_begun(taken, give_up=True)
-            self._open_notifications()
-            on_output = self._on_output
-            if spec.ready_log_line is not None:
-                matcher = self._matcher = LogLineMatcher(spec.ready_log_line)
-                on_output = self._on_output_waiting
-            try:
-                run = launch.start_run(spec, env=self._env, run_dir=self.runs.new_folder(), loop=loop,
-                                       on_output=on_output, on_trouble=self._on_log_trouble)
-            except SpawnError as exc:
-                if matcher is not None:
-                    matcher.close()
-                    self._matcher = None
-                loop.call_soon(self.runs.prune, spec.logs.keep_runs)
-                return self._not_begun(exc.message)
+        adopted = run if run.adopted else None
+        matcher = self._matcher if adopted is None else None
+        if adopted is None:
+            launch.attach_logs(run, spec, loop=loop,
+                               on_output=self._on_output_waiting if matcher is not None else self._on_output,
+                               on_trouble=self._on_log_trouble)
         self._launched.set()
         child = run.child
         self._run = run

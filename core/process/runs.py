@@ -1,16 +1,15 @@
 """The runs of one process: a folder for each, the oldest pruned, and the history of the last ones.
 
-Kept apart from the state machine, which only says when a run begins and ends. Two things here stay
+Kept apart from the state machine, which only says when a run begins and ends. Three things here stay
 off the crash-to-restart path on purpose: a restart's folder is named from the previous one (no
-listing of the folder), and pruning happens after the new run is announced, counted rather than
-listed each time.
+listing of the folder), it is made after the new program's exec (`logs.RunLogs.attach`), and pruning
+happens after the new run is announced, counted rather than listed each time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import deque
 from pathlib import Path
 
 from ..model import HISTORY_LENGTH, RunRecord
@@ -23,11 +22,14 @@ TAIL_DRAIN_TIMEOUT = 2.0
 class Runs:
     """The run folders and the run history of one process."""
 
+    __slots__ = ("process_dir", "current", "history", "_on_disk", "_background", "draining")
+
     def __init__(self, process_dir: Path) -> None:
         self.process_dir = process_dir
         self.current: Path | None = None
         """The folder of the current (or last) run, if this supervisor knows one."""
-        self.history: deque[RunRecord] = deque(maxlen=HISTORY_LENGTH)
+        self.history: list[RunRecord] = []
+        """The last `HISTORY_LENGTH` runs, oldest first (a list: a bounded deque costs 600 bytes empty)."""
         self._on_disk: int | None = None
         """Run folders on disk, once counted: pruning need not list them each run."""
         self._background: set[asyncio.Task[None]] = set()
@@ -35,8 +37,9 @@ class Runs:
         """Logs of ended runs whose pipes are still being drained (the last output can follow the exit)."""
 
     def new_folder(self) -> Path:
-        """A fresh folder for the next run (named from the previous one: no listing on a restart)."""
-        self.current = logs.new_run_dir(self.process_dir, previous=self.current)
+        """The next run's folder (named from the previous one: no listing on a restart, and made after
+        the exec, see `logs.next_run_dir`)."""
+        self.current = logs.next_run_dir(self.process_dir, previous=self.current)
         return self.current
 
     def prune(self, keep: int) -> None:
@@ -53,6 +56,7 @@ class Runs:
         """Add a finished run; with its logs, its stderr tail is completed once the pipes drain (the
         exit can beat the last write), and the logs are closed then."""
         self.history.append(record)
+        del self.history[:-HISTORY_LENGTH]
         if run_logs is not None:
             self.draining.add(run_logs)
             task = asyncio.get_running_loop().create_task(self._complete_tail(run_logs, record))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,6 +89,47 @@ def test_tail_survives_odd_content(tmp_path: Path) -> None:
     empty = tmp_path / "empty.log"
     empty.write_bytes(b"")
     assert logs.tail_lines(empty, 5) == []
+
+
+def test_a_restarts_folder_is_named_before_its_exec_and_made_after(tmp_path: Path) -> None:
+    """On the restart path the next run's folder is only named (from the previous one: no look at the
+    disk); `make_run_dir` makes it after the exec. A first run's folder is made at once."""
+    process_dir = tmp_path / "web"
+    first = logs.next_run_dir(process_dir, now=1_000_000.0)
+    assert first.is_dir(), "a first run looks at the disk and makes its folder"
+    same_second = logs.next_run_dir(process_dir, previous=first, now=1_000_000.5)
+    later = logs.next_run_dir(process_dir, previous=same_second, now=1_000_002.0)
+    assert same_second.name == f"{first.name}-2" and not same_second.exists()
+    assert later.name > same_second.name
+    assert "-" not in later.name.partition("_")[2] and not later.exists()
+    logs.make_run_dir(same_second)
+    logs.make_run_dir(same_second)  # made already: nothing happens
+    assert same_second.is_dir()
+    assert [p.name for p in logs.run_dirs(process_dir)] == [first.name, same_second.name]
+
+
+async def test_a_chatty_process_gets_a_bigger_pipe(tmp_path: Path) -> None:
+    """Output that piles up in the 64 KiB pipe (a read of over 32 KiB) grows the pipe to `BIG_PIPE`,
+    once; a quiet writer's pipe stays as it is. Either way every byte reaches the file in order."""
+    loop = asyncio.get_running_loop()
+    sizes = {}
+    for name, chunks in (("quiet", [b"one line\n"] * 3), ("chatty", [b"x" * 50_000 + b"\n", b"y" * 10 + b"\n"])):
+        read_fd, write_fd = os.pipe()
+        sink = logs.RotatingFile(tmp_path / f"{name}.log", 10_000_000, 0)
+        drain = logs.PipeDrain(read_fd, sink, loop)
+        for chunk in chunks:
+            os.write(write_fd, chunk)
+        path, expected = tmp_path / f"{name}.log", b"".join(chunks)
+
+        def on_disk(path: Path = path, expected: bytes = expected) -> bool:
+            return path.read_bytes() == expected
+
+        await poll_until(on_disk, what=f"{name}'s output on disk")
+        sizes[name] = fcntl.fcntl(read_fd, fcntl.F_GETPIPE_SZ)
+        os.close(write_fd)
+        await asyncio.wait_for(drain.closed, 10)
+    assert sizes["quiet"] < logs.BIG_PIPE
+    assert sizes["chatty"] == logs.BIG_PIPE
 
 
 def test_rotating_file_without_backups_truncates(tmp_path: Path) -> None:
