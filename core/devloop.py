@@ -66,9 +66,14 @@ class DevLoopServices:
         if self.hooks is not None:
             self.hooks.events.forget(name)
 
+    async def stop_watching(self) -> None:
+        """No changed file restarts anything from now on (the supervisor is stopping everything)."""
+        watches, self.watches = self.watches, None
+        if watches is not None:
+            await watches.aclose()
+
     async def aclose(self) -> None:
-        if self.watches is not None:
-            await self.watches.aclose()
+        await self.stop_watching()
         if self._hooks_task is not None:
             self._hooks_task.cancel()
             await asyncio.gather(self._hooks_task, return_exceptions=True)

@@ -250,7 +250,7 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         """Stop everything in reverse dependency order, then end every subscription."""
-        self._stop_schedules()
+        await self._stop_starters()
         await self.stop_many(reason="supervisor exiting", end_reason=EndReason.SUPERVISOR_EXIT)
         if self._hunt is not None:  # runs ended: nothing they left may outlive the supervisor
             await self._cancel_hunt()
@@ -264,15 +264,23 @@ class Supervisor:
 
     async def detach(self) -> None:
         """Let go of every process without stopping it: a successor will adopt them (registry)."""
-        self._stop_schedules()
+        await self._stop_starters()
         for runner in self._runners.values():
             runner.detach()
         await self._close()
 
-    def _stop_schedules(self) -> None:
+    async def _stop_starters(self) -> None:
+        """Before every process is stopped or let go: nothing may start one again behind that. Schedules
+        and the file watch stop, and a restart a changed file began is cancelled (else it could start
+        its process after the stop, and that process would outlive the supervisor)."""
         for runner in self._runners.values():
             if runner.schedule is not None:
                 runner.schedule.close()
+        await self._services.stop_watching()
+        pending = [task for task in self._background if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _close(self) -> None:
         for runner in self._runners.values():

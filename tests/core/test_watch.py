@@ -150,3 +150,17 @@ async def test_a_missing_folder_is_not_watched_and_nothing_breaks(make_superviso
         await sup.boot()
         running = await wait_state(events, "web", S.RUNNING)
     assert running.watching is False
+
+
+async def test_a_restart_for_a_change_never_outlives_shutdown(make_supervisor: Callable[..., Supervisor],
+                                                              tmp_path: Path) -> None:
+    """A changed file's restart still under way when the supervisor shuts down is cancelled: it cannot
+    start its process again behind the shutdown's stop (the fixture checks that nothing is left)."""
+    sup = make_supervisor(spec("site", cwd=str(tmp_path), watch=WatchSpec(paths=(".",))))
+    async with sup.subscribe() as events:
+        await sup.boot()
+        await wait_state(events, "site", ProcessState.RUNNING)
+    for _ in range(3):  # (a few at once, as a burst on several watched processes would make)
+        sup.in_background(sup._services.restart_for_change("site", ["app.py"]))  # noqa: SLF001
+    await sup.shutdown()
+    assert (await sup.status("site")).state is ProcessState.STOPPED
