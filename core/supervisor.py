@@ -129,7 +129,7 @@ class Supervisor:
     def _make_runner(self, spec: ProcessSpec) -> ProcessRunner:
         return ProcessRunner(
             spec, bus=self._bus, log_dir=self.paths.log_dir, lookup=self._lookup, output=self.output,
-            on_run_end=self._schedule_hunt, notify_dir=self._notify_dir,
+            on_run_end=self._schedule_hunt, settle=self.settle_strays, notify_dir=self._notify_dir,
         )
 
     def _install(self, spec: ProcessSpec) -> list[ProcessRunner]:
@@ -467,6 +467,17 @@ class Supervisor:
             log.error("looking for escaped processes failed: %s", task.exception())
         if self._hunt_again and not self._closing:
             self._schedule_hunt()
+
+    async def settle_strays(self) -> None:
+        """Until no look for escaped processes is pending: one scheduled is made now. Before a port
+        check, so that a run's own leftover holding the port is killed rather than blamed."""
+        hunt = self._hunt
+        if isinstance(hunt, asyncio.TimerHandle):
+            hunt.cancel()
+            self._start_hunt()
+            hunt = self._hunt
+        if isinstance(hunt, asyncio.Task):
+            await asyncio.wait([hunt])
 
     async def hunt_strays(self) -> list[int]:
         """Kill what escaped an ended run (provably ours: `system.strays`); their PIDs.

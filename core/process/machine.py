@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,7 +65,7 @@ class ProcessRunner:
     # One runner per managed process: slots (no per-instance dict) and a lazily made waiter keep the
     # idle cost of a process small (bench/bench_memory.py measures the bytes per process).
     __slots__ = (
-        "spec", "_on_run_end", "_log_troubles", "_bus", "_lookup", "_output", "state", "reason", "pid",
+        "spec", "_on_run_end", "_settle", "_log_troubles", "_bus", "_lookup", "_output", "state", "reason", "pid",
         "exit_code", "started_at", "next_retry_at", "health", "restarts", "failures", "completed", "runs",
         "_child", "_run", "_notify_dir", "_notifications", "_env", "_watch", "_matcher", "_adopted_argv",
         "facts", "_task", "_stop_reason", "_lock", "_changed", "_reset_timer", "_launched", "schedule",
@@ -81,10 +81,13 @@ class ProcessRunner:
         lookup: DependencyLookup,
         output: logs.OutputHub | None = None,
         on_run_end: Callable[[], None] | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
         notify_dir: Path | None = None,
     ) -> None:
         self.spec = spec
         self._on_run_end = on_run_end
+        self._settle = settle
+        """Awaited before a port check: what escaped the ended runs is dealt with (`Supervisor.settle_strays`)."""
         """Told after each run's group is gone (the supervisor then looks for what escaped it)."""
         self._log_troubles: dict[str, str] = {}
         self._bus = bus
@@ -551,6 +554,8 @@ class ProcessRunner:
         """Start a run once its dependencies are met: `starting`, its port checked, spawned."""
         if self.state is not S.STARTING:
             self._transition(S.STARTING, "starting")
+        if self.spec.port is not None and self._settle is not None:
+            await self._settle()  # a leftover of an ended run is killed first: it must not hold our port
         if self.spec.port is not None and (taken := await ports.taken(self.spec.port)) is not None:
             return self._not_begun(taken, give_up=True)
         return self._spawn()

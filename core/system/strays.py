@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 from dataclasses import dataclass
 from typing import Final
 
 ENV_RUN_DIR: Final = "PMTOP_RUN_DIR"
 ENV_PROCESS_NAME: Final = "PMTOP_PROCESS_NAME"
+EXIT_WAIT: Final = 1.0
+"""Seconds `kill_marked` waits for a killed process to be gone (SIGKILL takes effect at once, but its
+exit, which closes its sockets, comes a moment later)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ def kill_marked(marked: Marked, log_dir: str) -> bool:
         if again[0].pgid == marked.pid:  # it leads a group of its own: that goes too
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(marked.pid, signal.SIGKILL)
+        # Until it has exited (its pidfd turns readable): then what it held, a port say, is free.
+        select.select([pidfd], [], [], EXIT_WAIT)
         return True
     finally:
         os.close(pidfd)

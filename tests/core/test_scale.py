@@ -37,7 +37,7 @@ async def test_200_processes_start_and_stop_cleanly(make_supervisor: Make) -> No
     statuses = await sup.processes()
     assert {s.state for s in statuses} == {S.STOPPED}
     me = psutil.Process(os.getpid())
-    await poll_until(lambda: not me.children(), what="every child reaped", timeout=10)
+    await poll_until(lambda: not me.children(), what="every child reaped")
 
 
 def _sleeper(name: str):
