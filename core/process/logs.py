@@ -165,7 +165,7 @@ class PipeDrain:
     refuse over the user's pipe quota, which is fine).
     """
 
-    __slots__ = ("_fd", "_sink", "_loop", "_tail", "_on_data", "_on_trouble", "_trouble", "_lost", "_retry_at",
+    __slots__ = ("_fd", "_sink", "_loop", "_tail", "_on_data", "_on_trouble", "_trouble", "_lost", "_lost_ends_line", "_retry_at",
                  "_chunk", "_grown", "closed")
 
     def __init__(
@@ -185,6 +185,7 @@ class PipeDrain:
         self._on_trouble = on_trouble
         self._trouble: str | None = None
         self._lost = 0
+        self._lost_ends_line = True
         self._retry_at = 0.0
         self._chunk = _READ_CHUNK
         self._grown = False
@@ -220,15 +221,23 @@ class PipeDrain:
 
     def _save(self, data: bytes) -> None:
         if self._trouble is not None and self._loop.time() < self._retry_at:
-            self._lost += len(data)
+            self._drop(data)
             return
+        if self._trouble is not None and not self._lost_ends_line:
+            # The rest of a line whose start was lost goes too: the log resumes at a line's start.
+            end = data.find(b"\n")
+            if end < 0:
+                self._drop(data)
+                return
+            self._lost += end + 1
+            data = data[end + 1:]
         try:
             if self._trouble is not None:
                 cut = b"" if self._sink.at_line_start else b"\n"
                 self._sink.write(cut + f"[pmtop] {self._lost} bytes of output lost: {self._trouble}\n".encode())
             self._sink.write(data)
         except OSError as exc:
-            self._lost += len(data)
+            self._drop(data)
             self._retry_at = self._loop.time() + RETRY_AFTER
             if self._trouble is None:
                 self._trouble = f"{exc.strerror or exc} ({self._sink.path.parent})"
@@ -239,6 +248,12 @@ class PipeDrain:
             lost, self._trouble, self._lost = self._lost, None, 0
             if self._on_trouble is not None:
                 self._on_trouble(None, lost)
+
+    def _drop(self, data: bytes) -> None:
+        """Output that cannot be saved: counted (for the note that says so), and where it ended."""
+        if data:
+            self._lost += len(data)
+            self._lost_ends_line = data.endswith(b"\n")
 
     def flush_times(self) -> None:
         if self._sink.times is not None:
