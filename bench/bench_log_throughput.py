@@ -44,6 +44,9 @@ from typing import Any
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _daemon_proc import children, cmdline, pmtop_command  # noqa: E402
+
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 POLL_S = 0.002
 KILL_POLL_S = 0.001
@@ -74,13 +77,6 @@ while data := os.read(0, 262144):
 """
 
 
-def pmtop_command() -> list[str]:
-    if os.environ.get("PMTOP_EXE"):  # another build of pmtop, to compare
-        return [os.environ["PMTOP_EXE"]]
-    here = Path(sys.executable).parent / "pmtop"
-    return [str(here)] if here.exists() else [sys.executable, "-m", "pmtop.cli.main"]
-
-
 def q(text: str) -> str:
     return json.dumps(text)
 
@@ -94,25 +90,6 @@ def schedstat_s(pid: int) -> float:
     except (OSError, ValueError):
         pass
     return total / 1e9
-
-
-def children(pid: int) -> list[int]:
-    pids: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                pids.extend(int(x) for x in f.read().split())
-    except OSError:
-        pass
-    return pids
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 def ends_with(path: Path, marker: bytes) -> bool:

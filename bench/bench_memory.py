@@ -33,6 +33,9 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _daemon_proc import children, pmtop_command, write_config  # noqa: E402
+
 SETTLE_S = 3.0
 """After the API serves: the daemon hands start-up's freed heap back after 1 s."""
 
@@ -84,32 +87,6 @@ def import_steps(steps: list[tuple[str, str]], runs: int) -> list[tuple[str, flo
         anon = statistics.median(r[i][1]["RssAnon"] for r in results) / 1024
         table.append((label, rss, anon, modules))
     return table
-
-
-def pmtop_command() -> list[str]:
-    if os.environ.get("PMTOP_EXE"):  # another build of pmtop, to compare (the import steps stay this one's)
-        return [os.environ["PMTOP_EXE"]]
-    here = Path(sys.executable).parent / "pmtop"
-    return [str(here)] if here.exists() else [sys.executable, "-m", "pmtop.cli.main"]
-
-
-def write_config(path: Path, n: int) -> None:
-    lines = ["[daemon]", 'instance = "bench"', 'host = "127.0.0.1"', 'port = "auto"', "",
-             "[defaults]", 'restart = "on-failure"', 'stop_timeout = "5s"', ""]
-    for i in range(n):
-        lines += [f"[process.p{i:04d}]", 'command = ["sleep", "600"]', ""]
-    path.write_text("\n".join(lines))
-
-
-def children(pid: int) -> list[int]:
-    pids: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                pids.extend(int(x) for x in f.read().split())
-    except OSError:
-        pass
-    return pids
 
 
 def execd(pid: int) -> bool:

@@ -39,44 +39,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_tui  # noqa: E402  (the dashboard's CPU bench, run here with each N)
+from _daemon_proc import children, cmdline, pmtop_command, write_config  # noqa: E402
 
 SETTLE_S = 3.0
 POLL_S = 0.002
 SLEEP_CMDLINE = b"sleep\x00600\x00"
-
-
-def pmtop_command() -> list[str]:
-    if os.environ.get("PMTOP_EXE"):  # another build of pmtop, to compare
-        return [os.environ["PMTOP_EXE"]]
-    here = Path(sys.executable).parent / "pmtop"
-    return [str(here)] if here.exists() else [sys.executable, "-m", "pmtop.cli.main"]
-
-
-def write_config(path: Path, n: int) -> None:
-    lines = ["[daemon]", 'instance = "bench"', 'host = "127.0.0.1"', 'port = "auto"', "",
-             "[defaults]", 'restart = "on-failure"', 'stop_timeout = "5s"', ""]
-    for i in range(n):
-        lines += [f"[process.p{i:04d}]", 'command = ["sleep", "600"]', ""]
-    path.write_text("\n".join(lines))
-
-
-def children(pid: int) -> list[int]:
-    pids: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                pids.extend(int(x) for x in f.read().split())
-    except OSError:
-        pass
-    return pids
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 class Daemon:
