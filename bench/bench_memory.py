@@ -7,8 +7,8 @@ Run it with the interpreter pmtop is installed into. Memory does not depend on t
 so unlike the timing benches its figures repeat to within about 0.1 MB.
 
 1. Imports, in fresh interpreters: RSS after each step of the daemon's own import order (the
-   interpreter, asyncio, pmtop's core and daemon modules, aiohttp's server half as the daemon imports
-   it, pmtop's API server), and for comparison what `import aiohttp` (client and server) costs.
+   interpreter, asyncio, pmtop's core and daemon modules, h11 with pmtop's HTTP/1.1 server, pmtop's API),
+   and for comparison what `import aiohttp` (round 1's server) costs on the same modules.
 2. The daemon: the real `pmtop --headless` with N `sleep` processes. Once all N have exec'd and the
    API serves, and the start-up settled (3 s), its RSS, USS, anonymous and file-backed memory and
    open descriptors; the slope between N = 200 and N = 1,000 is what one managed process costs.
@@ -58,13 +58,13 @@ print(json.dumps(result))
 """
 
 DAEMON_STEPS = [
-    ("asyncio (with ssl, which it imports)", "import asyncio"),
+    ("asyncio without ssl (core/system/lazy_tls.py)",
+     "from pmtop.core.system import lazy_tls\nlazy_tls.import_asyncio()\nimport asyncio"),
     ("json, logging, subprocess, argparse", "import json, logging, subprocess, argparse"),
     ("pmtop.cli.main (the entry point)", "import pmtop.cli.main"),
     ("pmtop core (supervisor, runners, config)", "import pmtop.core.supervisor"),
     ("pmtop daemon (core.daemon, cli.daemon_main)", "import pmtop.cli.daemon_main"),
-    ("aiohttp server half, as the daemon imports it",
-     "from pmtop.core.api import lean_aiohttp\nlean_aiohttp.install()\nfrom aiohttp import web"),
+    ("h11 and pmtop's HTTP/1.1 server on it (http11)", "import pmtop.core.api.http11"),
     ("pmtop API server (routes, security, SSE)", "import pmtop.core.api.server"),
 ]
 WHOLE_AIOHTTP = [
@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         prev = rss
     lean = steps[-2][1] - steps[-3][1]
     full = whole[-1][1] - whole[-2][1]
-    print(f"  for comparison, `import aiohttp` whole (client and server): +{full:.2f} MB; the daemon's "
-          f"server half: +{lean:.2f} MB")
+    print(f"  for comparison, `import aiohttp` (round 1's server): +{full:.2f} MB; h11 and pmtop's "
+          f"server on it: +{lean:.2f} MB")
     print()
     print("The daemon (pmtop --headless), all processes running, settled:")
     print(f"  {'processes':>9s} {'RSS':>9s} {'USS':>9s} {'anon':>8s} {'file':>8s} {'fds':>6s}")

@@ -91,7 +91,8 @@ def make_app(gate: Gate, info: WebInfo, launcher: Launcher) -> web.Application:
 @web.middleware
 async def only_our_host(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                         ) -> web.StreamResponse:
-    problem = await request.app[HOSTS].problem(request)
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    problem = await request.app[HOSTS].problem(request.headers.get("Host"), str(sockname[0]) if sockname else None)
     if problem is not None:
         return web.Response(status=403, text=f"pmtop web: {problem}\n")
     return await handler(request)

@@ -14,8 +14,6 @@ import ipaddress
 import socket
 from typing import Final
 
-from aiohttp import web
-
 LOCALHOST: Final = "localhost"
 
 
@@ -66,10 +64,8 @@ class HostHeaderCheck:
     def __init__(self) -> None:
         self._names: frozenset[str] | None = None
 
-    async def problem(self, request: web.Request) -> str | None:
-        header = request.headers.get("Host")
-        sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
-        local = str(sockname[0]) if sockname else None
+    async def problem(self, header: str | None, local: str | None) -> str | None:
+        """For a request with this `Host` header that arrived on the local address `local`."""
         names: frozenset[str] = frozenset()
         if header and _ip(split_host(header)) is None and split_host(header) != LOCALHOST and local:
             local_ip = _ip(local)

@@ -1,4 +1,5 @@
-"""The HTTP API of SPEC §6: an aiohttp app over any `Controller`, plus hooks into the daemon.
+"""The HTTP API of SPEC §6: an app (`http11`, pmtop's small server on h11) over any `Controller`, plus
+hooks into the daemon.
 
 The app is a thin edge. Handlers parse and check the request, call the controller, and serialise;
 errors are raised, never formatted in a handler, and turned into `{"error": {"code", "message"}}`
@@ -7,7 +8,7 @@ with a status by one middleware (`errors_middleware`). A second middleware decid
 its declared `Access`; the app registers exactly those (`HANDLERS` maps each to its handler), and a
 request whose route has no entry there is refused, so a route can never be open by omission.
 
-The daemon imports this module lazily: `pmtop ps` and friends never load aiohttp.
+The daemon imports this module lazily: `pmtop ps` and friends never load it or h11.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from aiohttp import web
-
 from ..config.schema import parse_process, spec_to_table
 from ..controller import Controller
 from ..errors import ApiRefusal, ConfigError, PmtopError, to_wire
@@ -34,6 +33,7 @@ from ..system import foreign
 from ..values import parse_duration
 from . import metrics, openapi, sse
 from .hosts import HostHeaderCheck
+from .http11 import App, HttpError, Request, Response, json_response, text_response
 from .protocol import CONFIG_SECTIONS, ROUTES, ROUTES_BY_NAME, Access, error_body, format_event
 from .security import (
     HostMatcher,
@@ -79,19 +79,24 @@ class ApiOptions:
     heartbeat: float
 
 
-CONTROLLER: Final = web.AppKey("controller", Controller)
-DAEMON: Final = web.AppKey("daemon", DaemonHooks)
-SECURITY: Final = web.AppKey("security", SecurityStore)
-OPTIONS: Final = web.AppKey("options", ApiOptions)
-HOSTS: Final = web.AppKey("hosts", HostMatcher)
-"""Replaceable before the app starts (tests inject a resolver)."""
-CLOSING: Final = web.AppKey("closing", asyncio.Event)
-"""Set on shutdown: every event stream ends instead of holding the exit up."""
-CONFIG_LOCK: Final = web.AppKey("config_lock", asyncio.Lock)
-HOST_CHECK: Final = web.AppKey("host_check", HostHeaderCheck)
-TRUSTED: Final = web.RequestKey("trusted", bool)
+@dataclass(slots=True)
+class ApiContext:
+    """What every handler shares: the app's `context`."""
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+    controller: Controller
+    daemon: DaemonHooks
+    security: SecurityStore
+    options: ApiOptions
+    hosts: HostMatcher = dataclasses.field(default_factory=HostMatcher)
+    """Replaceable before the app starts (tests inject a resolver)."""
+    host_check: HostHeaderCheck = dataclasses.field(default_factory=HostHeaderCheck)
+    closing: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    """Set on shutdown: every event stream ends instead of holding the exit up."""
+    config_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+
+
+ApiRequest = Request[ApiContext]
+Handler = Callable[[ApiRequest], Awaitable[Response]]
 
 
 # ------------------------------------------------------------------------------------ middlewares
@@ -102,67 +107,63 @@ _HTTP_CODES: Final = {
 }
 
 
-def _http_exception_response(request: web.Request, exc: web.HTTPException) -> web.Response:
+def _http_exception_response(request: ApiRequest, exc: HttpError) -> Response:
     status = exc.status
     if status == 404:
         message = f"no such endpoint: {request.method} {request.path}"
-    elif isinstance(exc, web.HTTPMethodNotAllowed):
-        message = f"{request.method} is not allowed on {request.path} (allowed: {', '.join(sorted(exc.allowed_methods))})"
-    elif status == 413:
-        message = f"the request body exceeds the limit of {MAX_BODY} bytes"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.path} (allowed: {', '.join(sorted(exc.allowed))})"
     else:
-        message = exc.text or exc.reason
+        message = exc.message
     headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
-    code = _HTTP_CODES.get(status, "http_error")
-    return web.json_response(error_body(code, message), status=status, headers=headers)
+    return json_response(error_body(_HTTP_CODES.get(status, "http_error"), message), status=status, headers=headers)
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def error_response(status: int, message: str) -> Response:
+    """For what fails before any handler runs (a malformed request, a body over `MAX_BODY`)."""
+    return json_response(error_body(_HTTP_CODES.get(status, "http_error"), message), status=status)
+
+
+async def errors_middleware(request: ApiRequest, handler: Handler) -> Response:
     """The one place where errors become HTTP statuses and JSON bodies."""
     try:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
         return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+    except HttpError as exc:
         return _http_exception_response(request, exc)
     except PmtopError as exc:
         headers = exc.headers if isinstance(exc, ApiRefusal) else None
-        return web.json_response(to_wire(exc), status=exc.status, headers=headers)
+        return json_response(to_wire(exc), status=exc.status, headers=headers)
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
-        return web.json_response(error_body("internal_error", "internal error (see the daemon log)"), status=500)
+        return json_response(error_body("internal_error", "internal error (see the daemon log)"), status=500)
 
 
 UNAUTHORIZED_HEADERS: Final = {"WWW-Authenticate": 'Bearer realm="pmtop"'}
 
 
-@web.middleware
-async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def security_middleware(request: ApiRequest, handler: Handler) -> Response:
     """SPEC §6, in order: the Host header (DNS rebinding), the token (everyone, loopback included),
     read-only, then what an untrusted peer may do. Nothing before this runs for a refused request."""
-    app = request.app
-    host_problem = await app[HOST_CHECK].problem(request)
+    context = request.context
+    host_problem = await context.host_check.problem(request.headers.get("Host"), request.local)
     if host_problem is not None:
         raise ApiRefusal(403, "host_not_allowed", host_problem)
-    not_found = request.match_info.http_exception is not None  # 404/405: the router says so, after the token
-    route = None if not_found else ROUTES_BY_NAME.get(request.match_info.route.name or "")
+    not_found = request.routing_error is not None  # 404/405: the router says so, after the token
+    route = None if not_found or request.route is None else ROUTES_BY_NAME.get(request.route.name or "")
     if route is not None and route.access is Access.OPEN:
         return await handler(request)
-    if not token_matches(request.headers.get("Authorization", ""), app[OPTIONS].token):
+    if not token_matches(request.headers.get("Authorization", "") or "", context.options.token):
         raise ApiRefusal(401, "unauthorized", "this request needs the owner's token: "
                         "Authorization: Bearer <token> (`pmtop token` prints it)", UNAUTHORIZED_HEADERS)
     if not_found:
         return await handler(request)
     if route is None:  # registered outside the route table: refuse rather than guess
         raise ApiRefusal(403, "forbidden", f"{request.method} {request.path}: this route declares no access rule")
-    if app[OPTIONS].read_only and request.method not in SAFE_METHODS:
+    if context.options.read_only and request.method not in SAFE_METHODS:
         raise ApiRefusal(403, "read_only", "pmtop is read-only")
-    settings = app[SECURITY].settings
-    trusted = await app[HOSTS].is_trusted(request.remote, settings.trusted_hosts)
-    request[TRUSTED] = trusted
+    settings = context.security.settings
+    trusted = await context.hosts.is_trusted(request.remote, settings.trusted_hosts)
+    request.trusted = trusted
     if not trusted:
         refusal = route_refusal(route, settings.remote_access)
         if refusal is not None:
@@ -172,8 +173,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
 
 # ---------------------------------------------------------------------------------------- helpers
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+def _json(data: Any, status: int = 200) -> Response:
+    return json_response(data, status=status)
 
 
 def _not_json(word: str) -> Any:
@@ -181,8 +182,8 @@ def _not_json(word: str) -> Any:
     raise ValueError(f"{word} is not JSON")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; 400 for anything else, 413 (from aiohttp) when too big."""
+async def _body(request: ApiRequest) -> dict[str, Any]:
+    """The request body as a JSON object; 400 for anything else (413 when too big: the server)."""
     raw = await request.read()
     try:
         data = json.loads(raw, parse_constant=_not_json) if raw.strip() else None
@@ -195,61 +196,59 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _name(request: web.Request) -> str:
+def _name(request: ApiRequest) -> str:
     return request.match_info["name"]
 
 
-def _controller(request: web.Request) -> Controller:
-    return request.app[CONTROLLER]
+def _controller(request: ApiRequest) -> Controller:
+    return request.context.controller
 
 
 # ------------------------------------------------------------------------------ daemon endpoints
 
-async def alive(request: web.Request) -> web.Response:
-    return web.Response(text="OK", content_type="text/plain")
+async def alive(request: ApiRequest) -> Response:
+    return text_response("OK")
 
 
-async def health(request: web.Request) -> web.Response:
+async def health(request: ApiRequest) -> Response:
     body: dict[str, Any] = {"status": "running", "service": "pmtop"}
-    body.update(request.app[DAEMON].info())
+    body.update(request.context.daemon.info())
     body.update(status="running", service="pmtop")
     return _json(body)
 
 
-async def daemon_status(request: web.Request) -> web.Response:
+async def daemon_status(request: ApiRequest) -> Response:
     statuses = await _controller(request).processes()
     counts = {state.value: 0 for state in ProcessState}
     for status in statuses:
         counts[status.state.value] += 1
-    daemon = request.app[DAEMON]
+    daemon = request.context.daemon
     return _json({**daemon.info(), **daemon.status(), "counts": counts, "processes": len(statuses),
-                  "read_only": request.app[OPTIONS].read_only})
+                  "read_only": request.context.options.read_only})
 
 
-async def metrics_text(request: web.Request) -> web.Response:
+async def metrics_text(request: ApiRequest) -> Response:
     text = metrics.render(await _controller(request).processes(facts=True))
-    return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
+    return text_response(text, content_type=metrics.CONTENT_TYPE)
 
 
-async def events(request: web.Request) -> web.StreamResponse:
-    app = request.app
-    return await sse.stream_events(request, app[CONTROLLER], facts=_flag(request, "facts"),
-                                   heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING])
+async def events(request: ApiRequest) -> Response:
+    context = request.context
+    return await sse.stream_events(request, context.controller, facts=_flag(request, "facts"),
+                                   heartbeat=context.options.heartbeat, closing=context.closing)
 
 
-async def monitor_reload(request: web.Request) -> web.Response:
-    return _json(await request.app[DAEMON].reload())
+async def monitor_reload(request: ApiRequest) -> Response:
+    return _json(await request.context.daemon.reload())
 
 
 def _accepted_then(hook: Callable[[DaemonHooks], None]) -> Handler:
     """202 first, the hook on the next loop turn: the client must get its answer before we go."""
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.json_response({"ok": True}, status=202)
-        await response.prepare(request)
-        await response.write_eof()
-        daemon = request.app[DAEMON]
-        asyncio.get_running_loop().call_soon(hook, daemon)
+    async def handler(request: ApiRequest) -> Response:
+        response = json_response({"ok": True}, status=202)
+        await request.respond_now(response)
+        asyncio.get_running_loop().call_soon(hook, request.context.daemon)
         return response
 
     return handler
@@ -257,7 +256,7 @@ def _accepted_then(hook: Callable[[DaemonHooks], None]) -> Handler:
 
 # ----------------------------------------------------------------------------- process endpoints
 
-async def list_processes(request: web.Request) -> web.Response:
+async def list_processes(request: ApiRequest) -> Response:
     statuses = await _controller(request).processes(facts=_flag(request, "facts", default=True))
     return _json({"processes": [s.to_dict() for s in statuses]})
 
@@ -268,7 +267,7 @@ def _pid(value: object, key: str) -> int | None:
     return value
 
 
-async def register(request: web.Request) -> web.Response:
+async def register(request: ApiRequest) -> Response:
     """`POST /processes`: a `[process.*]` table plus `name`, and `start`, `session_pid`, `project`; with
     `pid`, the process someone else started is adopted (`command`, if any, is what restarts it)."""
     table = await _body(request)
@@ -295,7 +294,7 @@ async def register(request: web.Request) -> web.Response:
                           key_path=f"process.{name}.scope")
     spec = dataclasses.replace(spec, session_pid=session_pid)
     adopting = foreign.executable(pid) if pid is not None else None
-    refusal = None if request[TRUSTED] else registration_refusal(spec, request.app[SECURITY].settings,
+    refusal = None if request.trusted else registration_refusal(spec, request.context.security.settings,
                                                                  adopting=adopting)
     if refusal is not None:
         raise ApiRefusal(403, "forbidden", refusal)
@@ -306,7 +305,7 @@ async def register(request: web.Request) -> web.Response:
     return _json(status.to_dict(), status=201)
 
 
-async def process_detail(request: web.Request) -> web.Response:
+async def process_detail(request: ApiRequest) -> Response:
     controller = _controller(request)
     status = await controller.status(_name(request), facts=_flag(request, "facts", default=True))
     spec = await controller.spec(_name(request))
@@ -314,19 +313,19 @@ async def process_detail(request: web.Request) -> web.Response:
                   "session_pid": spec.session_pid, "replica": spec.replica.index if spec.replica else None})
 
 
-async def remove(request: web.Request) -> web.Response:
+async def remove(request: ApiRequest) -> Response:
     await _controller(request).remove(_name(request))
     return _json({"removed": _name(request)})
 
 
 def _action(act: Callable[[Controller, str], Awaitable[ProcessStatus]]) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
+    async def handler(request: ApiRequest) -> Response:
         return _json((await act(_controller(request), _name(request))).to_dict())
 
     return handler
 
 
-async def stop_many(request: web.Request) -> web.StreamResponse:
+async def stop_many(request: ApiRequest) -> Response:
     """`POST /processes/*/stop`, body `{"names": [...]}` or none for all: dependents stop first.
 
     `*` can never be a process name, so this route cannot shadow a process's own.
@@ -341,7 +340,7 @@ async def stop_many(request: web.Request) -> web.StreamResponse:
     return _json({"processes": [s.to_dict() for s in statuses]})
 
 
-def _int_query(request: web.Request, key: str, default: int, maximum: int) -> int:
+def _int_query(request: ApiRequest, key: str, default: int, maximum: int) -> int:
     raw = request.query.get(key)
     if raw is None:
         return default
@@ -354,7 +353,7 @@ def _int_query(request: web.Request, key: str, default: int, maximum: int) -> in
     return value
 
 
-def _flag(request: web.Request, key: str, *, default: bool = False) -> bool:
+def _flag(request: ApiRequest, key: str, *, default: bool = False) -> bool:
     raw = request.query.get(key)
     if raw is None:
         return default
@@ -363,7 +362,7 @@ def _flag(request: web.Request, key: str, *, default: bool = False) -> bool:
     return raw.lower() in ("1", "true", "yes")
 
 
-async def process_logs(request: web.Request) -> web.StreamResponse:
+async def process_logs(request: ApiRequest) -> Response:
     controller, name = _controller(request), _name(request)
     stream = request.query.get("stream", "stdout")
     if stream not in STREAMS:
@@ -376,12 +375,12 @@ async def process_logs(request: web.Request) -> web.StreamResponse:
     async def still_exists() -> bool:
         return name in {s.name for s in await controller.processes()}
 
-    app = request.app
+    context = request.context
     return await sse.stream_lines(request, controller.follow(name, stream, lines), still_exists=still_exists,
-                                  heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING])
+                                  heartbeat=context.options.heartbeat, closing=context.closing)
 
 
-async def scale(request: web.Request) -> web.Response:
+async def scale(request: ApiRequest) -> Response:
     """`POST /processes/{name}/scale`, body `{"replicas": N}`."""
     body = await _body(request)
     replicas = body.get("replicas")
@@ -391,7 +390,7 @@ async def scale(request: web.Request) -> web.Response:
     return _json({"name": _name(request), "replicas": len(statuses), "processes": [s.to_dict() for s in statuses]})
 
 
-def _since(request: web.Request) -> float | None:
+def _since(request: ApiRequest) -> float | None:
     """`since=10m` (back from now) or `since=2024-05-01T14:00:00` (local time unless it says)."""
     raw = request.query.get("since")
     if raw is None or raw == "":
@@ -406,7 +405,7 @@ def _since(request: web.Request) -> float | None:
         raise ApiRefusal(400, "bad_request", f'since must be a duration ("10m") or an ISO 8601 time (got {raw!r})') from None
 
 
-async def merged_logs(request: web.Request) -> web.StreamResponse:
+async def merged_logs(request: ApiRequest) -> Response:
     """`GET /logs`: every process's output, merged in the order it was written (SPEC §11)."""
     controller = _controller(request)
     raw = request.query.get("names", "")
@@ -422,13 +421,13 @@ async def merged_logs(request: web.Request) -> web.StreamResponse:
     async def still_open() -> bool:
         return True
 
-    app = request.app
+    context = request.context
     return await sse.stream_lines(request, controller.follow_merged(names, lines, grep=grep, since=since),
-                                  still_exists=still_open, heartbeat=app[OPTIONS].heartbeat, closing=app[CLOSING],
+                                  still_exists=still_open, heartbeat=context.options.heartbeat, closing=context.closing,
                                   render=lambda line: format_event(line.to_dict()))
 
 
-async def process_history(request: web.Request) -> web.Response:
+async def process_history(request: ApiRequest) -> Response:
     runs = await _controller(request).history(_name(request))
     return _json({"name": _name(request), "runs": [run.to_dict() for run in runs]})
 
@@ -436,8 +435,8 @@ async def process_history(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------ config endpoints
 
 def get_config(section: str) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return _json(section_to_json(request.app[SECURITY].settings, section))
+    async def handler(request: ApiRequest) -> Response:
+        return _json(section_to_json(request.context.security.settings, section))
 
     return handler
 
@@ -445,10 +444,10 @@ def get_config(section: str) -> Handler:
 def put_config(section: str) -> Handler:
     """Validate, persist, then apply: a refused or failed write changes nothing."""
 
-    async def handler(request: web.Request) -> web.StreamResponse:
+    async def handler(request: ApiRequest) -> Response:
         body = await _body(request)
-        store = request.app[SECURITY]
-        async with request.app[CONFIG_LOCK]:  # read-modify-write, one at a time
+        store = request.context.security
+        async with request.context.config_lock:  # read-modify-write, one at a time
             settings = apply_section(store.settings, section, body)
             try:
                 await asyncio.to_thread(store.save, settings)
@@ -460,14 +459,14 @@ def put_config(section: str) -> Handler:
     return handler
 
 
-async def openapi_document(request: web.Request) -> web.Response:
+async def openapi_document(request: ApiRequest) -> Response:
     return _json(openapi.document())
 
 
 # --------------------------------------------------------------------------------------- the app
 
-async def _close_streams(app: web.Application) -> None:
-    app[CLOSING].set()
+async def _close_streams(app: App[ApiContext]) -> None:
+    app.context.closing.set()
 
 
 _ACTIONS: Final[Mapping[str, Callable[[Controller, str], Awaitable[ProcessStatus]]]] = {
@@ -512,21 +511,15 @@ def make_app(
     token: str,
     read_only: bool = False,
     heartbeat: float = 15.0,
-) -> web.Application:
-    """The API for `controller`. Run it with `web.AppRunner` + `web.TCPSite` (tests: port 0)."""
+) -> App[ApiContext]:
+    """The API for `controller`. Serve it with `http11.Server` (tests: `start_tcp("127.0.0.1", 0)`)."""
     if not token:
         raise ValueError("the API needs a token: every request but /alive and /health must show it")
     missing = {route.name for route in ROUTES} ^ set(HANDLERS)
     assert not missing, f"routes and handlers differ: {sorted(missing)}"
-    app = web.Application(middlewares=[errors_middleware, security_middleware], client_max_size=MAX_BODY)
-    app[CONTROLLER] = controller
-    app[DAEMON] = daemon
-    app[SECURITY] = security
-    app[OPTIONS] = ApiOptions(token=token, read_only=read_only, heartbeat=heartbeat)
-    app[HOSTS] = HostMatcher()
-    app[HOST_CHECK] = HostHeaderCheck()
-    app[CLOSING] = asyncio.Event()
-    app[CONFIG_LOCK] = asyncio.Lock()
+    context = ApiContext(controller, daemon, security, ApiOptions(token=token, read_only=read_only, heartbeat=heartbeat))
+    app = App(context, middlewares=[errors_middleware, security_middleware], max_body=MAX_BODY,
+              error_response=error_response)
     app.on_shutdown.append(_close_streams)
     for route in ROUTES:  # in table order: `/processes/*/stop` before `/processes/{name}/stop`
         app.router.add_route(route.method, route.path, HANDLERS[route.name], name=route.name)

@@ -7,8 +7,8 @@ Three promises, each with its mechanism:
 - a dead daemon is noticed: a `: keepalive` comment goes out whenever `heartbeat` seconds passed
   without a write, and the heartbeat is announced in the `X-Pmtop-Heartbeat` header so the client
   knows how long silence may last;
-- a gone client costs nothing for long: aiohttp does not cancel handlers when the peer leaves, so the
-  pump looks at the transport at least once a second, and any failed write ends the stream too.
+- a gone client costs nothing for long: the server does not cancel handlers when the peer leaves, so
+  the pump looks at the connection at least once a second, and any failed write ends the stream too.
   Daemon shutdown sets `closing`, which ends every stream at once instead of holding up the exit.
 
 A stream that ends on the server's side sends `event: end` with its reason, so a client can tell an
@@ -24,10 +24,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final, TypeVar
 
-from aiohttp import web
-
 from ..controller import Controller
 from ..model import ProcessRemoved, ProcessStatus
+from .http11 import Request, StreamResponse
 from .protocol import HEARTBEAT_HEADER, format_event
 
 LIVENESS_CHECK: Final = 1.0
@@ -42,8 +41,8 @@ def render_process_event(event: ProcessStatus | ProcessRemoved) -> bytes:
     return format_event(event.to_dict(), "status")
 
 
-async def open_stream(request: web.Request, heartbeat: float) -> web.StreamResponse:
-    response = web.StreamResponse(
+async def open_stream(request: Request[Any], heartbeat: float) -> StreamResponse:
+    response = StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache",
@@ -56,14 +55,9 @@ async def open_stream(request: web.Request, heartbeat: float) -> web.StreamRespo
     return response
 
 
-def _disconnected(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
 async def pump(
-    request: web.Request,
-    response: web.StreamResponse,
+    request: Request[Any],
+    response: StreamResponse,
     source: AsyncIterator[T],
     render: Callable[[T], bytes],
     *,
@@ -95,12 +89,12 @@ async def pump(
                 await response.write(render(item))
                 last_write = time.monotonic()
                 continue
-            if _disconnected(request):
+            if request.disconnected:
                 return "disconnected"
             if time.monotonic() - last_write >= heartbeat:
                 await response.write(b": keepalive\n\n")
                 last_write = time.monotonic()
-    except ConnectionError:  # aiohttp's ClientConnectionResetError: the peer is gone
+    except ConnectionError:  # the peer is gone
         return "disconnected"
     finally:
         for future in (next_item, closed):
@@ -108,7 +102,7 @@ async def pump(
         await asyncio.gather(next_item, closed, return_exceptions=True)  # our own cancellation still raises
 
 
-async def finish(response: web.StreamResponse, why: str, reason: str) -> web.StreamResponse:
+async def finish(response: StreamResponse, why: str, reason: str) -> StreamResponse:
     """Tell the client the stream ended on purpose (unless it is the one that left)."""
     if why != "disconnected":
         with contextlib.suppress(ConnectionError):
@@ -118,8 +112,8 @@ async def finish(response: web.StreamResponse, why: str, reason: str) -> web.Str
 
 
 async def stream_events(
-    request: web.Request, controller: Controller, *, facts: bool, heartbeat: float, closing: asyncio.Event
-) -> web.StreamResponse:
+    request: Request[Any], controller: Controller, *, facts: bool, heartbeat: float, closing: asyncio.Event
+) -> StreamResponse:
     """`GET /events`: a snapshot (one `status` per process), then every change and removal.
 
     The snapshot carries CPU, memory and ports at most a second old; `?facts=1` keeps them live (the
@@ -137,14 +131,14 @@ async def stream_events(
 
 
 async def stream_lines(
-    request: web.Request,
+    request: Request[Any],
     follow: AbstractAsyncContextManager[AsyncIterator[T]],
     *,
     still_exists: Callable[[], Awaitable[bool]],
     heartbeat: float,
     closing: asyncio.Event,
     render: Callable[[T], bytes] = format_event,
-) -> web.StreamResponse:
+) -> StreamResponse:
     """`GET /processes/{name}/logs?follow=1`: each line as `data: "<JSON string>"` (and `GET /logs?follow=1`:
     each as `data: {"time", "name", "stream", "line"}`, with its own `render`).
 

@@ -2,7 +2,7 @@
 
 Why not the standard library's `http.client`: importing it costs ~21 ms of CPU (it pulls in the
 `email` parser and `ssl`), a fifth of the 100 ms that `pmtop ps` may take in all, interpreter start
-included (bench/bench_cli.py). The peer is always pmtop's own aiohttp server, so the subset is small
+included (bench/bench_cli.py). The peer is always pmtop's own server (`http11`), so the subset is small
 and fixed: requests with a JSON body and `Content-Length`; responses framed by `Content-Length`, by
 `Transfer-Encoding: chunked` (event streams), or by the end of the connection; keep-alive between
 requests. Anything else (a malformed status line, a bad chunk) is a `ProtocolError`.

@@ -3,8 +3,8 @@
 `Daemon` wraps a `Supervisor` for both faces that serve the API: `pmtop --headless` and the local
 dashboard. Start-up order (SPEC §4-§5): lock the instance, bind the port (a busy port is an error,
 never a silent move), load the registry and adopt what a previous supervisor left running, start the
-processes, then import and start the HTTP server on the already-bound socket (aiohttp's import is the
-slowest step of a cold start, so the processes do not wait for it), and last write the PID file and
+processes, then import and start the HTTP server on the already-bound socket (the server's import is
+the slowest step of a cold start, so the processes do not wait for it), and last write the PID file and
 `daemon.json`, so a client that finds them can talk to the daemon at once.
 """
 
@@ -44,9 +44,9 @@ from .registry import Registry, RegistryData, recorded_facts
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from aiohttp import web
-
+    from ..api.http11 import Server
     from ..api.security import SecurityStore
+    from ..api.server import ApiContext
 
 log = logging.getLogger("pmtop.core")
 
@@ -212,7 +212,7 @@ class Daemon:
         self.stopped = False
         """True once `stop` began: the supervisor is no longer this daemon's to run."""
         self._lock = InstanceLock(self.paths)
-        self._runner: web.AppRunner | None = None
+        self._server: Server[ApiContext] | None = None
         self._save_handle: asyncio.TimerHandle | None = None
         self._writer: ThreadPoolExecutor | None = None
         """Writes the registry off the event loop; made on the first save after start-up."""
@@ -268,7 +268,7 @@ class Daemon:
                 await supervisor.hunt_strays()
             self._watch_task = asyncio.create_task(self._save_registry_on_changes(), name="pmtop:registry")
             await supervisor.boot()
-            self._runner = await self._serve(sock, self._token)
+            self._server = await self._serve(sock, self._token)
         except BaseException:
             await self.stop()
             raise
@@ -286,22 +286,17 @@ class Daemon:
         self._trim = asyncio.get_running_loop().call_later(STARTUP_TRIM_DELAY, return_free_memory)
         return info
 
-    async def _serve(self, sock: socket.socket, token: str) -> web.AppRunner:
-        from ..api import lean_aiohttp
-
-        lean_aiohttp.install()  # the server half of aiohttp only (the client half on first use)
-        from aiohttp import web
-
+    async def _serve(self, sock: socket.socket, token: str) -> Server[ApiContext]:
+        from ..api.http11 import Server
         from ..api.security import SecurityStore
         from ..api.server import make_app
 
         assert self.supervisor is not None
         self.security = SecurityStore(self.paths.state_dir)
         app = make_app(self.supervisor, self, security=self.security, token=token, read_only=self.read_only)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        return runner
+        server = Server(app)
+        await server.start(sock)
+        return server
 
     def _runtime_specs(self, saved: RegistryData) -> list[ProcessSpec]:
         specs = []
@@ -332,9 +327,9 @@ class Daemon:
             # long stopping the processes takes, and does not restart what is going away on purpose.
             remove_daemon_files(self.paths, self.info_record)
         await self.partner.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
         if self.supervisor is not None:
             if self._watch_task is not None:
                 self._watch_task.cancel()

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from pmtop.core.api.client import HttpController
+from pmtop.core.api.http11 import Server
 from pmtop.core.api.security import HostMatcher, Resolver, SecurityStore
-from pmtop.core.api.server import HOSTS, make_app
+from pmtop.core.api.server import ApiContext, make_app
 from pmtop.core.locations import InstancePaths
 from pmtop.core.model import ProcessSpec
 from pmtop.core.supervisor import Supervisor
@@ -61,7 +61,7 @@ class Api:
     sup: Supervisor
     daemon: FakeDaemon
     store: SecurityStore
-    runner: web.AppRunner
+    server: Server[ApiContext]
     clients: list[httpx.AsyncClient | HttpController] = field(default_factory=list)
 
     def http(self, token: str | None = TOKEN) -> httpx.AsyncClient:
@@ -80,7 +80,7 @@ class Api:
         self.store.save(dataclasses.replace(self.store.settings, trusted_hosts=UNTRUSTED))
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        await self.server.close()
 
 
 Serve = Callable[..., Awaitable[Api]]
@@ -113,14 +113,12 @@ async def serve(make_supervisor: Callable[..., Supervisor], paths: InstancePaths
         store = SecurityStore(paths.state_dir)
         app = make_app(sup, daemon, security=store, token=TOKEN, read_only=read_only, heartbeat=heartbeat)
         if resolver is not None:
-            app[HOSTS] = HostMatcher(resolver)
-        runner = web.AppRunner(app, shutdown_timeout=5.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
+            app.context.hosts = HostMatcher(resolver)
+        server = Server(app, shutdown_timeout=5.0)
+        await server.start_tcp("127.0.0.1", 0)
+        port = server.port
         daemon.port = port
-        api = Api(f"http://127.0.0.1:{port}", sup, daemon, store, runner)
+        api = Api(f"http://127.0.0.1:{port}", sup, daemon, store, server)
         made.append(api)
         return api
 

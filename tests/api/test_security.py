@@ -287,24 +287,22 @@ def test_executable_rules(tmp_path: Path) -> None:
 
 async def test_a_route_outside_the_table_is_refused(paths: InstancePaths) -> None:
     """A route someone adds without declaring its access is refused, even with the token (fail closed)."""
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
+    from pmtop.core.api.http11 import Request, Response, Server, json_response
     from pmtop.core.api.server import make_app
     from tests.api.conftest import FakeDaemon
 
-    async def leak(request: web.Request) -> web.Response:
-        return web.json_response({"secret": True})
+    async def leak(request: Request) -> Response:
+        return json_response({"secret": True})
 
     from pmtop.core.supervisor import Supervisor
 
     app = make_app(Supervisor([], paths=paths), FakeDaemon(), security=SecurityStore(paths.state_dir), token=TOKEN)
     app.router.add_get("/named-but-undeclared", leak, name="undeclared")
     app.router.add_get("/unnamed", leak)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = Server(app)
+    await server.start_tcp("127.0.0.1", 0)
     try:
-        async with httpx.AsyncClient(base_url=str(server.make_url("")),
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}",
                                      headers={"Authorization": f"Bearer {TOKEN}"}) as client:
             for path in ("/named-but-undeclared", "/unnamed"):
                 assert "declares no access" in error(await client.get(path), 403, "forbidden")

@@ -294,8 +294,7 @@ async def test_read_only_refuses_actions_and_keeps_views(serve: Serve, path: str
 
 async def test_stop_many_stops_dependents_first(tmp_path) -> None:
     """`POST /processes/*/stop`: every process (or the named ones), each after its dependents."""
-    from aiohttp.test_utils import TestServer
-
+    from pmtop.core.api.http11 import Server
     from pmtop.core.api.security import SecurityStore
     from pmtop.core.api.server import make_app
     from pmtop.core.locations import instance_paths
@@ -315,12 +314,12 @@ async def test_stop_many_stops_dependents_first(tmp_path) -> None:
         def request_shutdown(self) -> None: pass
         def request_restart(self) -> None: pass
 
-    server = TestServer(make_app(sup, Hooks(), security=SecurityStore(tmp_path), token="t"), host="127.0.0.1")
-    await server.start_server()
+    server = Server(make_app(sup, Hooks(), security=SecurityStore(tmp_path), token="t"))
+    await server.start_tcp("127.0.0.1", 0)
     try:
         seen: list = []
         async with sup.subscribe() as events, httpx.AsyncClient(
-                base_url=str(server.make_url("")), headers={"Authorization": "Bearer t"}) as client:
+                base_url=f"http://127.0.0.1:{server.port}", headers={"Authorization": "Bearer t"}) as client:
             await sup.boot()
             await wait_state(events, "web", ProcessState.RUNNING)
             assert (await client.post("/processes/*/stop", json={"names": "db"})).status_code == 422

@@ -32,9 +32,9 @@ async def test_a_save_pending_at_hand_over_does_not_forget_the_processes(pmtop_h
         pid = status.pid
         assert pid is not None
         # The API server first (as stop does), so that the event below lands right before the hand-over.
-        server, daemon._runner = daemon._runner, None  # noqa: SLF001
+        server, daemon._server = daemon._server, None  # noqa: SLF001
         assert server is not None
-        await server.cleanup()
+        await server.close()
         runner = supervisor._runners["web"]  # noqa: SLF001
         runner.restarts += 1  # something the registry records (an event that changes none of it saves nothing)
         runner.publish()  # an event: a save will be pending
