@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Final
 
@@ -67,7 +66,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
     """
     if not path.parent.is_dir():
         private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _new_temp_file(path)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
@@ -84,6 +83,18 @@ def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _new_temp_file(path: Path) -> tuple[int, str]:
+    """`.<name>.<random>.tmp` beside `path`, created exclusively, as `tempfile.mkstemp` would: not with
+    it, because tempfile (and the `random` it loads) weighs ~1 MB in a daemon that must stay light."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(tmp, flags, PRIVATE_FILE), tmp
+        except FileExistsError:  # 48 random bits met another's: draw again
+            continue
 
 
 def remove_stale_temp_files(folder: Path) -> None:

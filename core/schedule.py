@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .values import parse_duration
 
@@ -190,6 +189,8 @@ def _times(schedule: Schedule, after: float, until: float, limit: int) -> Iterat
 def local_zone() -> tzinfo:
     """The machine's time zone with its daylight-saving rules: `$TZ` if it names a zone, else
     /etc/localtime. (`datetime.now().astimezone()` would give a fixed offset that ignores DST.)"""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only with a schedule: ~1 MB, sysconfig included
+
     name = os.environ.get("TZ", "").strip().removeprefix(":")
     if name:
         try:
@@ -204,6 +205,8 @@ def local_zone() -> tzinfo:
 
 
 def _zone_file(path: str) -> tzinfo:
+    from zoneinfo import ZoneInfo
+
     with open(path, "rb") as file:
         return ZoneInfo.from_file(file, key=os.path.basename(path))
 

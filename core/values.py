@@ -12,7 +12,6 @@ health check kind, the daemon's own table):
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -211,6 +210,8 @@ def check_keys(table: Mapping[str, Any], path: KeyPath, allowed: Iterable[str]) 
     allowed = list(allowed)
     for key in table:
         if key not in allowed:
+            import difflib  # only for a mistake's hint
+
             close = difflib.get_close_matches(key, allowed, n=1)
             if close:
                 hint = f" (did you mean {close[0]!r}?)"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
-import hmac
 import ipaddress
 import json
 import logging
@@ -31,6 +30,7 @@ import re
 import shutil
 import socket
 import time
+from _operator import _compare_digest
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,7 +236,10 @@ def token_matches(authorization: str, token: str) -> bool:
     scheme, _, given = authorization.partition(" ")
     if not token or scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # hmac.compare_digest itself, without hmac: importing hmac loads hashlib and OpenSSL's libcrypto
+    # (~4 MB of the daemon's RSS); `_operator._compare_digest` is the constant-time comparison hmac
+    # falls back on when OpenSSL is missing.
+    return _compare_digest(given.strip().encode(), token.encode())
 
 
 def _not_permitted(permission: Permission) -> str:

@@ -16,7 +16,6 @@ The per-process rules live in `config_schema`, shared with `pmtop add` and the H
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -211,6 +210,8 @@ def _check_dependencies(processes: tuple[ProcessSpec, ...]) -> None:
     for name, deps in graph.items():
         for dep in deps:
             if dep not in graph:
+                import difflib  # only for a mistake's hint
+
                 close = difflib.get_close_matches(dep, list(graph), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise Invalid(("process", name, "depends_on"), f"unknown process {dep!r}{hint}")

@@ -20,11 +20,9 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import hashlib
 import os
 import socket
 import struct
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,12 +87,14 @@ def socket_folder(state_dir: Path) -> Path:
     preferred = state_dir / "notify"
     if len(os.fsencode(str(preferred))) + 1 + _SHORT_NAME <= _SUN_PATH:
         return preferred
-    tag = hashlib.sha256(os.fsencode(str(state_dir))).hexdigest()[:12]
+    tag = _short_hash(os.fsencode(str(state_dir)))
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         return Path(runtime) / f"pmtop-{tag}"
     # Directly in the sticky temp folder (no shared parent another user could have made first); a
     # folder of that name that is not ours is refused by `private_dir`.
+    import tempfile  # (a rare path: tempfile alone weighs ~1 MB in a daemon that is meant to be light)
+
     return Path(tempfile.gettempdir()) / f"pmtop-{os.geteuid()}-{tag}"
 
 
@@ -106,7 +106,15 @@ def socket_path(folder: Path, name: str) -> str:
     path = str(folder / f"{name}.sock")
     if len(os.fsencode(path)) <= _SUN_PATH:
         return path
-    return str(folder / f"{hashlib.sha256(name.encode()).hexdigest()[:12]}.sock")
+    return str(folder / f"{_short_hash(name.encode())}.sock")
+
+
+def _short_hash(data: bytes) -> str:
+    """12 hex digits of SHA-256, imported only here: hashlib loads OpenSSL's libcrypto (~4 MB of RSS)
+    and only a state folder or process name too long for a socket path needs it."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 # ------------------------------------------------------------------------------------------ socket
