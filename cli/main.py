@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_fleet(args)
         if args.headless:
+            from pmtop.core.system import lazy_tls
+
+            lazy_tls.import_asyncio()  # OpenSSL (4 MB) only once an https:// health check needs it
             from .daemon_main import run_daemon
 
             return run_daemon(args)

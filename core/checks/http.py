@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from ..errors import Invalid
 from ..model import CheckParams
+from ..system import lazy_tls
 from ..values import KeyPath, show, want_str
 from .base import CheckKind, FormField, Probe, ProbeContext, ProbeResult
 
@@ -100,6 +101,9 @@ def _http_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     if _shared is not None and _shared[0] is loop and not _shared[1].is_closed:
         return _shared[1]
+    # The daemon imported asyncio without ssl. httpx (anyio) does TLS itself over a plain connection,
+    # but whatever else on this loop may speak TLS then finds asyncio ready for it.
+    lazy_tls.enable()
     import httpx
 
     client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
