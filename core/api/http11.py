@@ -44,8 +44,9 @@ C = TypeVar("C")
 KEEPALIVE_TIMEOUT: Final = 75.0
 """Seconds an idle keep-alive connection is kept open (aiohttp's default)."""
 LINGER: Final = 5.0
-"""Seconds the rest of a refused request is still read (and dropped) before the connection closes: a
-client still sending its body would otherwise get a reset instead of the answer."""
+"""Seconds the rest of a refused request is still read (and dropped) after the answer and our end of the
+connection, until the client closes its end: a client still sending its body would otherwise get a
+reset instead of the answer (a "lingering close", as nginx and Apache do it)."""
 MAX_HEAD: Final = 64 * 1024
 """Bytes a request line and its headers may take (h11's default is 16 KiB; aiohttp allowed 8 KiB a line)."""
 
@@ -410,6 +411,8 @@ class _Connection(asyncio.Protocol):
             response.headers["Connection"] = "close"
             with contextlib.suppress(h11.LocalProtocolError):
                 self.send_response(response, self._head.method.decode("ascii", "replace") if self._head else "GET")
+        if self.transport is not None and self.transport.can_write_eof():
+            self.transport.write_eof()  # the answer is all: the client sees the end right after it
         self._discarding = True
         self._disarm_idle()
         self._idle = asyncio.get_running_loop().call_later(LINGER, self._close)
