@@ -5,7 +5,9 @@ probes (httpx, whose anyio wraps TLS itself: it needs only `import ssl` to work 
 from __future__ import annotations
 
 import subprocess
+import shutil
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.daemon.conftest import SLEEP, DaemonProc, free_port, poll, write_config
+from tests.daemon.conftest import SLEEP, DaemonProc, free_port, poll, stop_daemon, write_config
 
 Start = Callable[..., DaemonProc]
 
@@ -94,21 +96,29 @@ def test_the_daemon_maps_openssl_only_for_an_https_check(start_daemon: Start, tm
     the certificate, issued by a CA the probe does not trust: not on a missing ssl module)."""
     _, cert_file, key_file = certificate
     write_config(tmp_path, f'[process.plain]\ncommand = {SLEEP}\n')
-    daemon = start_daemon()
-    daemon.wait_state("plain", "running")
-    assert not maps_openssl(daemon.proc.pid), "OpenSSL loaded with no TLS to speak"
+    # A home with a short path, as ~/.local/state is: under pytest's long temporary folders the notify
+    # socket's path would exceed the kernel's limit, and the short name pmtop then hashes for it loads
+    # hashlib (and with it libcrypto), which this test would mistake for TLS.
+    home = Path(tempfile.mkdtemp(prefix="pmtop-tls-", dir="/tmp"))
+    daemon = start_daemon(home=home)
+    try:
+        daemon.wait_state("plain", "running")
+        assert not maps_openssl(daemon.proc.pid), "OpenSSL loaded with no TLS to speak"
 
-    port = free_port()
-    server = [sys.executable, "-c", TLS_SERVER, str(port), str(cert_file), str(key_file)]
-    body = {"name": "secure", "command": server,
-            "health": {"type": "http", "url": f"https://127.0.0.1:{port}/", "interval": "200ms", "failures": 1000}}
-    response = daemon.api("POST", "/processes", json=body)
-    assert response.status_code == 201, response.text
+        port = free_port()
+        server = [sys.executable, "-c", TLS_SERVER, str(port), str(cert_file), str(key_file)]
+        body = {"name": "secure", "command": server,
+                "health": {"type": "http", "url": f"https://127.0.0.1:{port}/", "interval": "200ms", "failures": 1000}}
+        response = daemon.api("POST", "/processes", json=body)
+        assert response.status_code == 201, response.text
 
-    def certificate_refused() -> str | None:
-        reason = daemon.api("GET", "/processes/secure").json()["reason"]
-        return reason if "certificate" in reason.lower() else None
+        def certificate_refused() -> str | None:
+            reason = daemon.api("GET", "/processes/secure").json()["reason"]
+            return reason if "certificate" in reason.lower() else None
 
-    reason = poll(certificate_refused, "the https probe to reach the TLS handshake")
-    assert "ssl module" not in reason
-    assert maps_openssl(daemon.proc.pid)
+        reason = poll(certificate_refused, "the https probe to reach the TLS handshake")
+        assert "ssl module" not in reason
+        assert maps_openssl(daemon.proc.pid)
+    finally:
+        stop_daemon(daemon)
+        shutil.rmtree(home, ignore_errors=True)

@@ -162,7 +162,8 @@ def _tail(sup: Supervisor, name: str, stream: str) -> list[str]:
     if runner.run_dir is None:
         return []
     path = runner.run_dir / f"{stream}.log"
-    return path.read_text().splitlines() if path.exists() else []
+    # Whole lines only: the drain may have written the start of a line whose end is still on its way.
+    return path.read_text().split("\n")[:-1] if path.exists() else []
 
 
 async def _line(sup: Supervisor, name: str, word: str) -> int:
