@@ -4,8 +4,8 @@ probes (httpx, whose anyio wraps TLS itself: it needs only `import ssl` to work 
 
 from __future__ import annotations
 
-import subprocess
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
