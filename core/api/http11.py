@@ -16,8 +16,12 @@ What to know:
   connection is closed after `KEEPALIVE_TIMEOUT`, as aiohttp did.
 - A body is read whole before the handler runs, up to `App.max_body` (beyond: 413, and the connection
   closes without reading the rest).
-- A peer that closes its side or drops is gone: `Request.disconnected` turns true and writes raise
-  `ConnectionResetError`. Handlers are not cancelled for it (a stream notices within its next look).
+- A peer that closes its side has said all it will: a request it sent whole is still answered, then the
+  connection closes; `Request.disconnected` turns true (an event stream stops). A peer that drops is
+  gone: writes raise `ConnectionResetError`. Handlers are never cancelled for either (a stream notices
+  within its next look).
+- While a request is being handled, at most `MAX_HEAD` bytes of what the client sends next are
+  buffered; then reading pauses until the answer is out.
 - `Server.close()` stops listening, runs the app's `on_shutdown` hooks (the API ends its event streams),
   waits up to `shutdown_timeout` for handlers still running, cancels what is left and closes every
   connection.
@@ -266,7 +270,7 @@ class Request(Generic[C]):
     @property
     def disconnected(self) -> bool:
         """The client closed its side or dropped (a stream stops writing to it)."""
-        return self.connection.gone
+        return self.connection.gone or self.connection.peer_closed
 
     async def respond_now(self, response: Response) -> None:
         """Send `response` before the handler returns it (an answer that must leave before what follows)."""
@@ -289,6 +293,8 @@ class _Connection(asyncio.Protocol):
         self.peer: str | None = None
         self.sockname: str | None = None
         self.gone = False
+        self.peer_closed = False
+        """The client closed its side (EOF): answer what it sent whole, then close."""
         self.task: asyncio.Task[None] | None = None
         self._head: h11.Request | None = None
         self._body = bytearray()
@@ -311,18 +317,21 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
-        try:
-            self.h11.receive_data(data)
-        except RuntimeError:  # more bytes after the peer's own close: nothing to do with them
-            return
+        self.h11.receive_data(data)
         if self.task is None:
             self._next()
+        elif len(self.h11.trailing_data[0]) > MAX_HEAD and self.transport is not None:
+            self.transport.pause_reading()  # a pipelining client waits for its turn (resumed after the answer)
 
     def eof_received(self) -> bool:
-        """The peer closed its side: it is gone, as it was for aiohttp (the transport closes)."""
-        self.gone = True
-        self._discarding = False
-        return False
+        """The client closed its side: what it sent whole is still answered (our side stays open for it)."""
+        self.peer_closed = True
+        if self._discarding:
+            return False
+        self.h11.receive_data(b"")
+        if self.task is None:
+            self._next()
+        return self.task is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gone = True
@@ -396,11 +405,13 @@ class _Connection(asyncio.Protocol):
     def _after_response(self) -> None:
         if self.gone:
             return
-        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE and not self.peer_closed:
             self.h11.start_next_cycle()
             self._arm_idle()
+            if self.transport is not None:
+                self.transport.resume_reading()
             self._next()
-        else:  # MUST_CLOSE (HTTP/1.0, `Connection: close`) or a broken exchange
+        else:  # MUST_CLOSE (HTTP/1.0, `Connection: close`), the client's side closed, or a broken exchange
             self._close()
 
     def _fail(self, status: int, message: str) -> None:

@@ -110,6 +110,19 @@ async def test_http_1_0_is_answered_then_closed(served: tuple[Server[Seen], Seen
     writer.close()
 
 
+async def test_a_client_that_closes_its_side_after_asking_is_still_answered(served: tuple[Server[Seen], Seen]) -> None:
+    """`printf 'GET ...' | nc -N`: the request, then EOF; the answer still comes, then the end."""
+    server, _ = served
+    reader, writer = await connect(server)
+    writer.write(b"POST /echo/x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+    writer.write_eof()
+    status, _, body = await read_response(reader)
+    assert status == 200 and json.loads(body)["body"] == "hi"
+    async with asyncio.timeout(DEFAULT_TIMEOUT):
+        assert await reader.read() == b""
+    writer.close()
+
+
 async def test_a_malformed_request_gets_400_and_a_closed_connection(served: tuple[Server[Seen], Seen]) -> None:
     server, _ = served
     reader, writer = await connect(server)

@@ -100,7 +100,7 @@ def test_the_daemon_maps_openssl_only_for_an_https_check(start_daemon: Start, tm
     # socket's path would exceed the kernel's limit, and the short name pmtop then hashes for it loads
     # hashlib (and with it libcrypto), which this test would mistake for TLS.
     home = Path(tempfile.mkdtemp(prefix="pmtop-tls-", dir="/tmp"))
-    daemon = start_daemon(home=home)
+    daemon = start_daemon("--port", "auto", home=home)
     try:
         daemon.wait_state("plain", "running")
         assert not maps_openssl(daemon.proc.pid), "OpenSSL loaded with no TLS to speak"
