@@ -35,8 +35,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
-import psutil
-
 from .ports import netlink_listeners as _netlink_listeners
 from .ports import proc_net_listeners as _proc_net_listeners
 
@@ -118,6 +116,8 @@ def _scan_all(roots: Iterable[int]) -> dict[int, _Row]:
 
 
 def _scan_psutil(roots: Iterable[int]) -> dict[int, _Row]:
+    import psutil  # not on Linux's fast path: there it would cost the daemon ~1 MB of RSS for nothing
+
     rows: dict[int, _Row] = {}
     for proc in psutil.process_iter(_PSUTIL_ATTRS, ad_value=None):
         info = proc.info
@@ -158,6 +158,8 @@ def _held_listeners(pid: int, listening: Mapping[int, int]) -> frozenset[int]:
 
 
 def _psutil_ports(pid: int) -> Iterable[int]:
+    import psutil
+
     try:
         return [c.laddr.port for c in psutil.Process(pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN]
     except psutil.Error:
