@@ -66,6 +66,11 @@ FOLLOW_BACKLOG_BYTES = 8 * 1024 * 1024
 
 HUNT_SPACING = 1.0
 """Seconds between two looks for escaped processes: a crash loop costs one scan a second at most."""
+HUNT_DELAY = 0.05
+"""Seconds from a run's end to the look for what escaped it. The look reads every process's environment
+(milliseconds of CPU, in a thread): started at once, it ran beside the restart that the same exit
+caused, and on a busy machine the new program waited for a CPU to finish its exec. `settle_strays` does
+not wait for it (a port check starts a pending look at once)."""
 
 
 class Supervisor:
@@ -451,7 +456,7 @@ class Supervisor:
             self._hunt_again = True
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._hunted_at + HUNT_SPACING - loop.time())
+        delay = max(HUNT_DELAY, self._hunted_at + HUNT_SPACING - loop.time())
         self._hunt = loop.call_later(delay, self._start_hunt)
 
     def _start_hunt(self) -> None:

@@ -90,17 +90,16 @@ class Run:
         )
 
 
-def start_run(spec: ProcessSpec, *, env: Mapping[str, str] | None, run_dir: Path) -> Run:
+def start_run(spec: ProcessSpec, *, env: ExecEnv, run_dir: Path) -> Run:
     """Spawn `spec` with its stdout/stderr into two new pipes; raises `SpawnError`.
 
     Only what the exec needs comes before it: the pipes, and the name of the run's folder, which the
     child's environment carries along with its process name (every descendant inherits them: how a
     supervisor proves that a process which left the group is one of its own, `system.strays`). The
     folder and its log files come after (`attach_logs`), as does all bookkeeping: this is the
-    crash-to-restart path.
+    crash-to-restart path. `env` is already encoded (`exec_env`): only the two names are added here.
     """
-    env = {**(env if env is not None else os.environ), strays.ENV_PROCESS_NAME: spec.name,
-           strays.ENV_RUN_DIR: str(run_dir)}
+    child_env = {**env, _NAME_KEY: os.fsencode(spec.name), _RUN_DIR_KEY: os.fsencode(run_dir)}
     run_logs = logs.RunLogs.open_pipes(run_dir)
     executable = _resolve(spec.command[0], env)
     try:
@@ -108,7 +107,7 @@ def start_run(spec: ProcessSpec, *, env: Mapping[str, str] | None, run_dir: Path
             spec.command,
             executable=executable,
             cwd=spec.cwd,
-            env=env,
+            env=child_env,
             stdout=run_logs.child_fds[0],
             stderr=run_logs.child_fds[1],
             keep_fds=list(run_logs.keeper_fds.values()),
@@ -173,7 +172,7 @@ _NOT_INHERITED: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 def merged_env(spec: ProcessSpec, *, notify_socket: str | None = None,
                watchdog: float | None = None) -> dict[str, str] | None:
-    """The child's environment (None: inherit the supervisor's as is, the cheapest spawn).
+    """The child's environment (None: the supervisor's own, unchanged).
 
     Lowest first: the supervisor's own environment, `$PORT` for a declared `port` (a replica's is
     shifted by its index), the `env_file`s, `env`, and last what only pmtop may say: a replica's
@@ -194,22 +193,47 @@ def merged_env(spec: ProcessSpec, *, notify_socket: str | None = None,
     return {**base, **spec.file_env, **spec.env, **extra}
 
 
-_resolved: dict[tuple[str, str], str] = {}
+ExecEnv = Mapping[bytes, bytes]
+"""A child's environment as exec takes it (bytes, `exec_env`)."""
+
+_NAME_KEY: Final = os.fsencode(strays.ENV_PROCESS_NAME)
+_RUN_DIR_KEY: Final = os.fsencode(strays.ENV_RUN_DIR)
+_inherited: dict[bytes, bytes] = {}
+"""The last inherited environment encoded, shared by every process that inherits it unchanged."""
+
+
+def exec_env(env: Mapping[str, str] | None) -> ExecEnv:
+    """`env` (None: the supervisor's own environment, as it is now) encoded for exec, once per runner.
+
+    Encoding at each spawn (reading `os.environ` decodes every variable, `Popen` encodes each back) was
+    a tenth of a millisecond of the crash-to-restart path. So the environment is fixed when the runner is
+    made or its spec changes, as `merged_env` already fixed a process's own variables.
+    """
+    global _inherited
+    encoded = {os.fsencode(k): os.fsencode(v) for k, v in (env if env is not None else os.environ).items()}
+    if env is None:
+        if encoded == _inherited:
+            return _inherited  # one copy for all: most processes inherit, and memory is per process
+        _inherited = encoded
+    return encoded
+
+
+_resolved: dict[tuple[str, bytes], str] = {}
 """(program, PATH) -> where it was found: a restart need not walk PATH (each miss is a failed exec)."""
 
 
-def _search_path(env: Mapping[str, str] | None) -> str:
-    return (env if env is not None else os.environ).get("PATH", os.defpath)
+def _search_path(env: ExecEnv) -> bytes:
+    return env.get(b"PATH", os.fsencode(os.defpath))
 
 
-def _resolve(program: str, env: Mapping[str, str] | None) -> str | None:
+def _resolve(program: str, env: ExecEnv) -> str | None:
     """The program's full path, found once per PATH; None leaves the search to exec (and its error)."""
     if os.sep in program:
         return None
     key = (program, _search_path(env))
     found = _resolved.get(key)
     if found is None:
-        found = shutil.which(program, path=key[1])
+        found = shutil.which(program, path=os.fsdecode(key[1]))
         if found is None or not os.path.isabs(found):  # a relative PATH entry depends on the cwd
             return None
         _resolved[key] = found

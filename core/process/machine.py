@@ -67,7 +67,7 @@ class ProcessRunner:
     __slots__ = (
         "spec", "_on_run_end", "_settle", "_log_troubles", "_bus", "_lookup", "_output", "state", "reason", "pid",
         "exit_code", "started_at", "next_retry_at", "health", "restarts", "failures", "completed", "runs",
-        "_child", "_run", "_notify_dir", "_notifications", "_env", "_watch", "_matcher", "_adopted_argv",
+        "_child", "_run", "_notify_dir", "_notifications", "_env", "_exec_env", "_watch", "_matcher", "_adopted_argv",
         "facts", "_task", "_stop_reason", "_lock", "_changed", "_reset_timer", "_launched", "schedule",
         "watching", "hook_error", "_note",
     )
@@ -112,6 +112,7 @@ class ProcessRunner:
         self._notifications: Notifications | None = None
         """The sd_notify socket of a `notify` check (made before its first spawn, kept across runs)."""
         self._env = child_env(spec, notify_dir)
+        self._exec_env = launch.exec_env(self._env)
         self._watch: RunWatch | None = None
         self._matcher: LogLineMatcher | None = None
         self._adopted_argv: tuple[str, ...] = ()
@@ -439,6 +440,7 @@ class ProcessRunner:
         if self._notifications is not None and socket_for(spec, self._notify_dir) is None:
             self.close()
         self._env = child_env(spec, self._notify_dir)
+        self._exec_env = launch.exec_env(self._env)
         if not spec.enabled and self.state is not S.DISABLED:
             self._transition(S.DISABLED, "disabled in config")
         elif spec.enabled and self.state is S.DISABLED and self.reason == "disabled in config":
@@ -568,7 +570,7 @@ class ProcessRunner:
         if spec.ready_log_line is not None:
             self._matcher = LogLineMatcher(spec.ready_log_line)
         try:
-            return launch.start_run(spec, env=self._env, run_dir=self.runs.new_folder())
+            return launch.start_run(spec, env=self._exec_env, run_dir=self.runs.new_folder())
         except SpawnError as exc:
             if self._matcher is not None:
                 self._matcher.close()
