@@ -4,9 +4,9 @@ The dashboard is shown over a still controller with every kind of row it draws (
 declared and listened on, exit codes, badges, a scheduled run, a countdown, names too long for their
 column, wide characters, a fleet's HOST column and a greyed host, marked rows), in several themes. Each
 row is rendered with the cursor on it or not, the mouse over it or not, focused or not: once on the
-short path (`_assemble_row`, `render_text_cell`) and once through DataTable's own methods, and the
-segments must be equal, style for style (meta included), as must the lines the widget hands the
-compositor.
+short path (`_assemble_row`, `render_text_cell`) and once through DataTable's own methods. Each cell's
+segments (simplified, as `CachedTable` keeps every cell) must be equal, style for style (meta included),
+and so must every line the widget hands the compositor, header included.
 """
 
 from __future__ import annotations
