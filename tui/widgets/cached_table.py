@@ -35,7 +35,7 @@ from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, CursorType, RowKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, CursorType, Row, RowKey
 
 SegmentLines = list[list[Segment]]
 
@@ -56,6 +56,10 @@ class _Pass:
 
 
 class CachedTable(DataTable[Text]):
+    _cell_updates = 0
+    """How many of DataTable's `_update_count` were cell updates, which move no row (read while
+    DataTable's `__init__` runs, hence here)."""
+
     def __init__(self, *, cursor_type: CursorType = "row", cell_padding: int = 1, id: str | None = None) -> None:
         super().__init__(cursor_type=cursor_type, cell_padding=cell_padding, id=id)
         self._stamps = itertools.count(1)
@@ -91,7 +95,8 @@ class CachedTable(DataTable[Text]):
         if index is None or column not in self._column_locations:
             raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
         self._data[row][column] = value
-        self._update_count += 1
+        self._update_count += 1  # (DataTable's own render caches key on it)
+        self._cell_updates += 1
         stamp = next(self._stamps)
         self._cell_stamp[(_key(row), _key(column))] = stamp
         self._row_stamp[_key(row)] = stamp
@@ -105,6 +110,31 @@ class CachedTable(DataTable[Text]):
         self._rows_rendered.clear()
         self._pre_styles.clear()
         super().notify_style_update()
+
+    @property
+    def _row_layout(self) -> int:
+        """Changes when DataTable counts an update that may move or resize rows (add, remove, sort,
+        clear, resize); cell updates do neither, so what depends only on the rows' order is kept."""
+        return self._update_count - self._cell_updates
+
+    @property
+    def ordered_rows(self) -> list[Row]:
+        """As DataTable's, but not made again after each cell update (it walks every row: 900 a frame)."""
+        key = (self.row_count, self._row_layout)
+        rows = self._ordered_row_cache.get(key)
+        if rows is None:
+            get_key = self._row_locations.get_key
+            rows = self._ordered_row_cache[key] = [self.rows[get_key(index)] for index in range(self.row_count)]
+        return rows
+
+    @property
+    def _y_offsets(self) -> list[tuple[RowKey, int]]:
+        """As DataTable's (each line's row, and line in it), kept across cell updates as `ordered_rows`."""
+        key = self._row_layout
+        offsets = self._offset_cache.get(key)
+        if offsets is None:
+            offsets = self._offset_cache[key] = [(row.key, y) for row in self.ordered_rows for y in range(row.height)]
+        return offsets
 
     def _paint(self) -> None:
         rows, self._dirty_rows = self._dirty_rows, set()
