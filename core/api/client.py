@@ -110,13 +110,27 @@ class _StatusStream:
         while True:
             event, data = await self._reader.next_event()
             if event == "status":
-                return ProcessStatus.from_dict(json.loads(data), host=self._host)
+                return ProcessStatus.from_dict(json_value(data), host=self._host)
             if event == "removed":
                 name = str(json.loads(data)["name"])
                 return ProcessRemoved(name if self._host is None else fleet_name(self._host, name))
             if event == "end":
                 raise DaemonUnavailable(f"the pmtop daemon at {self._url} closed the event stream (shutting down)")
             # other event types: added by a newer daemon, ignored by this client
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def json_value(text: str) -> Any:
+    """`json.loads(text)`, quicker for a text without surrounding blanks (what a daemon sends): the
+    decoder straight, without `loads`'s checks and blank skipping around it. A fleet dashboard
+    decodes 900 statuses a second."""
+    try:
+        value, end = _raw_decode(text)
+    except ValueError:
+        end = -1
+    return value if end == len(text) else json.loads(text)  # (a bad text fails as `loads` says)
 
 
 class _LineStream:
