@@ -124,7 +124,8 @@ class CachedTable(DataTable[Text]):
         rows = self._ordered_row_cache.get(key)
         if rows is None:
             get_key = self._row_locations.get_key
-            rows = self._ordered_row_cache[key] = [self.rows[get_key(index)] for index in range(self.row_count)]
+            rows = self._ordered_row_cache[key] = [self.rows[row] for index in range(self.row_count)
+                                                   if (row := get_key(index)) is not None]
         return rows
 
     @property
