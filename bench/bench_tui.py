@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of the dashboard, run in a real pseudo-terminal as a person would see it.
 
-    python bench/bench_tui.py [--quick] [--size 250x70] [--json FILE] [--only cpu,latency,fleet]
+    python bench/bench_tui.py [--quick] [--size 250x70] [--json FILE] [--only cpu,latency,fleet] [--profile FILE]
 
 Run it with the interpreter pmtop is installed into (e.g. /work/venv/bin/python). It prints the figures
 next to their targets, then a Markdown block for the README.
@@ -26,6 +26,10 @@ next to their targets, then a Markdown block for the README.
    statuses each per second, as the facts sampler does: 900 real processes would measure the machine,
    not the dashboard. Their CPU is not counted. Target: under 10 % of one core.
 
+`--profile FILE` also writes a cProfile of the dashboard's main thread over the changing phase of figures
+1 and 3 (`FILE.cpu`, `FILE.fleet`; read them with pstats). The profiler slows the dashboard down, so the
+CPU figures of such a run are not the dashboard's.
+
 Safety: every process the bench starts runs under a throwaway PMTOP_HOME; the dashboard child and its
 descendants are killed by PID in `finally` (psutil, create-time checked), also on Ctrl-C.
 """
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import dataclasses
 import fcntl
 import itertools
@@ -140,6 +145,29 @@ def report(line: str) -> None:
     os.write(fd, (line + "\n").encode())
 
 
+async def follow_parent(changing: asyncio.Event | None = None) -> None:
+    """Obey the parent's lines: `changing`/`still` (the synthetic controller's ticks, when it has them),
+    `profile`/`profile-stop` (a cProfile of this thread, written to $PMTOP_BENCH_PROFILE)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                 os.fdopen(int(os.environ["PMTOP_BENCH_IN"]), "rb"))
+    profiler: cProfile.Profile | None = None
+    while raw := await reader.readline():
+        line = raw.strip()
+        if line == b"changing" and changing is not None:
+            changing.set()
+        elif line == b"still" and changing is not None:
+            changing.clear()
+        elif line == b"profile" and "PMTOP_BENCH_PROFILE" in os.environ:
+            profiler = cProfile.Profile()
+            profiler.enable()
+        elif line == b"profile-stop" and profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(os.environ["PMTOP_BENCH_PROFILE"])
+            profiler = None
+
+
 async def child_cpu() -> None:
     from pmtop.tui.app import PmtopApp
 
@@ -158,15 +186,7 @@ async def child_cpu() -> None:
         while shown() != N_PROCESSES:
             await asyncio.sleep(0.05)
         report("ready")
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
-                                     os.fdopen(int(os.environ["PMTOP_BENCH_IN"]), "rb"))
-        while line := await reader.readline():
-            if line.strip() == b"changing":
-                changing.set()
-            elif line.strip() == b"still":
-                changing.clear()
+        await follow_parent(changing)
 
     watcher = asyncio.create_task(watch())
     await app.run_async()
@@ -195,6 +215,7 @@ async def child_fleet_cpu() -> None:
             while shown() != total:
                 await asyncio.sleep(0.05)
             report("ready")
+            await follow_parent()
 
         watcher = asyncio.create_task(watch())
         await app.run_async()
@@ -412,15 +433,16 @@ class Terminal:
                 pass
 
 
-def bench_cpu(size: tuple[int, int], seconds: float, home: Path, n: int = N_PROCESSES) -> dict[str, float]:
-    term = Terminal("cpu", size, home, {"PMTOP_BENCH_N": str(n)})
+def bench_cpu(size: tuple[int, int], seconds: float, home: Path, n: int = N_PROCESSES,
+              profile: Path | None = None) -> dict[str, float]:
+    term = Terminal("cpu", size, home, {"PMTOP_BENCH_N": str(n), **profile_env(profile, "cpu")})
     try:
-        return measure_cpu(term, term.send, seconds)
+        return measure_cpu(term, term.send, seconds, profile is not None)
     finally:
         term.close()
 
 
-def bench_fleet_cpu(size: tuple[int, int], seconds: float, home: Path) -> dict[str, float]:
+def bench_fleet_cpu(size: tuple[int, int], seconds: float, home: Path, profile: Path | None = None) -> dict[str, float]:
     """Figure 3: stand-in daemons in one child, the fleet dashboard in another (only its CPU counted)."""
     servers = subprocess.Popen([sys.executable, __file__, "--child", "servers"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -435,9 +457,10 @@ def bench_fleet_cpu(size: tuple[int, int], seconds: float, home: Path) -> dict[s
             servers.stdin.write(command + "\n")
             servers.stdin.flush()
 
-        term = Terminal("fleet", size, home, env={"PMTOP_BENCH_URLS": urls, "PMTOP_TOKEN": "bench"})
+        term = Terminal("fleet", size, home, env={"PMTOP_BENCH_URLS": urls, "PMTOP_TOKEN": "bench",
+                                                  **profile_env(profile, "fleet")})
         try:
-            return measure_cpu(term, send, seconds)
+            return measure_cpu(term, send, seconds, profile is not None)
         finally:
             term.close()
     finally:
@@ -448,17 +471,26 @@ def bench_fleet_cpu(size: tuple[int, int], seconds: float, home: Path) -> dict[s
         servers.wait(timeout=10)
 
 
-def measure_cpu(term: Terminal, send: Any, seconds: float) -> dict[str, float]:
-    """The dashboard's CPU while the statuses change every second, then while nothing changes."""
+def profile_env(profile: Path | None, figure: str) -> dict[str, str]:
+    return {} if profile is None else {"PMTOP_BENCH_PROFILE": f"{profile}.{figure}"}
+
+
+def measure_cpu(term: Terminal, send: Any, seconds: float, profile: bool = False) -> dict[str, float]:
+    """The dashboard's CPU while the statuses change every second, then while nothing changes (with
+    `profile`, the child profiles the changing phase)."""
     if term.read_report(READY_TIMEOUT) != "ready":
         raise RuntimeError("unexpected report from the child")
     figures: dict[str, float] = {}
     for phase, command in (("changing", "changing"), ("idle", "still")):
         send(command)
         time.sleep(2.0)  # settle into the phase (a full second of updates, or of quiet)
+        if profile and phase == "changing":
+            term.send("profile")
         cpu0, wall0 = term.cpu_seconds(), time.monotonic()
         time.sleep(seconds if phase == "changing" else seconds / 2)
         cpu1, wall1 = term.cpu_seconds(), time.monotonic()
+        if profile and phase == "changing":
+            term.send("profile-stop")
         figures[f"cpu_{phase}_pct"] = 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
     figures["rss_mb"] = term.ps.memory_info().rss / 2**20
     figures["load"] = os.getloadavg()[0]
@@ -514,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="250x70", help="terminal COLSxROWS (default 250x70)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--only", default=",".join(FIGURES), help=f"some of {','.join(FIGURES)} (default: all)")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="write cProfiles of the changing phases to FILE.cpu, FILE.fleet (slows the dashboard)")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -532,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
               f"load {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
         if "cpu" in only:
             print(f"[cpu] CPU with {N_PROCESSES} processes changing every second, {seconds:.0f} s ...", flush=True)
-            cpu = figures["cpu"] = bench_cpu((cols, rows), seconds, Path(home))
+            cpu = figures["cpu"] = bench_cpu((cols, rows), seconds, Path(home), profile=args.profile)
             rows_out += [
                 ("dashboard CPU, 1,000 processes changing every second", f"{cpu['cpu_changing_pct']:.1f} % of a core",
                  f"< {TARGET_CPU_PCT:g} %"),
@@ -552,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
             total = FLEET_HOSTS * FLEET_EACH
             print(f"[fleet] CPU with {FLEET_HOSTS} daemons x {FLEET_EACH} processes changing every second, "
                   f"{seconds:.0f} s ...", flush=True)
-            fleet = figures["fleet"] = bench_fleet_cpu((cols, rows), seconds, Path(home))
+            fleet = figures["fleet"] = bench_fleet_cpu((cols, rows), seconds, Path(home), args.profile)
             rows_out += [
                 (f"fleet dashboard CPU, {FLEET_HOSTS} daemons x {FLEET_EACH} processes changing every second",
                  f"{fleet['cpu_changing_pct']:.1f} % of a core", f"< {TARGET_CPU_PCT:g} %"),

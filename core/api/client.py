@@ -56,23 +56,23 @@ from .protocol import (
 class _EventReader:
     """Server-Sent Events from a streaming response, one `(event, data)` at a time.
 
-    Read a network chunk at a time and split into lines here: a daemon sends a burst of statuses in
-    one write, and a timeout (and an async generator step) per line rather than per chunk cost a
-    fleet dashboard following 900 processes more than drawing them.
+    Read a network chunk at a time and parsed into events here: a daemon sends a burst of statuses in
+    one write, and a timeout (and an async generator step, and a parser call) per line rather than per
+    chunk cost a fleet dashboard following 900 processes more than drawing them.
     """
 
     def __init__(self, response: httpx.Response, silence: float, url: str) -> None:
         self._chunks = response.aiter_bytes()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._lines: deque[str] = deque()
+        self._events: deque[tuple[str, str]] = deque()
         self._partial = ""
         self._silence = silence
         self._url = url
         self._parser = EventParser()
 
     async def _read(self) -> None:
-        """At least one more line into `_lines`; `DaemonUnavailable` when the stream drops or stays silent."""
-        while not self._lines:
+        """At least one more event into `_events`; `DaemonUnavailable` when the stream drops or stays silent."""
+        while not self._events:
             try:
                 async with asyncio.timeout(self._silence):
                     chunk = await anext(self._chunks)
@@ -86,17 +86,13 @@ class _EventReader:
             lines = text.splitlines(keepends=True)
             # An unfinished last line waits for the rest (a lone "\r" too: its "\n" may be in the next chunk).
             self._partial = lines.pop() if lines and not lines[-1].endswith("\n") else ""
-            self._lines.extend(lines)
+            self._events.extend(self._parser.feed_lines(lines))
 
     async def next_event(self) -> tuple[str, str]:
         """The next event; `DaemonUnavailable` when the stream drops or stays silent too long."""
-        lines, feed = self._lines, self._parser.feed
-        while True:
-            if not lines:
-                await self._read()
-            message = feed(lines.popleft())
-            if message is not None:
-                return message
+        if not self._events:
+            await self._read()
+        return self._events.popleft()
 
 
 class _StatusStream:
@@ -114,13 +110,27 @@ class _StatusStream:
         while True:
             event, data = await self._reader.next_event()
             if event == "status":
-                return ProcessStatus.from_dict(json.loads(data), host=self._host)
+                return ProcessStatus.from_dict(json_value(data), host=self._host)
             if event == "removed":
                 name = str(json.loads(data)["name"])
                 return ProcessRemoved(name if self._host is None else fleet_name(self._host, name))
             if event == "end":
                 raise DaemonUnavailable(f"the pmtop daemon at {self._url} closed the event stream (shutting down)")
             # other event types: added by a newer daemon, ignored by this client
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def json_value(text: str) -> Any:
+    """`json.loads(text)`, quicker for a text without surrounding blanks (what a daemon sends): the
+    decoder straight, without `loads`'s checks and blank skipping around it. A fleet dashboard
+    decodes 900 statuses a second."""
+    try:
+        value, end = _raw_decode(text)
+    except ValueError:
+        end = -1
+    return value if end == len(text) else json.loads(text)  # (a bad text fails as `loads` says)
 
 
 class _LineStream:

@@ -24,6 +24,7 @@ this on `pmtop ps`'s path, where every millisecond of import counts.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from enum import StrEnum
 from urllib.parse import quote
 
@@ -272,19 +273,29 @@ class EventParser:
         self._data: list[str] = []
 
     def feed(self, line: str) -> tuple[str, str] | None:
-        line = line.rstrip("\n").rstrip("\r")
-        if not line:
-            message = (self._event, "\n".join(self._data)) if self._data else None
-            self._event, self._data = "message", []
-            return message
-        if not line.startswith(":"):
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "event":
-                self._event = value
-            elif field == "data":
-                self._data.append(value)
-        return None
+        messages = self.feed_lines((line,))
+        return messages[0] if messages else None
+
+    def feed_lines(self, lines: Iterable[str]) -> list[tuple[str, str]]:
+        """`feed` for many lines at once: the messages they end, in order. A daemon sends a burst of
+        statuses in one write; read so, it costs one call rather than three a status."""
+        messages: list[tuple[str, str]] = []
+        event, data = self._event, self._data
+        for line in lines:
+            line = line.rstrip("\n").rstrip("\r")
+            if not line:
+                if data:
+                    messages.append((event, "\n".join(data)))
+                event, data = "message", []
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "event":
+                    event = value
+                elif field == "data":
+                    data.append(value)
+        self._event, self._data = event, data
+        return messages
 
 
 def end_reason(data: str) -> str:

@@ -354,3 +354,21 @@ async def test_events_are_read_whole_however_the_network_cuts_them() -> None:
     assert [await reader.next_event() for _ in range(3)] == [("status", '{"name":"wéb"}'), ("x", "1"), ("y", "2")]
     with pytest.raises(DaemonUnavailable, match="lost the connection"):
         await reader.next_event()
+
+
+
+def test_json_value_is_json_loads() -> None:
+    """The decoder's short way for what daemons send; anything else as `json.loads` takes it or fails."""
+    import json
+
+    from pmtop.core.api.client import json_value
+
+    for text in ('{"name":"wéb","ports":[80,443],"cpu_percent":1.5,"group":null}', ' {"a": 1} \n', "[1, 2]", '"x"',
+                 "3.5", "null"):
+        assert json_value(text) == json.loads(text)
+    for bad in ('{"name": ', '{"a":1},{"b":2}', "", "{} x", "nan!"):
+        with pytest.raises(ValueError) as failed:
+            json_value(bad)
+        with pytest.raises(ValueError) as expected:
+            json.loads(bad)
+        assert str(failed.value) == str(expected.value)

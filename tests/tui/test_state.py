@@ -133,3 +133,16 @@ async def test_a_failing_view_is_not_swallowed(make_supervisor: Make, monkeypatc
             monkeypatch.setattr(ProcessTable, "apply", broken)
             app.store.apply([ProcessStatus("web", S.RUNNING)])
             await until(pilot, lambda: not app.is_running, what="the app to stop")
+
+
+async def test_the_collector_runs_less_often_while_the_dashboard_runs(make_supervisor: Make) -> None:
+    import gc
+
+    from pmtop.tui.app import GC_THRESHOLD
+
+    before = gc.get_threshold()
+    app = PmtopApp(make_supervisor(spec("web")))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_rows(pilot, ["web"])
+        assert gc.get_threshold() == (max(GC_THRESHOLD, before[0]), *before[1:])
+    assert gc.get_threshold() == before
