@@ -10,7 +10,7 @@ condition when every instance does (a group scaled to 0 has nothing to wait for)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, cast
 
 from ..model import DependencyCondition, Health, ProcessState
@@ -26,7 +26,10 @@ class Dependency(Protocol):
     pid: int | None
     completed: bool
 
-    async def wait_changed(self) -> None: ...
+    def wait_changed(self) -> Awaitable[object]:
+        """Until the next status published after this call (registered at the call, not when first
+        awaited: a publish in between is not missed)."""
+        ...
 
 
 class DependencyGroup(Protocol):
@@ -35,7 +38,7 @@ class DependencyGroup(Protocol):
     @property
     def members(self) -> Sequence[Dependency]: ...
 
-    async def wait_changed(self) -> None: ...
+    def wait_changed(self) -> Awaitable[object]: ...
 
 
 Lookup = Callable[[str], "Dependency | DependencyGroup | None"]

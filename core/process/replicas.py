@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..model import ProcessSpec, Replica, replica_name
@@ -64,12 +64,17 @@ class ReplicaGroup:
         self._resized.set()
         self._resized = asyncio.Event()
 
-    async def wait_changed(self) -> None:
-        """Until an instance publishes a change, or the group is resized."""
+    def wait_changed(self) -> Awaitable[None]:
+        """Until an instance publishes a change, or the group is resized (registered at the call, as
+        `ProcessRunner.wait_changed`)."""
         waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(m.wait_changed()) for m in self.members]
         waiters.append(asyncio.ensure_future(self._resized.wait()))
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        return _first_of(waiters)
+
+
+async def _first_of(waiters: list[asyncio.Future[Any]]) -> None:
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

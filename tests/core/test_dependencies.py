@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from pmtop.core.model import DependencyCondition, EndReason, ProcessState, RestartPolicy
 from pmtop.core.supervisor import Supervisor
 from tests.conftest import spec
-from tests.waiting import wait_for, wait_state
+from tests.waiting import DEFAULT_TIMEOUT, wait_for, wait_state
 
 S = ProcessState
 D = DependencyCondition
@@ -94,3 +95,13 @@ async def test_remove_refuses_while_others_depend(make_supervisor: Make) -> None
     sup = make_supervisor(spec("db", autostart=False), spec("web", autostart=False, depends_on={"db": D.STARTED}))
     with pytest.raises(ActionRefused, match="cannot remove db: web"):
         await sup.remove("db")
+
+
+async def test_a_change_published_before_the_waiter_first_runs_still_wakes_it(make_supervisor: Make) -> None:
+    """`wait_changed()` registers at the call: a dependent wraps it in a task, and the dependency may
+    publish (spawned, then running) before that task's first step."""
+    sup = make_supervisor(spec("db"))
+    runner = sup._runners["db"]  # noqa: SLF001
+    waiter = asyncio.ensure_future(runner.wait_changed())
+    runner.publish()  # before the waiter has run at all
+    await asyncio.wait_for(waiter, DEFAULT_TIMEOUT)
