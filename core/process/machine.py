@@ -619,7 +619,10 @@ class ProcessRunner:
                                 grace=spec.stop_timeout, state=state)
         first = watch.current()
         self.health = first.health
-        if adopted is not None:
+        stopping = self.state is S.STOPPING  # a stop came between the exec and here (see `_live`)
+        if stopping:  # it goes on; as it would have, it cancels the watch: nothing may restart this run
+            watch.cancel()
+        elif adopted is not None:
             if run.foreign:
                 reach = "its process group" if child.group is not None else "it alone (it does not lead its group)"
                 why = f"adopted: started outside pmtop (pid {child.pid}); stop signals {reach}"
@@ -629,7 +632,7 @@ class ProcessRunner:
         else:
             reason = self._running_reason() if first.up and first.reason == RUNNING_REASON else first.reason
             self._transition(S.RUNNING if first.up else S.STARTING, reason)
-        if first.up:
+        if first.up and not stopping:
             self._arm_reset_timer()
         if adopted is None:  # after the news is out: the restart path does not wait for an rmtree
             loop.call_soon(self.runs.prune, spec.logs.keep_runs)

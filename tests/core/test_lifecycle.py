@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -338,3 +339,21 @@ async def test_unknown_names_are_refused(make_supervisor: Make) -> None:
     for action in (sup.start, sup.stop, sup.restart, sup.enable, sup.disable, sup.status, sup.remove):
         with pytest.raises(NoSuchProcess, match="no process named 'nope'"):
             await action("nope")
+
+
+async def test_a_stop_between_the_spawn_and_the_run_folder_stops_the_new_process(make_supervisor: Make) -> None:
+    """A starting process execs first, then yields before its log files are attached (so a boot
+    spawns everything first): a stop in that moment signals the new process and records its run."""
+    sup = make_supervisor(spec("quick"))
+    runner = sup._runners["quick"]  # noqa: SLF001
+    await runner.start()
+    while runner.pid is None:  # the lifecycle's first step: spawned, then it yields
+        await asyncio.sleep(0)
+    pid = runner.pid
+    assert runner.state is S.STARTING, "in the moment between the exec and the run's log files (not yet running)"
+    await sup.stop("quick")
+    status = await sup.status("quick")
+    assert status.state is S.STOPPED and status.pid is None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    runs = await sup.history("quick")
+    assert len(runs) == 1 and runs[0].pid == pid and runs[0].end_reason is EndReason.STOP
