@@ -128,7 +128,7 @@ class StreamResponse(Response):
 
     async def prepare(self, request: Request[Any]) -> None:
         self._connection = request.connection
-        self._connection.send_head(self, request.method)
+        self._connection.send_head(self)
         await self._connection.drain()
 
     async def write(self, data: bytes) -> None:
@@ -235,7 +235,7 @@ class Request(Generic[C]):
     __slots__ = ("app", "method", "raw_path", "path", "query", "headers", "body", "remote", "local",
                  "route", "match_info", "routing_error", "trusted", "connection")
 
-    def __init__(self, app: App[C], connection: _Connection, head: h11.Request, body: bytes) -> None:
+    def __init__(self, app: App[C], connection: _Connection, head: h11.Request, headers: Headers, body: bytes) -> None:
         self.app = app
         self.connection = connection
         self.method = head.method.decode("ascii", "replace")
@@ -246,7 +246,7 @@ class Request(Generic[C]):
         self.query: dict[str, str] = {}
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
             self.query.setdefault(key, value)
-        self.headers = Headers(head.headers)
+        self.headers = headers
         self.body = body
         self.remote, self.local = connection.peer, connection.sockname
         self.route: Route[C] | None = None
@@ -297,6 +297,7 @@ class _Connection(asyncio.Protocol):
         """The client closed its side (EOF): answer what it sent whole, then close."""
         self.task: asyncio.Task[None] | None = None
         self._head: h11.Request | None = None
+        self._headers: Headers | None = None
         self._body = bytearray()
         self._writable = asyncio.Event()
         self._writable.set()
@@ -360,8 +361,8 @@ class _Connection(asyncio.Protocol):
                 return
             if isinstance(event, h11.Request):
                 self._disarm_idle()
-                self._head, self._body = event, bytearray()
-                length = Headers(event.headers).get("content-length")
+                self._head, self._headers, self._body = event, Headers(event.headers), bytearray()
+                length = self._headers.get("content-length")
                 if length is not None and length.isdigit() and int(length) > self.app.max_body:
                     self._fail(413, f"the request body exceeds the limit of {self.app.max_body} bytes")
                     return
@@ -373,9 +374,9 @@ class _Connection(asyncio.Protocol):
                     self._fail(413, f"the request body exceeds the limit of {self.app.max_body} bytes")
                     return
             elif isinstance(event, h11.EndOfMessage):
-                assert self._head is not None
-                request = Request(self.app, self, self._head, bytes(self._body))
-                self._head, self._body = None, bytearray()
+                assert self._head is not None and self._headers is not None
+                request = Request(self.app, self, self._head, self._headers, bytes(self._body))
+                self._head, self._headers, self._body = None, None, bytearray()
                 self.task = asyncio.get_running_loop().create_task(self._handle(request))
                 self.server.tasks.add(self.task)
                 self.task.add_done_callback(self.server.tasks.discard)
@@ -435,7 +436,7 @@ class _Connection(asyncio.Protocol):
         if data and self.transport is not None and not self.gone:
             self.transport.write(data)
 
-    def send_head(self, response: Response, method: str) -> None:
+    def send_head(self, response: Response) -> None:
         if response.sent:
             raise RuntimeError("the response was sent already")
         response.sent = True
@@ -444,7 +445,7 @@ class _Connection(asyncio.Protocol):
 
     def send_response(self, response: Response, method: str) -> None:
         response.headers["Content-Length"] = str(len(response.body))
-        self.send_head(response, method)
+        self.send_head(response)
         if response.body and method != "HEAD":
             self.send(h11.Data(data=response.body))
         self.send(h11.EndOfMessage())

@@ -96,6 +96,11 @@ async def any_changed(names: Mapping[str, object], lookup: Lookup) -> None:
     if not waiters:  # rare: none of them is registered (yet); look again in a second
         await asyncio.sleep(UNREGISTERED_RECHECK)
         return
+    await first_of(waiters)
+
+
+async def first_of(waiters: Sequence[asyncio.Future[object]]) -> None:
+    """Until the first of `waiters` is done; the others are cancelled."""
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..model import ProcessSpec, Replica, replica_name
-from .dependencies import Dependency
+from .dependencies import Dependency, first_of
 
 REPLICA_ENV = "PMTOP_REPLICA"
 
@@ -67,14 +67,6 @@ class ReplicaGroup:
     def wait_changed(self) -> Awaitable[None]:
         """Until an instance publishes a change, or the group is resized (registered at the call, as
         `ProcessRunner.wait_changed`)."""
-        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(m.wait_changed()) for m in self.members]
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(m.wait_changed()) for m in self.members]
         waiters.append(asyncio.ensure_future(self._resized.wait()))
-        return _first_of(waiters)
-
-
-async def _first_of(waiters: list[asyncio.Future[Any]]) -> None:
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+        return first_of(waiters)
