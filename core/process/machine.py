@@ -471,8 +471,9 @@ class ProcessRunner:
                 if isinstance(started, launch.Run):
                     # Everything starting now execs before anyone's folder and log files are made: a
                     # boot of 200 has them all running ~0.15 s sooner. Stoppable meanwhile: the child is
-                    # ours already (a stop signals it, then this task records the run as usual).
-                    self._run, self._child, self.pid = started, started.child, started.child.pid
+                    # ours already (a stop signals it, then this task records the run as usual). Not yet
+                    # the run a registry save or a hand-over records: that is `_run`, set once attached.
+                    self._child, self.pid = started.child, started.child.pid
                     await asyncio.sleep(0)
             if isinstance(started, SpawnError):
                 end = self._spawn_failed(started)
