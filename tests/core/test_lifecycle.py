@@ -347,7 +347,7 @@ async def test_a_stop_between_the_spawn_and_the_run_folder_stops_the_new_process
     sup = make_supervisor(spec("quick"))
     runner = sup._runners["quick"]  # noqa: SLF001
     await runner.start()
-    while runner.pid is None:  # the lifecycle's first step: spawned, then it yields
+    while runner.pid is None:  # the lifecycle's first step: spawned, then its head start
         await asyncio.sleep(0)
     pid = runner.pid
     assert runner.state is S.STARTING, "in the moment between the exec and the run's log files (not yet running)"
@@ -357,3 +357,26 @@ async def test_a_stop_between_the_spawn_and_the_run_folder_stops_the_new_process
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     runs = await sup.history("quick")
     assert len(runs) == 1 and runs[0].pid == pid and runs[0].end_reason is EndReason.STOP
+
+
+async def test_a_stop_in_a_restarts_head_start_stops_the_new_process(make_supervisor: Make) -> None:
+    """An immediate restart spawns, then gives the new program its head start before the crash's news
+    and the new run's log files: a stop in that moment stops the new process and records both runs."""
+    sup = make_supervisor(spec("flaky", backoff=(0.0,)))
+    runner = sup._runners["flaky"]  # noqa: SLF001
+    async with sup.subscribe() as events:
+        await sup.start("flaky")
+        first = await wait_state(events, "flaky", S.RUNNING)
+    assert first.pid is not None
+    os.kill(first.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (runner._child is None or runner._child.pid == first.pid) and time.monotonic() < deadline:  # noqa: SLF001
+        await asyncio.sleep(0)  # every step of the loop: the head start lasts a millisecond
+    assert runner._child is not None and runner._child.pid != first.pid, "restarted"  # noqa: SLF001
+    second = runner._child.pid  # noqa: SLF001
+    assert runner.pid is None and runner.state is S.RUNNING, "in the head start: the crash is not news yet"
+    status = await sup.stop("flaky")
+    assert status.state is S.STOPPED and status.pid is None and status.reason == "stopped by user"
+    assert gone(second)
+    runs = await sup.history("flaky")
+    assert [(r.pid, r.end_reason) for r in runs] == [(first.pid, EndReason.CRASH), (second, EndReason.STOP)]
