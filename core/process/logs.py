@@ -500,9 +500,9 @@ def _run_sort_key(path: Path) -> tuple[str, int]:
     return stamp, int(n) if n.isdigit() else 1
 
 
-def prune_runs(process_dir: Path, keep: int) -> None:
-    for old in run_dirs(process_dir)[: -keep if keep > 0 else None]:
-        shutil.rmtree(old, ignore_errors=True)
+def remove_run(run_dir: Path) -> None:
+    """Remove a run's folder and its logs (gone already: nothing to do)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def tail_lines(path: Path, lines: int, *, max_bytes: int = TAIL_MAX_BYTES) -> list[str]:

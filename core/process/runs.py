@@ -3,7 +3,7 @@
 Kept apart from the state machine, which only says when a run begins and ends. Three things here stay
 off the crash-to-restart path on purpose: a restart's folder is named from the previous one (no
 listing of the folder), it is made after the new program's exec (`logs.RunLogs.attach`), and pruning
-happens after the new run is announced, counted rather than listed each time.
+happens after the new run is announced, counted (then tracked) rather than listed each time.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ TAIL_DRAIN_TIMEOUT = 2.0
 class Runs:
     """The run folders and the run history of one process."""
 
-    __slots__ = ("process_dir", "current", "history", "_on_disk", "_background", "draining")
+    __slots__ = ("process_dir", "current", "history", "_on_disk", "_folders", "_background", "draining")
 
     def __init__(self, process_dir: Path) -> None:
         self.process_dir = process_dir
@@ -32,6 +32,9 @@ class Runs:
         """The last `HISTORY_LENGTH` runs, oldest first (a list: a bounded deque costs 600 bytes empty)."""
         self._on_disk: int | None = None
         """Run folders on disk, once counted: pruning need not list them each run."""
+        self._folders: list[Path] | None = None
+        """The run folders oldest first, once there are more than a prune keeps: each later prune then
+        removes the oldest without listing the folder again (a crash loop prunes on every restart)."""
         self._background: set[asyncio.Task[None]] = set()
         self.draining: set[logs.RunLogs] = set()
         """Logs of ended runs whose pipes are still being drained (the last output can follow the exit)."""
@@ -43,14 +46,21 @@ class Runs:
         return self.current
 
     def prune(self, keep: int) -> None:
-        """Keep the newest `keep` run folders; the folder is listed once, then counted."""
-        if self._on_disk is None:
-            self._on_disk = len(logs.run_dirs(self.process_dir))
-        else:
-            self._on_disk += 1
-        if self._on_disk > keep:
-            logs.prune_runs(self.process_dir, keep)
-            self._on_disk = keep
+        """After each run's start: keep the newest `keep` run folders. The folder is listed once and
+        then counted; once over `keep`, listed once more, and from then on its runs are tracked."""
+        folders = self._folders
+        if folders is None:
+            self._on_disk = len(logs.run_dirs(self.process_dir)) if self._on_disk is None else self._on_disk + 1
+            if self._on_disk <= keep:
+                return
+            folders = self._folders = logs.run_dirs(self.process_dir)
+        elif self.current is not None and folders[-1:] != [self.current]:
+            folders.append(self.current)
+        excess = len(folders) - keep
+        if excess > 0:
+            for old in folders[:excess]:
+                logs.remove_run(old)
+            del folders[:excess]
 
     def record(self, record: RunRecord, run_logs: logs.RunLogs | None = None) -> None:
         """Add a finished run; with its logs, its stderr tail is completed once the pipes drain (the

@@ -52,6 +52,27 @@ async def test_old_runs_are_pruned(make_supervisor: Make) -> None:
     assert (runs[-1] / "stdout.log").read_text() == "hi\n"
 
 
+async def test_a_crash_loop_keeps_the_newest_runs(make_supervisor: Make) -> None:
+    """Past `keep_runs`, each restart removes the oldest folder (tracked, not listed again), so the
+    folders left are exactly the newest runs', the current one last."""
+    sup = make_supervisor(spec("loop", "print('hi')", policy=RestartPolicy.ALWAYS, backoff=(0.0,),
+                               max_restarts=7, logs=LogSpec(keep_runs=3)))
+    runner = sup._runners["loop"]  # noqa: SLF001
+    made: list[Path] = []
+    async with sup.subscribe() as events:
+        await sup.start("loop")
+        async with asyncio.timeout(30):
+            async for event in events:
+                if event.name == "loop" and event.state is S.RUNNING and runner.run_dir not in made:
+                    assert runner.run_dir is not None
+                    made.append(runner.run_dir)
+                if event.name == "loop" and event.state is S.FAILED:
+                    break
+    assert len(made) == 8, "the first run and seven restarts"
+    await poll_until(lambda: logs.run_dirs(sup.paths.process_log_dir("loop")) == made[-3:],
+                     what="only the newest three run folders")
+
+
 async def test_history_keeps_the_last_stderr_lines(make_supervisor: Make) -> None:
     code = "import sys\nfor i in range(30):\n    print('err', i, file=sys.stderr)\nsys.exit(4)\n"
     sup = make_supervisor(spec("noisy", code, policy=RestartPolicy.NO))
