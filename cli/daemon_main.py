@@ -72,7 +72,8 @@ def config_mismatch_line(theirs: str | None) -> str:
 
 
 def raise_open_file_limit() -> None:
-    """Each process holds five descriptors here (two pipes, two logs, a pidfd): 1,024 is too few."""
+    """Each process holds seven descriptors here (both ends of two pipes, two logs, a pidfd): 1,024 is
+    too few."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard == resource.RLIM_INFINITY else min(hard, 65536)
     if soft != resource.RLIM_INFINITY and soft < wanted:

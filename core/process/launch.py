@@ -116,8 +116,6 @@ def start_run(spec: ProcessSpec, *, env: ExecEnv, run_dir: Path) -> Run:
         _resolved.pop((spec.command[0], _search_path(env)), None)  # moved or removed: look again next time
         run_logs.close()
         raise
-    finally:
-        run_logs.close_child_ends()
     return Run(child, run_logs, marker=str(run_dir))
 
 

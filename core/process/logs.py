@@ -284,7 +284,10 @@ class RunLogs:
         self.run_dir = run_dir
         self.stderr_tail = stderr_tail
         self.child_fds: list[int] = []
-        """Write ends for the child's stdout and stderr, until `close_child_ends`."""
+        """Our copies of the write ends the child got as its stdout and stderr, held until the run has
+        ended (`close_child_ends`): so its death is one wake-up for the supervisor (its pidfd), not
+        three (each pipe's end of file first, while the kernel is still tearing the process down),
+        and the end of its output is read after the restart, not before it."""
         self.keeper_fds: dict[str, int] = {}
         self.pipe_inodes: dict[str, int] = {}
         self._drains = drains
@@ -366,7 +369,8 @@ class RunLogs:
         return run_logs
 
     def close_child_ends(self) -> None:
-        """Called right after spawn: the child holds its own copies now."""
+        """Once the run has ended: each pipe reaches its end of file when the last writer left
+        (the child, or a descendant that kept its stdout)."""
         for fd in self.child_fds:
             os.close(fd)
         self.child_fds = []
@@ -444,7 +448,9 @@ def next_run_dir(process_dir: Path, previous: Path | None = None, now: float | N
     that went back) the folder is made now, as `new_run_dir` does.
     """
     stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now))
-    if previous is not None and previous.parent == process_dir:
+    # (strings, not `previous.parent == process_dir`: this is on the crash-to-restart path, and both
+    # paths' strings are made already)
+    if previous is not None and os.path.dirname(previous) == os.fspath(process_dir):
         last_stamp, n = _run_sort_key(previous)
         if last_stamp == stamp:
             return process_dir / f"{stamp}-{n + 1}"

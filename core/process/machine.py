@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -480,14 +481,23 @@ class ProcessRunner:
                     # Everything starting now execs before anyone's folder and log files are made: a
                     # boot of 200 has them all running ~0.15 s sooner.
                     await self._give_way(started)
+            close_run: Callable[[], None] | None = None
             if isinstance(started, SpawnError):
                 end = self._spawn_failed(started)
             elif isinstance(started, RunEnd):
                 end = started
             else:
-                end = await self._run_once(started)
+                end, close_run = await self._run_once(started)
             started = None
-            outcome, ran, detail, action = end.outcome, end.ran, end.detail, end.action
+            decision = self._next(end)
+            if isinstance(decision, Retry) and decision.delay <= 0 and self._may_spawn_at_once():
+                # An immediate restart spawns first: the ended run's bookkeeping, the log lines and
+                # events of the crash, and the new run's folder all come after the exec (and its head
+                # start), in the same order as ever.
+                started = self._spawn()
+            if close_run is not None:
+                close_run()
+            ran, detail, action = end.ran, end.detail, end.action
             if self._stop_reason is not None:
                 self._transition(S.STOPPED, self._stop_reason[0])
                 return
@@ -502,22 +512,15 @@ class ProcessRunner:
             if not self.spec.command:  # adopted by PID, with nothing to start it again
                 self._transition(S.STOPPED, f"{summary}; adopted without a command, so nothing restarts it")
                 return
-            if self.spec.schedule is not None and outcome is Outcome.CLEAN_EXIT:
-                decision: Rest | Retry | GiveUp = Rest()  # a scheduled run is done: the next time starts it again
-            else:
-                decision = decide(outcome, self.failures, self.spec.restart)
+            assert decision is not None
             if isinstance(decision, Rest):
                 self._transition(S.STOPPED, summary)
                 return
             ended_how = describe_exit(self.exit_code) if ran is not None else detail
-            if isinstance(decision, Retry) and decision.delay <= 0 and self._may_spawn_at_once():
-                # An immediate restart spawns first: the log lines, events and run folder of the crash
-                # and of the new run all come after the exec (and its head start), in the same order.
-                started = self._spawn()
-                if isinstance(started, launch.Run):
-                    await self._give_way(started, restart=True)
-                    if self._stop_reason is not None:  # a stop came meanwhile: it ends the new run
-                        continue
+            if isinstance(started, launch.Run):  # spawned at once, above
+                await self._give_way(started, restart=True)
+                if self._stop_reason is not None:  # a stop came meanwhile: it ends the new run
+                    continue
             if self.state is not S.CRASHED:  # already crashed: failed health, the group was stopped
                 self._transition(S.CRASHED, summary)
             if isinstance(decision, GiveUp):
@@ -542,6 +545,16 @@ class ProcessRunner:
             self.restarts += 1
             self._note = None
             self._transition(S.STARTING, f"restart {limit} after {ended_how}")
+
+    def _next(self, end: RunEnd) -> Rest | Retry | GiveUp | None:
+        """What follows a run's end by the restart policy; None when nothing may start it again (a stop,
+        a give-up, a startup check's `fail_action`, a process adopted without a command)."""
+        if (self._stop_reason is not None or end.give_up is not None or end.action is not FailAction.RESTART
+                or not self.spec.command):
+            return None
+        if self.spec.schedule is not None and end.outcome is Outcome.CLEAN_EXIT:
+            return Rest()  # a scheduled run is done: the next time starts it again
+        return decide(end.outcome, self.failures, self.spec.restart)
 
     async def _give_way(self, run: launch.Run, *, restart: bool = False) -> None:
         """Right after a spawn: the new program's `HEADSTART`, then `_run_once` does the rest.
@@ -611,9 +624,10 @@ class ProcessRunner:
         asyncio.get_running_loop().call_soon(self.runs.prune, self.spec.logs.keep_runs)
         return self._not_begun(exc.message)
 
-    async def _run_once(self, run: launch.Run) -> RunEnd:
-        """Watch a run under way (spawned by `_spawn`, or adopted) until it exits or must go, and record
-        it. A new run's folder and log files are made here, after its exec."""
+    async def _run_once(self, run: launch.Run) -> tuple[RunEnd, Callable[[], None]]:
+        """Watch a run under way (spawned by `_spawn`, or adopted) until it exits or must go; how it
+        ended, and its bookkeeping (`_close_run`) for the caller to do. A new run's folder and log
+        files are made here, after its exec."""
         spec = self.spec
         loop = asyncio.get_running_loop()
         adopted = run if run.adopted else None
@@ -667,22 +681,25 @@ class ProcessRunner:
         assert child is not None
         if not run.foreign:  # no grandchild outlives a process pmtop runs (a foreign one's group is not ours)
             spawner.kill_leftovers(child)
+        ended = time.time()
+        self.exit_code = exit_code
+        stop = self._stop_reason[1] if self._stop_reason is not None else None
+        end, end_reason, self.completed = judge_end(child.pid, child.started_at, ended, exit_code, verdict=verdict,
+                                                    stop=stop, said_stopping=watch.stopping)
+        record = RunRecord(child.pid, child.started_at, ended, exit_code, end_reason, run.logs.stderr_tail.lines())
+        return end, functools.partial(self._close_run, record, run.logs)
+
+    def _close_run(self, record: RunRecord, run_logs: logs.RunLogs) -> None:
+        """The ended run's bookkeeping: after the next run's spawn, when the policy restarts it at once."""
         if self._on_run_end is not None:
             self._on_run_end()
-        ended = time.time()
         self._child = None
         self._run = None
         self._watch = None
         self.facts = None
         self.pid = None
         self.health = Health.UNKNOWN
-        self.exit_code = exit_code
-        stop = self._stop_reason[1] if self._stop_reason is not None else None
-        end, end_reason, self.completed = judge_end(child.pid, child.started_at, ended, exit_code, verdict=verdict,
-                                                    stop=stop, said_stopping=watch.stopping)
-        self.runs.record(RunRecord(child.pid, child.started_at, ended, exit_code, end_reason,
-                                   run.logs.stderr_tail.lines()), run.logs)
-        return end
+        self.runs.record(record, run_logs)
 
     async def _watch_run(self, watch: RunWatch) -> tuple[Unhealthy | None, int | None]:
         """Until the run's main process exits; a verdict first stops its group (as a stop would)."""

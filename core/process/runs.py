@@ -68,6 +68,7 @@ class Runs:
         self.history.append(record)
         del self.history[:-HISTORY_LENGTH]
         if run_logs is not None:
+            run_logs.close_child_ends()  # the pipes reach their end once what the run wrote is read
             self.draining.add(run_logs)
             task = asyncio.get_running_loop().create_task(self._complete_tail(run_logs, record))
             self._background.add(task)

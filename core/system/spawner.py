@@ -66,7 +66,7 @@ def spawn(
             executable=executable,
             cwd=cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=_devnull(),
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,
@@ -86,6 +86,13 @@ def spawn(
     loop = asyncio.get_running_loop()
     exited, pidfd = watch_exit(popen, loop)
     return Child(popen.pid, popen, time.time(), exited, pidfd, group=popen.pid)
+
+
+@functools.cache
+def _devnull() -> int:
+    """/dev/null, opened once for every child's stdin (`subprocess.DEVNULL` opens it at each spawn).
+    Not inheritable: each child gets it as its fd 0 only."""
+    return os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 
 
 def watch_exit(

@@ -28,9 +28,10 @@ async def test_chatty_process_is_capped_and_rotated(make_supervisor: Make) -> No
     async with sup.subscribe() as events:
         await sup.start("chatty")
         await wait_state(events, "chatty", S.STOPPED)
-    run_dir = sup._runners["chatty"].run_dir
+    runner = sup._runners["chatty"]  # noqa: SLF001
+    run_dir = runner.run_dir
     assert run_dir is not None
-    await poll_until(lambda: (run_dir / "stdout.log").stat().st_size > 0, what="output on disk")
+    await poll_until(lambda: not runner.runs.draining, what="the run's pipes read to their end, its files closed")
     files = sorted(p.name for p in run_dir.iterdir() if ".log" in p.name)
     assert files == ["stderr.log", "stdout.log", "stdout.log.1", "stdout.log.2"]
     assert all((run_dir / f).stat().st_size <= 10_000 for f in files)

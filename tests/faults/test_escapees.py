@@ -142,8 +142,10 @@ async def test_a_100_mb_printer_keeps_to_its_log_caps(make_supervisor: Make, pat
         await sup.start("printer")
         stopped = await wait_state(events, "printer", S.STOPPED, timeout=120)
     assert stopped.exit_code == 0 and stopped.reason.startswith("exit 0 after"), "the exit decision holds"
-    run = sup._runners["printer"].run_dir  # noqa: SLF001 - the run's folder, to look at the files
+    runner = sup._runners["printer"]  # noqa: SLF001 - the run's folder, to look at the files
+    run = runner.run_dir
     assert run is not None
+    await poll_until(lambda: not runner.runs.draining, what="the printer's pipes read to their end")
     files = sorted(p.name for p in run.iterdir())
     logs = [name for name in files if ".log" in name]
     assert logs == ["stderr.log", "stdout.log", "stdout.log.1", "stdout.log.2"], files
