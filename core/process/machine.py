@@ -59,9 +59,9 @@ HEADSTART = 0.001
 """Seconds a new program gets to itself after its spawn, before the supervisor's own work for it (its
 folder and log files, the state changes and their events, the watch). On a busy machine that work
 competes with the program's exec and dynamic loader for the CPU it was spawned on: with it right after
-the spawn, SIGKILL to the new program's `main()` took 2.5 ms (median of 100, 2 cores, a C program that
-writes the clock at `main()`); with this head start, 1.6 ms. The supervisor stays responsive meanwhile
-(a timer, not a sleep), and whatever the program writes waits in its pipe."""
+the spawn, SIGKILL to the new program's `main()` took 2.5 ms (median, 2 cores, `bench/bench_restart_main.py`:
+a C program writes the clock at `main()`); with this head start, 1.6–1.8 ms. The supervisor stays
+responsive meanwhile (a timer, not a sleep), and whatever the program writes waits in its pipe."""
 
 
 class ProcessRunner:
