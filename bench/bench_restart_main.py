@@ -10,7 +10,7 @@ folder) writes CLOCK_MONOTONIC at the top of `main()` into a file named after it
 The bench takes the clock, SIGKILLs one of ten such programs, and reads the new one's file when it
 appears (it looks every 2 ms; the figure is the clock written by the program, so that delay is not in
 it). Both pmtop builds (`--pmtop`, default `pmtop` next to this interpreter, and `--pmtop-b`) run as
-daemons side by side with the floor, a ~15-line `os.wait` + `subprocess.Popen` respawner; the kills
+daemons side by side with the floor, the peer benchmark's own `os.wait` + `subprocess.Popen` respawner; the kills
 rotate between them, so all see the same load.
 
 This is the figure behind `core.process.machine.HEADSTART` (the supervisor's own work for a new run
@@ -36,23 +36,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "peers"))
+from run import RESPAWNER as FLOOR  # noqa: E402 - the peer benchmark's own floor, the same lines
+
 PROGRAMS = 10
-FLOOR = r"""
-import json, os, subprocess, sys
-cmds = json.load(open(sys.argv[1]))
-children = {}
-def spawn(i):
-    p = subprocess.Popen(cmds[i])
-    children[p.pid] = (i, p)
-for i in range(len(cmds)):
-    spawn(i)
-while True:
-    pid, status = os.wait()
-    entry = children.pop(pid, None)
-    if entry is not None:
-        entry[1].returncode = status
-        spawn(entry[0])
-"""
 
 
 class Side:
