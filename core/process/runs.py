@@ -54,8 +54,8 @@ class Runs:
             if self._on_disk <= keep:
                 return
             folders = self._folders = logs.run_dirs(self.process_dir)
-        elif self.current is not None and folders[-1:] != [self.current]:
-            folders.append(self.current)
+        elif self.current is not None and folders[-1:] != [self.current] and self.current.is_dir():
+            folders.append(self.current)  # (a start that failed before its exec may have made none)
         excess = len(folders) - keep
         if excess > 0:
             for old in folders[:excess]:

@@ -347,9 +347,11 @@ async def test_a_stop_between_the_spawn_and_the_run_folder_stops_the_new_process
     sup = make_supervisor(spec("quick"))
     runner = sup._runners["quick"]  # noqa: SLF001
     await runner.start()
-    while runner.pid is None:  # the lifecycle's first step: spawned, then its head start
+    deadline = time.monotonic() + 10
+    while runner.pid is None and time.monotonic() < deadline:  # the lifecycle's first step: spawned, then its head start
         await asyncio.sleep(0)
     pid = runner.pid
+    assert pid is not None, "spawned"
     assert runner.state is S.STARTING, "in the moment between the exec and the run's log files (not yet running)"
     await sup.stop("quick")
     status = await sup.status("quick")
