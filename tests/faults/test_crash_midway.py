@@ -21,6 +21,8 @@ N = 30
 SLEEPERS = "".join(f'[process.s{i:02d}]\ncommand = ["sleep", "{700 + i}"]\n' for i in range(N))
 STUBBORN = ('["python3", "-c", "import signal, sys, time\\nsignal.signal(signal.SIGTERM, lambda *a: None)\\n'
             'print(\'up\', flush=True)\\ntime.sleep(600)"]')
+"""Ignores SIGTERM once it says `up`: its `ready_log_line`, so that `running` means a stop finds it stubborn
+(a SIGTERM during the interpreter's start-up would end it at once, and the test would wait in vain)."""
 
 
 def copies(home: Home) -> dict[str, list[int]]:
@@ -77,7 +79,7 @@ def test_killed_while_starting(home: Home) -> None:
 
 def test_killed_while_stopping_and_restarting(home: Home) -> None:
     home.config(f'[defaults]\nstop_timeout = "30s"\n{SLEEPERS}'
-                + "".join(f"[process.stubborn{i}]\ncommand = {STUBBORN}\n" for i in range(3)))
+                + "".join(f"[process.stubborn{i}]\ncommand = {STUBBORN}\nready_log_line = \"^up$\"\n" for i in range(3)))
     info = home.detach()
     before = one_each(home, N + 3)
     poll(lambda: len(registry_ok(home)["live"]) == N + 3, "every process in the registry")
