@@ -174,15 +174,23 @@ if sys.argv[1] == "own":
 """
 
 
+def _printed(sup: Supervisor, name: str) -> bool:
+    """Has the current run written to its stdout.log? (Its folder is named at the spawn but made a
+    moment after the exec: until then there is no file to look at.)"""
+    current = sup._runners[name].runs.current
+    try:
+        return current is not None and (current / "stdout.log").stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 async def test_mainpid_moves_the_run_to_the_launchers_server(make_supervisor: Make) -> None:
     sup = make_supervisor(notified("srv", LAUNCHER, "same"))
     seen: list[ProcessStatus] = []
     async with sup.subscribe() as events:
         await sup.start("srv")
         first = await wait_for(events, of("srv", lambda s: s.pid is not None), what="spawned", seen=seen)
-        await poll_until(lambda: bool(sup._runners["srv"].runs.current)
-                         and (sup._runners["srv"].runs.current / "stdout.log").stat().st_size > 0,
-                         what="the server's PID printed")
+        await poll_until(lambda: _printed(sup, "srv"), what="the server's PID printed")
         server_pid = int((await sup.logs("srv"))[0])
         moved = await wait_for(events, of("srv", lambda s: s.pid == server_pid and s.state is S.RUNNING),
                                what="running as the server", seen=seen)
@@ -202,9 +210,7 @@ async def test_the_moved_main_exiting_ends_the_run(make_supervisor: Make) -> Non
     sup = make_supervisor(notified("srv", LAUNCHER, "same", restart=RestartSpec(policy=RestartPolicy.NO)))
     async with sup.subscribe() as events:
         await sup.start("srv")
-        await poll_until(lambda: sup._runners["srv"].runs.current is not None
-                         and (sup._runners["srv"].runs.current / "stdout.log").stat().st_size > 0,
-                         what="the server's PID printed")
+        await poll_until(lambda: _printed(sup, "srv"), what="the server's PID printed")
         server_pid = int((await sup.logs("srv"))[0])
         await wait_for(events, of("srv", lambda s: s.pid == server_pid), what="followed")
         os.kill(server_pid, signal.SIGKILL)
@@ -218,8 +224,7 @@ async def test_mainpid_outside_the_session_is_refused(make_supervisor: Make) -> 
     async with sup.subscribe() as events:
         await sup.start("srv")
         running = await wait_state(events, "srv", S.RUNNING)
-        await poll_until(lambda: (sup._runners["srv"].runs.current / "stdout.log").stat().st_size > 0,  # type: ignore[operator]
-                         what="the outsider's PID printed")
+        await poll_until(lambda: _printed(sup, "srv"), what="the outsider's PID printed")
     outsider = int((await sup.logs("srv"))[0])
     try:
         assert running.pid != outsider and (await sup.status("srv")).pid == running.pid
