@@ -90,8 +90,9 @@ class Run:
         )
 
 
-def start_run(spec: ProcessSpec, *, env: ExecEnv, run_dir: Path) -> Run:
-    """Spawn `spec` with its stdout/stderr into two new pipes; raises `SpawnError`.
+def start_run(spec: ProcessSpec, *, env: ExecEnv, run_dir: Path, yield_cpu: bool = False) -> Run:
+    """Spawn `spec` with its stdout/stderr into two new pipes; raises `SpawnError`. `yield_cpu`: see
+    `spawner.spawn`.
 
     Only what the exec needs comes before it: the pipes, and the name of the run's folder, which the
     child's environment carries along with its process name (every descendant inherits them: how a
@@ -111,6 +112,7 @@ def start_run(spec: ProcessSpec, *, env: ExecEnv, run_dir: Path) -> Run:
             stdout=run_logs.child_fds[0],
             stderr=run_logs.child_fds[1],
             keep_fds=list(run_logs.keeper_fds.values()),
+            yield_cpu=yield_cpu,
         )
     except SpawnError:
         _resolved.pop((spec.command[0], _search_path(env)), None)  # moved or removed: look again next time

@@ -494,7 +494,7 @@ class ProcessRunner:
                 # An immediate restart spawns first: the ended run's bookkeeping, the log lines and
                 # events of the crash, and the new run's folder all come after the exec (and its head
                 # start), in the same order as ever.
-                started = self._spawn()
+                started = self._spawn(restart=True)
             if close_run is not None:
                 close_run()
             ran, detail, action = end.ran, end.detail, end.action
@@ -605,15 +605,17 @@ class ProcessRunner:
             return self._not_begun(taken, give_up=True)
         return self._spawn()
 
-    def _spawn(self) -> launch.Run | SpawnError:
+    def _spawn(self, *, restart: bool = False) -> launch.Run | SpawnError:
         """The next run's exec with only what must come before it: its sd_notify socket, its pipes, the
-        name of its folder (see `launch.start_run`). The rest is `_run_once`'s, after the exec."""
+        name of its folder (see `launch.start_run`). The rest is `_run_once`'s, after the exec. An
+        immediate `restart` also lets the new program finish its exec before anything else runs here
+        (`spawner.spawn`'s `yield_cpu`)."""
         spec = self.spec
         self._open_notifications()
         if spec.ready_log_line is not None:
             self._matcher = LogLineMatcher(spec.ready_log_line)
         try:
-            return launch.start_run(spec, env=self._exec_env, run_dir=self.runs.new_folder())
+            return launch.start_run(spec, env=self._exec_env, run_dir=self.runs.new_folder(), yield_cpu=restart)
         except SpawnError as exc:
             if self._matcher is not None:
                 self._matcher.close()

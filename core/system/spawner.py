@@ -53,12 +53,21 @@ def spawn(
     stdout: int,
     stderr: int,
     keep_fds: Sequence[int] = (),
+    yield_cpu: bool = False,
 ) -> Child:
     """Start `argv` (never through a shell) as the leader of a new session, stdin from /dev/null.
 
     `Popen` returns only after the exec succeeded (it reads the exec-error pipe), so when this returns
     the new program is running; an exec failure raises `SpawnError` with a one-line explanation.
     `keep_fds` are inherited under the same numbers (see `logs.RunLogs` for why).
+
+    `yield_cpu` lets the new program finish its exec before this process does anything else. `Popen`
+    forks with vfork: the child's exec wakes the suspended parent half-way through, and on the same
+    CPU the woken parent preempts it. Whatever the parent runs next then delays the exec's second half
+    (ftrace, a daemon restarting `sleep`: 0.4 ms of its bookkeeping, until it next blocked; a floor
+    respawner blocks at once in `os.wait`). `sched_yield` hands the CPU back at once. It is asked for
+    where one spawn's latency is the point (a crash's restart); a boot of many spawns has nothing to
+    win from it, and keeps its measured path.
     """
     try:
         popen = subprocess.Popen(
@@ -83,6 +92,8 @@ def spawn(
         raise SpawnError(f"permission denied: {exc.filename or argv[0]}") from exc
     except OSError as exc:
         raise SpawnError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
+    if yield_cpu:
+        os.sched_yield()
     loop = asyncio.get_running_loop()
     exited, pidfd = watch_exit(popen, loop)
     return Child(popen.pid, popen, time.time(), exited, pidfd, group=popen.pid)

@@ -361,6 +361,33 @@ async def test_a_stop_between_the_spawn_and_the_run_folder_stops_the_new_process
     assert len(runs) == 1 and runs[0].pid == pid and runs[0].end_reason is EndReason.STOP
 
 
+async def test_only_an_immediate_restart_yields_the_cpu_to_its_new_program(
+    make_supervisor: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spawn of a crash's immediate restart hands the CPU to the new program (`sched_yield`, so
+    that its exec is not preempted by the supervisor); a start, and a restart after a delay, do not."""
+    from pmtop.core.system import spawner
+
+    asked: list[bool] = []
+    real_spawn = spawner.spawn
+
+    def spawn(*args: object, yield_cpu: bool = False, **kwargs: object) -> spawner.Child:
+        asked.append(yield_cpu)
+        return real_spawn(*args, yield_cpu=yield_cpu, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spawner, "spawn", spawn)
+    sup = make_supervisor(spec("flaky", backoff=(0.0, 0.05)))
+    async with sup.subscribe() as events:
+        await sup.start("flaky")
+        for _ in range(2):  # a restart at once, then one after its 0.05 s backoff
+            running = await wait_state(events, "flaky", S.RUNNING)
+            assert running.pid is not None
+            os.kill(running.pid, signal.SIGKILL)
+            await wait_state(events, "flaky", S.CRASHED)
+        await wait_state(events, "flaky", S.RUNNING)
+    assert asked == [False, True, False]
+
+
 async def test_a_stop_in_a_restarts_head_start_stops_the_new_process(make_supervisor: Make) -> None:
     """An immediate restart spawns, then gives the new program its head start before the crash's news
     and the new run's log files: a stop in that moment stops the new process and records both runs."""
