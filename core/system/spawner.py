@@ -92,11 +92,12 @@ def spawn(
         raise SpawnError(f"permission denied: {exc.filename or argv[0]}") from exc
     except OSError as exc:
         raise SpawnError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
+    started_at = time.time()  # the exec's time, before the yield lets the new program run on
     if yield_cpu:
         os.sched_yield()
     loop = asyncio.get_running_loop()
     exited, pidfd = watch_exit(popen, loop)
-    return Child(popen.pid, popen, time.time(), exited, pidfd, group=popen.pid)
+    return Child(popen.pid, popen, started_at, exited, pidfd, group=popen.pid)
 
 
 @functools.cache
