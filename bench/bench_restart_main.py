@@ -14,7 +14,9 @@ daemons side by side with the floor, the peer benchmark's own `os.wait` + `subpr
 rotate between them, so all see the same load.
 
 This is the figure behind `core.process.machine.HEADSTART` (the supervisor's own work for a new run
-waits 1 ms, so that it does not compete with the program's exec and dynamic loader).
+waits 1 ms, so that it does not compete with the program's exec and dynamic loader) and behind
+`spawner.spawn`'s `yield_cpu` (the supervisor hands its CPU to a restarted program as soon as `Popen`
+returns, so that it does not preempt the program's exec; `trace_restart.py` shows that step).
 
 Safety: loopback only (`127.0.0.1`, a fixed port per daemon), everything under a temporary folder;
 each supervisor is stopped with SIGTERM and every program the bench saw is killed by PID.
