@@ -34,6 +34,28 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Input, "__init__", init)
 
 
+@pytest.fixture(autouse=True)
+def keys_take_effect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each key is handled, and what it did is on screen, before the next key is sent or the test looks.
+
+    `Pilot.press` sends its keys a CPU-idle wait apart (on a loaded machine the test process's own
+    idleness, not the app's), then waits until the app and the current screen have handled what was
+    queued. A key that is not a priority binding is only forwarded by the app to the focused widget,
+    whose queue that wait may have flushed before the key got there: under load a press returned
+    before its action ran (`d` had not opened its question yet), and in `press("d", "y")` the `y`
+    could reach the table before the question was up. So keys go one at a time here, each followed
+    by one more round of Textual's own wait, which the forwarded key is ahead of."""
+    original = Pilot.press
+
+    async def press(self: Pilot[Any], *keys: str) -> None:
+        for key in keys:
+            await original(self, key)
+            if self.app.is_running:
+                await self._wait_for_screen()
+
+    monkeypatch.setattr(Pilot, "press", press)
+
+
 def table(app: PmtopApp) -> ProcessTable:
     return app.main.table
 
