@@ -15,7 +15,9 @@ What is measured, and how:
    respawner (`os.waitpid` + `subprocess.Popen` in a separate Python process) that writes each new PID
    to a pipe after its Popen returned; it is measured the same way, interleaved sample by sample with
    the supervisor so that both see the same load. A second pmtop figure, kill -> the `running` event,
-   adds the new program's head start (`machine.HEADSTART`, 1 ms) and the bookkeeping after it.
+   adds the supervisor's yield to the new program (`spawner.spawn`'s `yield_cpu`: it has its CPU back
+   once the program blocks or its time slice ends), the head start (`machine.HEADSTART`, 1 ms) and
+   the bookkeeping after it.
 2. Bulk cold start. The real command `pmtop --headless --config FILE` with 200 `sleep 600` processes,
    timed from just before launching it until all 200 children have exec'd (their cmdline reads
    `sleep 600`), polling `/proc/<pid>/task/*/children` every 2 ms.
