@@ -52,13 +52,15 @@ async def wait_state(
     )
 
 
-async def poll_until(cond: Callable[[], bool], *, what: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """For facts outside pmtop's events (a PID vanishing): poll `cond` until true or the deadline."""
+async def poll_until(cond: Callable[[], bool], *, what: str, timeout: float = DEFAULT_TIMEOUT,
+                     interval: float = POLL_INTERVAL) -> None:
+    """For facts outside pmtop's events (a PID vanishing): poll `cond` until true or the deadline.
+    `interval=0` looks after every step of the event loop, for a moment shorter than `POLL_INTERVAL`."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(POLL_INTERVAL)
+        await asyncio.sleep(interval)
 
 
 def poll_sync(cond: Callable[[], T], *, what: str, timeout: float = DEFAULT_TIMEOUT) -> T:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -347,9 +346,8 @@ async def test_a_stop_between_the_spawn_and_the_run_folder_stops_the_new_process
     sup = make_supervisor(spec("quick"))
     runner = sup._runners["quick"]  # noqa: SLF001
     await runner.start()
-    deadline = time.monotonic() + 10
-    while runner.pid is None and time.monotonic() < deadline:  # the lifecycle's first step: spawned, then its head start
-        await asyncio.sleep(0)
+    # the lifecycle's first step: spawned, then its head start (a millisecond: look at every loop step)
+    await poll_until(lambda: runner.pid is not None, what="spawned", timeout=10, interval=0)
     pid = runner.pid
     assert pid is not None, "spawned"
     assert runner.state is S.STARTING, "in the moment between the exec and the run's log files (not yet running)"
@@ -398,9 +396,8 @@ async def test_a_stop_in_a_restarts_head_start_stops_the_new_process(make_superv
         first = await wait_state(events, "flaky", S.RUNNING)
     assert first.pid is not None
     os.kill(first.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while (runner._child is None or runner._child.pid == first.pid) and time.monotonic() < deadline:  # noqa: SLF001
-        await asyncio.sleep(0)  # every step of the loop: the head start lasts a millisecond
+    await poll_until(lambda: runner._child is not None and runner._child.pid != first.pid,  # noqa: SLF001
+                     what="restarted", timeout=10, interval=0)  # every loop step: the head start lasts a millisecond
     assert runner._child is not None and runner._child.pid != first.pid, "restarted"  # noqa: SLF001
     second = runner._child.pid  # noqa: SLF001
     assert runner.pid is None and runner.state is S.RUNNING, "in the head start: the crash is not news yet"
